@@ -1,0 +1,272 @@
+// Opens a checkpoint: config.json, then a single or sharded set of safetensors files.
+#include "compiler/Checkpoint.h"
+
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/Path.h"
+
+#include <nlohmann/json.hpp>
+
+#include <set>
+
+namespace llmc {
+
+namespace {
+
+llvm::Expected<nlohmann::json> readJson(const std::string &path) {
+  auto buf = llvm::MemoryBuffer::getFile(path, /*IsText=*/true);
+  if (!buf) {
+    return fileError(path, "cannot open: " + buf.getError().message());
+  }
+  nlohmann::json j = nlohmann::json::parse((*buf)->getBufferStart(),
+                                           (*buf)->getBufferEnd(), nullptr,
+                                           /*allow_exceptions=*/false);
+  if (j.is_discarded()) {
+    return fileError(path, "invalid JSON");
+  }
+  if (!j.is_object()) {
+    return fileError(path, "expected a JSON object");
+  }
+  return j;
+}
+
+} // namespace
+
+llvm::Expected<ModelConfig> parseConfig(const std::string &path) {
+  auto jOrErr = readJson(path);
+  if (!jOrErr) {
+    return jOrErr.takeError();
+  }
+  const nlohmann::json &j = *jOrErr;
+  ModelConfig c;
+
+  bool isLlama = j.value("model_type", std::string()) == "llama";
+  if (j.contains("architectures") && j["architectures"].is_array()) {
+    for (const auto &a : j["architectures"]) {
+      isLlama |= a.is_string() && a.get<std::string>() == "LlamaForCausalLM";
+    }
+  }
+  if (!isLlama) {
+    std::string what = j.value("model_type", std::string("(none)"));
+    return fileError(path, "unsupported architecture: model_type '" + what +
+                               "' (llmc compiles LlamaForCausalLM / llama)");
+  }
+
+  auto getInt = [&](const char *key, int64_t &out,
+                    std::optional<int64_t> fallback) -> llvm::Error {
+    if (!j.contains(key) || j[key].is_null()) {
+      if (!fallback) {
+        return fileError(path, llvm::Twine("missing required field '") + key +
+                                   "'");
+      }
+      out = *fallback;
+      return llvm::Error::success();
+    }
+    if (!j[key].is_number_integer() || j[key].get<int64_t>() <= 0) {
+      return fileError(path, llvm::Twine("field '") + key +
+                                 "' must be a positive integer");
+    }
+    out = j[key].get<int64_t>();
+    return llvm::Error::success();
+  };
+  auto getFloat = [&](const char *key, double &out,
+                      double fallback) -> llvm::Error {
+    if (!j.contains(key) || j[key].is_null()) {
+      out = fallback;
+      return llvm::Error::success();
+    }
+    if (!j[key].is_number() || j[key].get<double>() <= 0) {
+      return fileError(path, llvm::Twine("field '") + key +
+                                 "' must be a positive number");
+    }
+    out = j[key].get<double>();
+    return llvm::Error::success();
+  };
+
+  if (auto e = getInt("hidden_size", c.hiddenSize, std::nullopt)) return std::move(e);
+  if (auto e = getInt("intermediate_size", c.intermediateSize, std::nullopt)) return std::move(e);
+  if (auto e = getInt("num_hidden_layers", c.numLayers, std::nullopt)) return std::move(e);
+  if (auto e = getInt("num_attention_heads", c.numHeads, std::nullopt)) return std::move(e);
+  if (auto e = getInt("num_key_value_heads", c.numKVHeads, c.numHeads)) return std::move(e);
+  if (auto e = getInt("vocab_size", c.vocabSize, std::nullopt)) return std::move(e);
+  if (auto e = getInt("max_position_embeddings", c.maxPositionEmbeddings, 2048)) return std::move(e);
+  if (c.hiddenSize % c.numHeads != 0 && !j.contains("head_dim")) {
+    return fileError(path, "num_attention_heads (" + llvm::Twine(c.numHeads) +
+                               ") does not divide hidden_size (" +
+                               llvm::Twine(c.hiddenSize) + ")");
+  }
+  if (auto e = getInt("head_dim", c.headDim, c.hiddenSize / c.numHeads)) return std::move(e);
+  if (auto e = getFloat("rms_norm_eps", c.rmsNormEps, 1e-6)) return std::move(e);
+  if (auto e = getFloat("rope_theta", c.ropeTheta, 10000.0)) return std::move(e);
+
+  if (c.numHeads % c.numKVHeads != 0) {
+    return fileError(path, "num_key_value_heads (" + llvm::Twine(c.numKVHeads) +
+                               ") does not divide num_attention_heads (" +
+                               llvm::Twine(c.numHeads) + ")");
+  }
+  if (c.headDim * c.numHeads != c.hiddenSize) {
+    return fileError(path, "head_dim (" + llvm::Twine(c.headDim) +
+                               ") x num_attention_heads (" +
+                               llvm::Twine(c.numHeads) +
+                               ") differs from hidden_size (" +
+                               llvm::Twine(c.hiddenSize) + ")");
+  }
+  if (c.headDim % 2 != 0) {
+    return fileError(path, "head_dim " + llvm::Twine(c.headDim) +
+                               " is odd; rotary embeddings need it even");
+  }
+  if (j.contains("hidden_act") && j["hidden_act"] != "silu") {
+    return fileError(path, "unsupported hidden_act '" +
+                               j["hidden_act"].dump() + "' (only silu)");
+  }
+  if (j.contains("rope_scaling") && !j["rope_scaling"].is_null()) {
+    return fileError(path, "rope_scaling is not supported yet");
+  }
+  if (j.value("mlp_bias", false)) {
+    return fileError(path, "mlp_bias is not supported");
+  }
+  c.attentionBias = j.value("attention_bias", false);
+  c.tieWordEmbeddings = j.value("tie_word_embeddings", false);
+  if (j.contains("bos_token_id") && j["bos_token_id"].is_number_integer()) {
+    c.bosTokenId = j["bos_token_id"].get<int64_t>();
+  }
+  if (j.contains("eos_token_id")) {
+    const auto &e = j["eos_token_id"];
+    if (e.is_number_integer()) {
+      c.eosTokenIds = {e.get<int64_t>()};
+    } else if (e.is_array()) {
+      c.eosTokenIds.clear();
+      for (const auto &v : e) {
+        if (v.is_number_integer()) {
+          c.eosTokenIds.push_back(v.get<int64_t>());
+        }
+      }
+    }
+  }
+  c.torchDtype = j.value("torch_dtype", std::string());
+  return c;
+}
+
+llvm::Expected<std::unique_ptr<Checkpoint>>
+Checkpoint::open(const std::string &path) {
+  auto ckpt = std::make_unique<Checkpoint>();
+  std::vector<std::string> shardPaths;
+  if (llvm::sys::fs::is_directory(path)) {
+    ckpt->dir_ = path;
+  } else if (llvm::StringRef(path).ends_with(".safetensors")) {
+    if (!llvm::sys::fs::exists(path)) {
+      return fileError(path, "no such file");
+    }
+    ckpt->dir_ = llvm::sys::path::parent_path(path).str();
+    if (ckpt->dir_.empty()) {
+      ckpt->dir_ = ".";
+    }
+    shardPaths.push_back(path);
+  } else if (!llvm::sys::fs::exists(path)) {
+    return fileError(path, "no such file or directory");
+  } else {
+    return fileError(path, "expected a checkpoint directory or a .safetensors "
+                           "file");
+  }
+
+  auto join = [&](llvm::StringRef name) {
+    llvm::SmallString<256> p(ckpt->dir_);
+    llvm::sys::path::append(p, name);
+    return std::string(p);
+  };
+  auto cfg = parseConfig(join("config.json"));
+  if (!cfg) {
+    return cfg.takeError();
+  }
+  ckpt->config_ = *cfg;
+
+  if (shardPaths.empty()) {
+    std::string single = join("model.safetensors");
+    std::string index = join("model.safetensors.index.json");
+    if (llvm::sys::fs::exists(index)) {
+      auto jOrErr = readJson(index);
+      if (!jOrErr) {
+        return jOrErr.takeError();
+      }
+      const auto &wm = (*jOrErr)["weight_map"];
+      if (!wm.is_object()) {
+        return fileError(index, "lacks a 'weight_map' object");
+      }
+      std::set<std::string> seen;
+      for (auto it = wm.begin(); it != wm.end(); ++it) {
+        if (!it.value().is_string()) {
+          return fileError(index, "weight_map entry '" + it.key() +
+                                      "' is not a file name");
+        }
+        std::string shard = it.value().get<std::string>();
+        if (seen.insert(shard).second) {
+          std::string p = join(shard);
+          if (!llvm::sys::fs::exists(p)) {
+            return fileError(index, "shard '" + shard + "' (holding '" +
+                                        it.key() + "') is missing");
+          }
+          shardPaths.push_back(p);
+        }
+      }
+      ckpt->indexPath_ = index;
+    } else if (llvm::sys::fs::exists(single)) {
+      shardPaths.push_back(single);
+    } else {
+      return fileError(path, "no model.safetensors or "
+                             "model.safetensors.index.json");
+    }
+  }
+
+  for (const std::string &p : shardPaths) {
+    auto f = SafetensorsFile::open(p);
+    if (!f) {
+      return f.takeError();
+    }
+    for (const TensorView &t : (*f)->tensors()) {
+      auto [it, inserted] = ckpt->tensors_.try_emplace(t.name, &t);
+      if (!inserted) {
+        return fileError(p, "tensor '" + t.name + "' also appears in " +
+                                it->second->path);
+      }
+    }
+    ckpt->files_.push_back(std::move(*f));
+  }
+  return std::move(ckpt);
+}
+
+const TensorView *Checkpoint::lookup(llvm::StringRef name) const {
+  auto it = tensors_.find(name);
+  return it == tensors_.end() ? nullptr : it->second;
+}
+
+llvm::Expected<const TensorView *>
+Checkpoint::require(llvm::StringRef name, llvm::ArrayRef<int64_t> shape) const {
+  const TensorView *t = lookup(name);
+  std::string where =
+      !indexPath_.empty() ? indexPath_
+      : files_.size() == 1 ? files_.front()->path()
+                           : dir_;
+  auto fmt = [](llvm::ArrayRef<int64_t> s) {
+    std::string out = "[";
+    for (size_t i = 0; i < s.size(); ++i) {
+      out += (i ? ", " : "") + std::to_string(s[i]);
+    }
+    return out + "]";
+  };
+  if (!t) {
+    return fileError(where, "missing tensor '" + name + "'");
+  }
+  if (llvm::ArrayRef<int64_t>(t->shape) != shape) {
+    return fileError(t->path, "tensor '" + name + "' has shape " +
+                                  fmt(t->shape) + " but config.json implies " +
+                                  fmt(shape));
+  }
+  if (t->dtype != DType::F32 && t->dtype != DType::F16 &&
+      t->dtype != DType::BF16) {
+    return fileError(t->path, "tensor '" + name + "' has unsupported dtype " +
+                                  dtypeName(t->dtype) +
+                                  " (llmc reads F32, F16 and BF16 weights)");
+  }
+  return t;
+}
+
+} // namespace llmc

@@ -1,0 +1,31 @@
+// Writes safetensors files (for the random-weight model maker and the tests).
+#ifndef LLMC_COMPILER_SAFETENSORSWRITER_H
+#define LLMC_COMPILER_SAFETENSORSWRITER_H
+
+#include "compiler/Safetensors.h"
+
+namespace llmc {
+
+/// A tensor to write: its bytes are already in `dtype`'s little-endian form.
+struct TensorData {
+  std::string name;
+  DType dtype;
+  std::vector<int64_t> shape;
+  std::vector<char> bytes;
+};
+
+/// The complete file image (header length, JSON header padded to 8 bytes,
+/// tensor data in the given order).
+std::string serializeSafetensors(const std::vector<TensorData> &tensors);
+
+/// Writes `tensors` to `path` through a temporary file and a rename.
+llvm::Error writeSafetensors(const std::string &path,
+                             const std::vector<TensorData> &tensors);
+
+/// IEEE half and bfloat16 from float (round to nearest even).
+uint16_t floatToHalf(float f);
+uint16_t floatToBFloat16(float f);
+
+} // namespace llmc
+
+#endif // LLMC_COMPILER_SAFETENSORSWRITER_H

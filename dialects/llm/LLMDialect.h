@@ -1,0 +1,37 @@
+// Public header of the `llm` dialect: dialect, types and ops.
+#ifndef LLMC_DIALECTS_LLM_LLMDIALECT_H
+#define LLMC_DIALECTS_LLM_LLMDIALECT_H
+
+#include "mlir/Bytecode/BytecodeOpInterface.h"
+#include "mlir/IR/BuiltinAttributes.h"
+#include "mlir/IR/BuiltinTypes.h"
+#include "mlir/IR/Dialect.h"
+#include "mlir/IR/OpDefinition.h"
+#include "mlir/IR/SymbolTable.h"
+#include "mlir/Interfaces/InferTypeOpInterface.h"
+#include "mlir/Interfaces/SideEffectInterfaces.h"
+
+#include "dialects/llm/LLMEnums.h.inc"
+
+#include "dialects/llm/LLMDialect.h.inc"
+
+#define GET_TYPEDEF_CLASSES
+#include "dialects/llm/LLMTypes.h.inc"
+
+#define GET_OP_CLASSES
+#include "dialects/llm/LLMOps.h.inc"
+
+namespace llmc::llm {
+
+/// Name of the module attribute that holds the model configuration.
+constexpr llvm::StringLiteral kConfigAttrName = "llm.config";
+
+/// Bytes per stored element for the floating formats; 0 for block formats.
+int64_t floatElementBytes(StorageKind kind);
+
+/// Bytes of one quantization block of `groupSize` elements.
+int64_t blockBytes(StorageKind kind, int64_t groupSize, bool asymmetric);
+
+} // namespace llmc::llm
+
+#endif // LLMC_DIALECTS_LLM_LLMDIALECT_H

@@ -1,0 +1,245 @@
+// Verifiers of the `llm` ops: every shape and head-count invariant the lowering relies on.
+#include "dialects/llm/LLMDialect.h"
+
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/OpImplementation.h"
+
+using namespace mlir;
+using namespace llmc::llm;
+
+namespace {
+
+/// Checks that `t` is `?xN` (or `MxN`) and returns N through `width`.
+LogicalResult verifyActivation(Operation *op, StringRef what, Type t,
+                               int64_t &width) {
+  auto rt = cast<RankedTensorType>(t);
+  if (rt.getRank() != 2) {
+    return op->emitOpError() << what << " must be a 2-D [seq, features] tensor";
+  }
+  if (rt.isDynamicDim(1)) {
+    return op->emitOpError() << what << " must have a static feature dimension";
+  }
+  width = rt.getDimSize(1);
+  return success();
+}
+
+/// The leading (sequence) dimensions of two activations agree when both are static.
+LogicalResult verifySameSeq(Operation *op, Type a, Type b) {
+  int64_t x = cast<RankedTensorType>(a).getDimSize(0);
+  int64_t y = cast<RankedTensorType>(b).getDimSize(0);
+  if (!ShapedType::isDynamic(x) && !ShapedType::isDynamic(y) && x != y) {
+    return op->emitOpError() << "sequence lengths differ: " << x << " vs " << y;
+  }
+  return success();
+}
+
+} // namespace
+
+LogicalResult GlobalOp::verify() {
+  WeightType wt = getWeightType();
+  auto dataType = cast<ShapedType>(getData().getType());
+  if (wt.isFloat()) {
+    Type expected;
+    switch (wt.getKind()) {
+    case StorageKind::f32:
+      expected = Float32Type::get(getContext());
+      break;
+    case StorageKind::f16:
+      expected = Float16Type::get(getContext());
+      break;
+    default:
+      expected = BFloat16Type::get(getContext());
+      break;
+    }
+    if (dataType.getShape() != wt.getShape() ||
+        dataType.getElementType() != expected) {
+      return emitOpError() << "data of type " << dataType
+                           << " does not match weight type " << wt;
+    }
+    return success();
+  }
+  if (dataType.getRank() != 1 || !dataType.getElementType().isInteger(8) ||
+      dataType.getDimSize(0) != wt.getStorageBytes()) {
+    return emitOpError() << "block-format data must be tensor<"
+                         << wt.getStorageBytes() << "xi8>, got " << dataType;
+  }
+  return success();
+}
+
+LogicalResult WeightOp::verifySymbolUses(SymbolTableCollection &symbolTable) {
+  auto global =
+      symbolTable.lookupNearestSymbolFrom<GlobalOp>(*this, getGlobalAttr());
+  if (!global) {
+    return emitOpError() << "'" << getGlobal()
+                         << "' does not name an llm.global";
+  }
+  if (global.getWeightType() != getType()) {
+    return emitOpError() << "type " << getType() << " differs from @"
+                         << getGlobal() << "'s " << global.getWeightType();
+  }
+  return success();
+}
+
+LogicalResult EmbeddingOp::verify() {
+  WeightType table = getTable().getType();
+  int64_t width;
+  if (failed(verifyActivation(*this, "result", getType(), width))) {
+    return failure();
+  }
+  if (table.getShape().size() != 2 || table.getShape()[1] != width) {
+    return emitOpError() << "table " << table << " must be [vocab, " << width
+                         << "]";
+  }
+  return verifySameSeq(*this, RankedTensorType::get(
+                                  {getTokens().getType().getDimSize(0), 1},
+                                  Float32Type::get(getContext())),
+                       getType());
+}
+
+LogicalResult RMSNormOp::verify() {
+  int64_t width;
+  if (failed(verifyActivation(*this, "input", getInput().getType(), width))) {
+    return failure();
+  }
+  WeightType w = getWeight().getType();
+  if (w.getShape().size() != 1 || w.getShape()[0] != width) {
+    return emitOpError() << "weight " << w << " must be [" << width << "]";
+  }
+  if (!w.isFloat()) {
+    return emitOpError() << "norm weights must be stored in a float format";
+  }
+  if (getEps().convertToFloat() <= 0) {
+    return emitOpError() << "eps must be positive";
+  }
+  return success();
+}
+
+LogicalResult LinearOp::verify() {
+  int64_t in, out;
+  if (failed(verifyActivation(*this, "input", getInput().getType(), in)) ||
+      failed(verifyActivation(*this, "result", getType(), out)) ||
+      failed(verifySameSeq(*this, getInput().getType(), getType()))) {
+    return failure();
+  }
+  WeightType w = getWeight().getType();
+  if (w.getShape().size() != 2 || w.getShape()[0] != out ||
+      w.getShape()[1] != in) {
+    return emitOpError() << "weight " << w << " must be [" << out << ", " << in
+                         << "]";
+  }
+  if (Value bias = getBias()) {
+    auto bt = cast<WeightType>(bias.getType());
+    if (bt.getShape().size() != 1 || bt.getShape()[0] != out || !bt.isFloat()) {
+      return emitOpError() << "bias " << bt << " must be a float [" << out
+                           << "]";
+    }
+  }
+  return success();
+}
+
+LogicalResult RoPEOp::verify() {
+  int64_t width;
+  if (failed(verifyActivation(*this, "input", getInput().getType(), width))) {
+    return failure();
+  }
+  int64_t heads = getNumHeads(), headDim = getHeadDim();
+  if (heads <= 0 || headDim <= 0 || headDim % 2 != 0) {
+    return emitOpError() << "needs positive num_heads and an even head_dim";
+  }
+  if (heads * headDim != width) {
+    return emitOpError() << "num_heads (" << heads << ") x head_dim ("
+                         << headDim << ") must equal the row width (" << width
+                         << ")";
+  }
+  if (getTheta().convertToFloat() <= 0) {
+    return emitOpError() << "theta must be positive";
+  }
+  return success();
+}
+
+LogicalResult AttentionOp::verify() {
+  int64_t qw, kw, vw, ow;
+  if (failed(verifyActivation(*this, "query", getQuery().getType(), qw)) ||
+      failed(verifyActivation(*this, "key", getKey().getType(), kw)) ||
+      failed(verifyActivation(*this, "value", getValue().getType(), vw)) ||
+      failed(verifyActivation(*this, "result", getType(), ow)) ||
+      failed(verifySameSeq(*this, getQuery().getType(), getKey().getType())) ||
+      failed(verifySameSeq(*this, getQuery().getType(), getValue().getType()))) {
+    return failure();
+  }
+  int64_t heads = getNumHeads(), kvHeads = getNumKvHeads(),
+          headDim = getHeadDim();
+  if (heads <= 0 || kvHeads <= 0 || headDim <= 0) {
+    return emitOpError() << "head counts and head_dim must be positive";
+  }
+  if (heads % kvHeads != 0) {
+    return emitOpError() << "num_kv_heads (" << kvHeads
+                         << ") must divide num_heads (" << heads << ")";
+  }
+  if (qw != heads * headDim || ow != qw) {
+    return emitOpError() << "query and result width must be num_heads x "
+                            "head_dim = "
+                         << heads * headDim;
+  }
+  if (kw != kvHeads * headDim || vw != kw) {
+    return emitOpError() << "key and value width must be num_kv_heads x "
+                            "head_dim = "
+                         << kvHeads * headDim;
+  }
+  KVCacheType cache = getCache().getType();
+  if (cache.getKvHeads() != kvHeads || cache.getHeadDim() != headDim) {
+    return emitOpError() << "cache " << cache << " does not hold " << kvHeads
+                         << " heads of " << headDim;
+  }
+  if (getLayer() < 0 || getLayer() >= cache.getLayers()) {
+    return emitOpError() << "layer " << getLayer() << " is outside the cache's "
+                         << cache.getLayers() << " layers";
+  }
+  return success();
+}
+
+void AttentionOp::getEffects(
+    SmallVectorImpl<SideEffects::EffectInstance<MemoryEffects::Effect>>
+        &effects) {
+  // The op reads earlier positions of the cache and writes its own.
+  effects.emplace_back(MemoryEffects::Read::get(), &getCacheMutable());
+  effects.emplace_back(MemoryEffects::Write::get(), &getCacheMutable());
+}
+
+LogicalResult LMHeadOp::verify() {
+  int64_t in, vocab;
+  if (failed(verifyActivation(*this, "input", getInput().getType(), in)) ||
+      failed(verifyActivation(*this, "result", getType(), vocab)) ||
+      failed(verifySameSeq(*this, getInput().getType(), getType()))) {
+    return failure();
+  }
+  WeightType w = getWeight().getType();
+  if (w.getShape().size() != 2 || w.getShape()[0] != vocab ||
+      w.getShape()[1] != in) {
+    return emitOpError() << "weight " << w << " must be [" << vocab << ", "
+                         << in << "]";
+  }
+  if (getTied()) {
+    // A tied head must read the same global as an embedding lookup.
+    auto ref = getWeight().getDefiningOp<WeightOp>();
+    auto module = getOperation()->getParentOfType<ModuleOp>();
+    if (!ref || !module) {
+      return success(); // Nothing to compare against yet.
+    }
+    bool found = false;
+    module.walk([&](EmbeddingOp emb) {
+      if (auto w = emb.getTable().getDefiningOp<WeightOp>()) {
+        found |= w.getGlobal() == ref.getGlobal();
+      }
+    });
+    if (!found) {
+      return emitOpError() << "is tied, but @" << ref.getGlobal()
+                           << " is not read by any llm.embedding";
+    }
+  }
+  return success();
+}
+
+#define GET_OP_CLASSES
+#include "dialects/llm/LLMOps.cpp.inc"

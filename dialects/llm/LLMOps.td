@@ -1,0 +1,328 @@
+// ODS for the `llm` dialect: the LLaMA decoder at the level of its layers' ops.
+#ifndef LLMC_DIALECTS_LLM_LLMOPS_TD
+#define LLMC_DIALECTS_LLM_LLMOPS_TD
+
+include "mlir/IR/OpBase.td"
+include "mlir/IR/AttrTypeBase.td"
+include "mlir/IR/EnumAttr.td"
+include "mlir/IR/SymbolInterfaces.td"
+include "mlir/IR/BuiltinAttributeInterfaces.td"
+include "mlir/Interfaces/SideEffectInterfaces.td"
+include "mlir/Interfaces/InferTypeOpInterface.td"
+
+//===----------------------------------------------------------------------===//
+// Dialect
+//===----------------------------------------------------------------------===//
+
+def LLM_Dialect : Dialect {
+  let name = "llm";
+  let cppNamespace = "::llmc::llm";
+  let summary = "Transformer-level ops of LLaMA-family decoders";
+  let description = [{
+    The `llm` dialect describes a decoder-only transformer at the granularity
+    of its layers: embedding lookup, RMSNorm, linear projections, rotary
+    embeddings, grouped-query attention over a runtime-owned KV cache, SiLU and
+    elementwise arithmetic, and the logits projection. Weights are
+    module-level `llm.global` symbols whose storage format (f32, f16, bf16,
+    and the compressed formats added by passes) is part of their type, so
+    every compression pass is visible in the IR. Activations are f32 tensors
+    whose leading (sequence) dimension is dynamic.
+  }];
+  let useDefaultTypePrinterParser = 1;
+  let hasOperationAttrVerify = 1;
+  let extraClassDeclaration = [{
+    void registerTypes();
+  }];
+}
+
+class LLM_Op<string mnemonic, list<Trait> traits = []>
+    : Op<LLM_Dialect, mnemonic, traits>;
+
+//===----------------------------------------------------------------------===//
+// Storage formats and types
+//===----------------------------------------------------------------------===//
+
+def LLM_StorageKind : I32EnumAttr<"StorageKind", "how a weight's elements are stored", [
+    I32EnumAttrCase<"f32", 0>,
+    I32EnumAttrCase<"f16", 1>,
+    I32EnumAttrCase<"bf16", 2>,
+    I32EnumAttrCase<"q8", 3>,
+    I32EnumAttrCase<"q4", 4>,
+  ]> {
+  let cppNamespace = "::llmc::llm";
+  let genSpecializedAttr = 0;
+}
+
+class LLM_Type<string name, string typeMnemonic, list<Trait> traits = []>
+    : TypeDef<LLM_Dialect, name, traits> {
+  let mnemonic = typeMnemonic;
+}
+
+def LLM_WeightType : LLM_Type<"Weight", "weight"> {
+  let summary = "a weight tensor with its storage format";
+  let description = [{
+    A static-shaped weight (for a linear layer `[out, in]`, for a norm `[n]`)
+    and the format its bytes are stored in. Floating formats store elements
+    densely in row-major order. Block formats (`q8<gG>`, `q4<gG[, asym]>`)
+    quantize each row in groups of G consecutive elements; the group size must
+    divide the row length.
+
+    ```mlir
+    !llm.weight<172x64, f32>
+    !llm.weight<512x64, q4<g32, asym>>
+    ```
+  }];
+  let parameters = (ins
+    ArrayRefParameter<"int64_t", "shape">:$shape,
+    "StorageKind":$kind,
+    DefaultValuedParameter<"int64_t", "0">:$groupSize,
+    DefaultValuedParameter<"bool", "false">:$asymmetric
+  );
+  let hasCustomAssemblyFormat = 1;
+  let genVerifyDecl = 1;
+  let builders = [
+    TypeBuilder<(ins "llvm::ArrayRef<int64_t>":$shape, "StorageKind":$kind), [{
+      return $_get($_ctxt, shape, kind, 0, false);
+    }]>
+  ];
+  let extraClassDeclaration = [{
+    /// Number of logical elements.
+    int64_t getNumElements() const;
+    /// Number of bytes the weight occupies in its storage format.
+    int64_t getStorageBytes() const;
+    /// True for f32, f16 and bf16.
+    bool isFloat() const;
+    /// Same shape, another format.
+    WeightType withFormat(StorageKind kind, int64_t groupSize = 0,
+                          bool asymmetric = false) const;
+  }];
+}
+
+def LLM_KVCacheType : LLM_Type<"KVCache", "kv_cache"> {
+  let summary = "the runtime-owned key/value cache of all layers";
+  let description = [{
+    Handle to the KV cache owned by the runtime. Its parameters fix the shape
+    of the cache: `layers` decoder layers, `kv_heads` key/value heads of
+    `head_dim` elements, and room for `max_seq` positions.
+
+    ```mlir
+    !llm.kv_cache<layers = 5, kv_heads = 4, head_dim = 8, max_seq = 512>
+    ```
+  }];
+  let parameters = (ins "int64_t":$layers, "int64_t":$kv_heads,
+                        "int64_t":$head_dim, "int64_t":$max_seq);
+  let assemblyFormat = "`<` struct(params) `>`";
+  let genVerifyDecl = 1;
+}
+
+def LLM_Activation : RankedTensorOf<[F32]>;
+def LLM_TokenIds : 1DTensorOf<[I32]>;
+
+//===----------------------------------------------------------------------===//
+// Weights
+//===----------------------------------------------------------------------===//
+
+def LLM_GlobalOp : LLM_Op<"global", [Symbol, IsolatedFromAbove]> {
+  let summary = "a module-level weight with its data";
+  let description = [{
+    Declares a weight. `data` holds the stored bytes: for floating formats an
+    elements attribute of the weight's shape and element type (imported
+    checkpoints use `dense_resource` blobs that point into the mmap'ed
+    safetensors file, so nothing is copied); for block formats a 1-D `i8`
+    tensor of the format's byte size.
+
+    ```mlir
+    llm.global @model.norm.weight : !llm.weight<64, f32> = dense_resource<w0> : tensor<64xf32>
+    ```
+  }];
+  let arguments = (ins SymbolNameAttr:$sym_name,
+                       TypeAttrOf<LLM_WeightType>:$type,
+                       ElementsAttr:$data);
+  let assemblyFormat = "$sym_name `:` $type `=` $data attr-dict";
+  let hasVerifier = 1;
+  let extraClassDeclaration = [{
+    WeightType getWeightType() { return llvm::cast<WeightType>(getType()); }
+  }];
+}
+
+def LLM_WeightOp : LLM_Op<"weight", [Pure,
+    DeclareOpInterfaceMethods<SymbolUserOpInterface>]> {
+  let summary = "a reference to an `llm.global` weight";
+  let description = [{
+    Makes the weight named by `global` available as a value. The result type
+    must equal the global's type.
+
+    ```mlir
+    %w = llm.weight @model.norm.weight : !llm.weight<64, f32>
+    ```
+  }];
+  let arguments = (ins FlatSymbolRefAttr:$global);
+  let results = (outs LLM_WeightType:$result);
+  let assemblyFormat = "$global attr-dict `:` type($result)";
+}
+
+//===----------------------------------------------------------------------===//
+// Layer ops
+//===----------------------------------------------------------------------===//
+
+def LLM_EmbeddingOp : LLM_Op<"embedding", [Pure]> {
+  let summary = "token embedding lookup";
+  let description = [{
+    Gathers row `tokens[i]` of the `[vocab, hidden]` table for each token.
+
+    ```mlir
+    %x = llm.embedding %ids, %table : tensor<?xi32>, !llm.weight<512x64, f32> -> tensor<?x64xf32>
+    ```
+  }];
+  let arguments = (ins LLM_TokenIds:$tokens, LLM_WeightType:$table);
+  let results = (outs LLM_Activation:$result);
+  let assemblyFormat = [{
+    $tokens `,` $table attr-dict `:` type($tokens) `,` type($table) `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
+def LLM_RMSNormOp : LLM_Op<"rms_norm", [Pure, AllTypesMatch<["input", "result"]>]> {
+  let summary = "root-mean-square normalization";
+  let description = [{
+    `y = w * x / sqrt(mean(x^2) + eps)` over the last dimension.
+
+    ```mlir
+    %y = llm.rms_norm %x, %w {eps = 1.0e-05 : f32} : tensor<?x64xf32>, !llm.weight<64, f32>
+    ```
+  }];
+  let arguments = (ins LLM_Activation:$input, LLM_WeightType:$weight, F32Attr:$eps);
+  let results = (outs LLM_Activation:$result);
+  let assemblyFormat = [{
+    $input `,` $weight attr-dict `:` type($input) `,` type($weight)
+  }];
+  let hasVerifier = 1;
+}
+
+def LLM_LinearOp : LLM_Op<"linear", [Pure]> {
+  let summary = "x · Wᵀ (+ bias)";
+  let description = [{
+    Multiplies each row of `input` (`[n, in]`) by the transposed weight
+    (`[out, in]`), adding the optional `[out]` bias.
+
+    ```mlir
+    %q = llm.linear %x, %wq : tensor<?x64xf32>, !llm.weight<64x64, f16> -> tensor<?x64xf32>
+    %b = llm.linear %x, %w bias %bias : tensor<?x64xf32>, !llm.weight<32x64, f32>, !llm.weight<32, f32> -> tensor<?x32xf32>
+    ```
+  }];
+  let arguments = (ins LLM_Activation:$input, LLM_WeightType:$weight,
+                       Optional<LLM_WeightType>:$bias);
+  let results = (outs LLM_Activation:$result);
+  let assemblyFormat = [{
+    $input `,` $weight (`bias` $bias^)? attr-dict `:` type($input) `,` type($weight)
+    (`,` type($bias)^)? `->` type($result)
+  }];
+  let hasVerifier = 1;
+  let hasCanonicalizer = 1;
+}
+
+def LLM_RoPEOp : LLM_Op<"rope", [Pure, AllTypesMatch<["input", "result"]>]> {
+  let summary = "rotary position embedding (rotate_half convention)";
+  let description = [{
+    Rotates each `head_dim`-sized head of each row: row `i` is at position
+    `start + i`. Pairs are (j, j + head_dim/2), as Hugging Face's
+    `rotate_half`, with `inv_freq[j] = theta^(-2j/head_dim)`.
+
+    ```mlir
+    %q2 = llm.rope %q, %pos {num_heads = 8 : i64, head_dim = 8 : i64, theta = 10000.0 : f32} : tensor<?x64xf32>
+    ```
+  }];
+  let arguments = (ins LLM_Activation:$input, Index:$start,
+                       I64Attr:$num_heads, I64Attr:$head_dim, F32Attr:$theta);
+  let results = (outs LLM_Activation:$result);
+  let assemblyFormat = "$input `,` $start attr-dict `:` type($input)";
+  let hasVerifier = 1;
+}
+
+def LLM_AttentionOp : LLM_Op<"attention", [
+    DeclareOpInterfaceMethods<MemoryEffectsOpInterface>]> {
+  let summary = "causal grouped-query attention over the KV cache";
+  let description = [{
+    Appends this call's keys and values (rows at positions `start ..
+    start+n-1`) to layer `layer` of the cache, then computes causal softmax
+    attention of each query row over every cached position up to its own.
+    Query head `h` reads key/value head `h / (num_heads / num_kv_heads)`.
+    Scores are scaled by `1/sqrt(head_dim)`.
+
+    ```mlir
+    %o = llm.attention %q, %k, %v, %cache, %pos {layer = 0 : i64, num_heads = 8 : i64, num_kv_heads = 4 : i64, head_dim = 8 : i64}
+        : tensor<?x64xf32>, tensor<?x32xf32>, tensor<?x32xf32>,
+          !llm.kv_cache<layers = 5, kv_heads = 4, head_dim = 8, max_seq = 512> -> tensor<?x64xf32>
+    ```
+  }];
+  let arguments = (ins LLM_Activation:$query, LLM_Activation:$key,
+                       LLM_Activation:$value, LLM_KVCacheType:$cache,
+                       Index:$start, I64Attr:$layer, I64Attr:$num_heads,
+                       I64Attr:$num_kv_heads, I64Attr:$head_dim);
+  let results = (outs LLM_Activation:$result);
+  let assemblyFormat = [{
+    $query `,` $key `,` $value `,` $cache `,` $start attr-dict `:`
+    type($query) `,` type($key) `,` type($value) `,` type($cache) `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
+class LLM_ElementwiseOp<string mnemonic, list<Trait> traits = []>
+    : LLM_Op<mnemonic, !listconcat([Pure, SameOperandsAndResultType], traits)>;
+
+def LLM_SiLUOp : LLM_ElementwiseOp<"silu"> {
+  let summary = "x · sigmoid(x)";
+  let description = [{
+    ```mlir
+    %y = llm.silu %x : tensor<?x172xf32>
+    ```
+  }];
+  let arguments = (ins LLM_Activation:$input);
+  let results = (outs LLM_Activation:$result);
+  let assemblyFormat = "$input attr-dict `:` type($result)";
+}
+
+def LLM_AddOp : LLM_ElementwiseOp<"add", [Commutative]> {
+  let summary = "elementwise sum (the residual connection)";
+  let description = [{
+    ```mlir
+    %y = llm.add %x, %r : tensor<?x64xf32>
+    ```
+  }];
+  let arguments = (ins LLM_Activation:$lhs, LLM_Activation:$rhs);
+  let results = (outs LLM_Activation:$result);
+  let assemblyFormat = "$lhs `,` $rhs attr-dict `:` type($result)";
+}
+
+def LLM_MulOp : LLM_ElementwiseOp<"mul", [Commutative]> {
+  let summary = "elementwise product (the SwiGLU gate)";
+  let description = [{
+    ```mlir
+    %y = llm.mul %g, %u : tensor<?x172xf32>
+    ```
+  }];
+  let arguments = (ins LLM_Activation:$lhs, LLM_Activation:$rhs);
+  let results = (outs LLM_Activation:$result);
+  let assemblyFormat = "$lhs `,` $rhs attr-dict `:` type($result)";
+}
+
+def LLM_LMHeadOp : LLM_Op<"lm_head", [Pure]> {
+  let summary = "the logits projection";
+  let description = [{
+    `logits = x · Wᵀ` with the `[vocab, hidden]` weight. `tied` records that
+    the weight is the token embedding table (tie_word_embeddings), which the
+    verifier checks by symbol.
+
+    ```mlir
+    %l = llm.lm_head %h, %emb {tied} : tensor<?x64xf32>, !llm.weight<512x64, f32> -> tensor<?x512xf32>
+    ```
+  }];
+  let arguments = (ins LLM_Activation:$input, LLM_WeightType:$weight, UnitAttr:$tied);
+  let results = (outs LLM_Activation:$result);
+  let assemblyFormat = [{
+    $input `,` $weight attr-dict `:` type($input) `,` type($weight) `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
+#endif // LLMC_DIALECTS_LLM_LLMOPS_TD

@@ -1,0 +1,175 @@
+// Weight storage formats: the `!llm.weight` type's syntax, sizes and verifier.
+#include "dialects/llm/LLMDialect.h"
+
+#include "mlir/IR/DialectImplementation.h"
+
+#include "llvm/ADT/TypeSwitch.h"
+
+using namespace mlir;
+
+#define GET_TYPEDEF_CLASSES
+#include "dialects/llm/LLMTypes.cpp.inc"
+
+namespace llmc::llm {
+
+void LLMDialect::registerTypes() {
+  addTypes<
+#define GET_TYPEDEF_LIST
+#include "dialects/llm/LLMTypes.cpp.inc"
+      >();
+}
+
+int64_t floatElementBytes(StorageKind kind) {
+  switch (kind) {
+  case StorageKind::f32:
+    return 4;
+  case StorageKind::f16:
+  case StorageKind::bf16:
+    return 2;
+  default:
+    return 0;
+  }
+}
+
+// Block layouts: q8 stores an f16 scale then G int8 values; q4 stores an f16
+// scale (and an f16 zero point when asymmetric) then G/2 bytes of packed nibbles.
+int64_t blockBytes(StorageKind kind, int64_t groupSize, bool asymmetric) {
+  switch (kind) {
+  case StorageKind::q8:
+    return 2 + groupSize;
+  case StorageKind::q4:
+    return (asymmetric ? 4 : 2) + groupSize / 2;
+  default:
+    return 0;
+  }
+}
+
+int64_t WeightType::getNumElements() const {
+  int64_t n = 1;
+  for (int64_t d : getShape()) {
+    n *= d;
+  }
+  return n;
+}
+
+bool WeightType::isFloat() const { return floatElementBytes(getKind()) != 0; }
+
+int64_t WeightType::getStorageBytes() const {
+  if (isFloat()) {
+    return getNumElements() * floatElementBytes(getKind());
+  }
+  return getNumElements() / getGroupSize() *
+         blockBytes(getKind(), getGroupSize(), getAsymmetric());
+}
+
+WeightType WeightType::withFormat(StorageKind kind, int64_t groupSize,
+                                  bool asymmetric) const {
+  return WeightType::get(getContext(), getShape(), kind, groupSize, asymmetric);
+}
+
+LogicalResult
+WeightType::verify(function_ref<InFlightDiagnostic()> emitError,
+                   ArrayRef<int64_t> shape, StorageKind kind, int64_t groupSize,
+                   bool asymmetric) {
+  if (shape.empty() || shape.size() > 2) {
+    return emitError() << "weight must have rank 1 or 2, got rank "
+                       << shape.size();
+  }
+  for (int64_t d : shape) {
+    if (d <= 0) {
+      return emitError() << "weight dimensions must be positive, got " << d;
+    }
+  }
+  bool isBlock = kind == StorageKind::q8 || kind == StorageKind::q4;
+  if (!isBlock) {
+    if (groupSize != 0 || asymmetric) {
+      return emitError() << "format " << stringifyStorageKind(kind)
+                         << " takes no group size or zero point";
+    }
+    return success();
+  }
+  if (groupSize <= 0 || groupSize % 2 != 0) {
+    return emitError() << "group size must be a positive even number, got "
+                       << groupSize;
+  }
+  if (shape.back() % groupSize != 0) {
+    return emitError() << "group size " << groupSize
+                       << " does not divide the row length " << shape.back();
+  }
+  if (asymmetric && kind != StorageKind::q4) {
+    return emitError() << "only q4 has an asymmetric variant";
+  }
+  return success();
+}
+
+// !llm.weight<172x64, f32> | !llm.weight<64x64, q4<g32, asym>>
+Type WeightType::parse(AsmParser &parser) {
+  SmallVector<int64_t> shape;
+  std::string kindName;
+  if (parser.parseLess() ||
+      parser.parseDimensionList(shape, /*allowDynamic=*/false,
+                                /*withTrailingX=*/false) ||
+      parser.parseComma() || parser.parseKeywordOrString(&kindName)) {
+    return {};
+  }
+  std::optional<StorageKind> kind = symbolizeStorageKind(kindName);
+  if (!kind) {
+    parser.emitError(parser.getCurrentLocation(), "unknown storage format '")
+        << kindName << "'";
+    return {};
+  }
+  int64_t groupSize = 0;
+  bool asymmetric = false;
+  if (succeeded(parser.parseOptionalLess())) {
+    std::string g;
+    if (parser.parseKeywordOrString(&g)) {
+      return {};
+    }
+    if (g.size() < 2 || g[0] != 'g' ||
+        StringRef(g).drop_front().getAsInteger(10, groupSize)) {
+      parser.emitError(parser.getCurrentLocation(),
+                       "expected group size as 'gN', got '")
+          << g << "'";
+      return {};
+    }
+    if (succeeded(parser.parseOptionalComma())) {
+      if (parser.parseKeyword("asym")) {
+        return {};
+      }
+      asymmetric = true;
+    }
+    if (parser.parseGreater()) {
+      return {};
+    }
+  }
+  if (parser.parseGreater()) {
+    return {};
+  }
+  return parser.getChecked<WeightType>(parser.getContext(), shape, *kind,
+                                       groupSize, asymmetric);
+}
+
+void WeightType::print(AsmPrinter &printer) const {
+  printer << "<";
+  llvm::interleave(getShape(), printer.getStream(), "x");
+  printer << ", " << stringifyStorageKind(getKind());
+  if (getGroupSize() != 0) {
+    printer << "<g" << getGroupSize();
+    if (getAsymmetric()) {
+      printer << ", asym";
+    }
+    printer << ">";
+  }
+  printer << ">";
+}
+
+LogicalResult KVCacheType::verify(function_ref<InFlightDiagnostic()> emitError,
+                                  int64_t layers, int64_t kvHeads,
+                                  int64_t headDim, int64_t maxSeq) {
+  if (layers <= 0 || kvHeads <= 0 || headDim <= 0 || maxSeq <= 0) {
+    return emitError() << "kv_cache parameters must all be positive";
+  }
+  return success();
+}
+
+} // namespace llmc::llm

@@ -1,0 +1,23 @@
+# lit configuration of llmc's FileCheck tests.
+import os
+import lit.formats
+
+config.name = "llmc"
+config.test_format = lit.formats.ShTest(execute_external=False)
+config.suffixes = [".mlir", ".test"]
+config.excludes = ["lit.cfg.py", "lit.site.cfg.py", "Inputs"]
+config.test_source_root = os.path.dirname(__file__)
+config.test_exec_root = os.path.join(config.llmc_obj_root, "test", "lit")
+
+path = os.pathsep.join([config.llmc_tools_dir, config.llvm_tools_dir,
+                        config.environment.get("PATH", os.environ["PATH"])])
+config.environment["PATH"] = path
+
+# Tests that need ../shared (the stories260K model, data) declare
+# `REQUIRES: shared-models`; without it they are reported UNSUPPORTED.
+shared_model = os.path.join(config.llmc_shared_dir, "models", "stories260K", "config.json")
+if os.path.exists(shared_model):
+    config.available_features.add("shared-models")
+    config.substitutions.append(("%shared", config.llmc_shared_dir))
+else:
+    lit_config.note("shared/models not found at %s: model tests are skipped" % config.llmc_shared_dir)
