@@ -1,0 +1,500 @@
+// Tests of the safetensors reader, checkpoint loader and importer, on files each test writes.
+#include "compiler/Checkpoint.h"
+#include "compiler/Importer.h"
+#include "compiler/SafetensorsWriter.h"
+
+#include "mlir/IR/MLIRContext.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/Path.h"
+
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <fstream>
+#include <random>
+
+using namespace llmc;
+
+namespace {
+
+class TempDir {
+public:
+  TempDir() {
+    llvm::SmallString<128> p;
+    EXPECT_FALSE(llvm::sys::fs::createUniqueDirectory("llmc-test", p));
+    path_ = std::string(p);
+  }
+  ~TempDir() { llvm::sys::fs::remove_directories(path_); }
+  std::string file(const std::string &name) const { return path_ + "/" + name; }
+  const std::string &path() const { return path_; }
+
+private:
+  std::string path_;
+};
+
+void writeFile(const std::string &path, const std::string &bytes) {
+  std::ofstream(path, std::ios::binary) << bytes;
+}
+
+std::vector<char> f32Bytes(const std::vector<float> &v) {
+  std::vector<char> out(v.size() * 4);
+  std::memcpy(out.data(), v.data(), out.size());
+  return out;
+}
+
+TensorData f32Tensor(const std::string &name, std::vector<int64_t> shape,
+                     float seed) {
+  int64_t n = 1;
+  for (int64_t d : shape) {
+    n *= d;
+  }
+  std::vector<float> v(n);
+  for (int64_t i = 0; i < n; ++i) {
+    v[i] = seed + 0.001f * static_cast<float>(i);
+  }
+  return {name, DType::F32, shape, f32Bytes(v)};
+}
+
+/// The error text of `e`, consuming it ("" if it is a success).
+template <typename T> std::string errorOf(llvm::Expected<T> e) {
+  if (e) {
+    return "";
+  }
+  return llvm::toString(e.takeError());
+}
+
+// A tiny valid LLaMA: hidden 8, 2 heads of 4, 1 KV head, FFN 12, vocab 16.
+constexpr const char *kTinyConfig = R"({
+  "architectures": ["LlamaForCausalLM"], "model_type": "llama",
+  "hidden_size": 8, "intermediate_size": 12, "num_hidden_layers": 2,
+  "num_attention_heads": 2, "num_key_value_heads": 1, "vocab_size": 16,
+  "max_position_embeddings": 32, "rms_norm_eps": 1e-5, "rope_theta": 10000.0,
+  "tie_word_embeddings": TIED, "bos_token_id": 1, "eos_token_id": 2
+})";
+
+std::string tinyConfig(bool tied) {
+  std::string c = kTinyConfig;
+  c.replace(c.find("TIED"), 4, tied ? "true" : "false");
+  return c;
+}
+
+std::vector<TensorData> tinyTensors(bool withHead, DType dtype = DType::F32) {
+  std::vector<TensorData> t;
+  t.push_back(f32Tensor("model.embed_tokens.weight", {16, 8}, 0.1f));
+  for (int l = 0; l < 2; ++l) {
+    std::string p = "model.layers." + std::to_string(l) + ".";
+    t.push_back(f32Tensor(p + "input_layernorm.weight", {8}, 1.0f));
+    t.push_back(f32Tensor(p + "self_attn.q_proj.weight", {8, 8}, 0.2f));
+    t.push_back(f32Tensor(p + "self_attn.k_proj.weight", {4, 8}, 0.3f));
+    t.push_back(f32Tensor(p + "self_attn.v_proj.weight", {4, 8}, 0.4f));
+    t.push_back(f32Tensor(p + "self_attn.o_proj.weight", {8, 8}, 0.5f));
+    t.push_back(f32Tensor(p + "post_attention_layernorm.weight", {8}, 1.0f));
+    t.push_back(f32Tensor(p + "mlp.gate_proj.weight", {12, 8}, 0.6f));
+    t.push_back(f32Tensor(p + "mlp.up_proj.weight", {12, 8}, 0.7f));
+    t.push_back(f32Tensor(p + "mlp.down_proj.weight", {8, 12}, 0.8f));
+  }
+  t.push_back(f32Tensor("model.norm.weight", {8}, 1.0f));
+  if (withHead) {
+    t.push_back(f32Tensor("lm_head.weight", {16, 8}, 0.9f));
+  }
+  if (dtype != DType::F32) {
+    for (TensorData &td : t) {
+      std::vector<char> out(td.bytes.size() / 2);
+      for (size_t i = 0; i < td.bytes.size() / 4; ++i) {
+        float f;
+        std::memcpy(&f, td.bytes.data() + 4 * i, 4);
+        uint16_t h = dtype == DType::F16 ? floatToHalf(f) : floatToBFloat16(f);
+        std::memcpy(out.data() + 2 * i, &h, 2);
+      }
+      td.bytes = std::move(out);
+      td.dtype = dtype;
+    }
+  }
+  return t;
+}
+
+//===----------------------------------------------------------------------===//
+// Reading valid files
+//===----------------------------------------------------------------------===//
+
+TEST(Safetensors, ReadsEveryFloatDType) {
+  TempDir dir;
+  std::vector<float> values = {1.0f, -2.5f, 0.125f, 3.0f, 65504.0f, -0.0f};
+  std::vector<TensorData> tensors;
+  tensors.push_back({"a", DType::F32, {2, 3}, f32Bytes(values)});
+  for (DType dt : {DType::F16, DType::BF16}) {
+    std::vector<char> b(values.size() * 2);
+    for (size_t i = 0; i < values.size(); ++i) {
+      uint16_t h = dt == DType::F16 ? floatToHalf(values[i])
+                                    : floatToBFloat16(values[i]);
+      std::memcpy(b.data() + 2 * i, &h, 2);
+    }
+    tensors.push_back({dt == DType::F16 ? "b" : "c", dt, {3, 2}, b});
+  }
+  ASSERT_FALSE(writeSafetensors(dir.file("m.safetensors"), tensors));
+  auto f = SafetensorsFile::open(dir.file("m.safetensors"));
+  ASSERT_TRUE(bool(f)) << llvm::toString(f.takeError());
+  ASSERT_EQ((*f)->tensors().size(), 3u);
+
+  const TensorView *a = (*f)->lookup("a");
+  ASSERT_NE(a, nullptr);
+  EXPECT_EQ(a->dtype, DType::F32);
+  EXPECT_EQ(a->shape, (std::vector<int64_t>{2, 3}));
+  EXPECT_EQ(std::memcmp(a->data.data(), values.data(), 24), 0);
+
+  const TensorView *b = (*f)->lookup("b");
+  ASSERT_NE(b, nullptr);
+  EXPECT_EQ(b->dtype, DType::F16);
+  EXPECT_EQ(b->data.size(), 12u);
+  uint16_t h;
+  std::memcpy(&h, b->data.data() + 2, 2);
+  EXPECT_EQ(h, 0xC100); // -2.5 in IEEE half
+  std::memcpy(&h, b->data.data() + 8, 2);
+  EXPECT_EQ(h, 0x7BFF); // 65504, the largest half
+
+  const TensorView *c = (*f)->lookup("c");
+  ASSERT_NE(c, nullptr);
+  EXPECT_EQ(c->dtype, DType::BF16);
+  std::memcpy(&h, c->data.data() + 2, 2);
+  EXPECT_EQ(h, 0xC020); // -2.5 in bfloat16
+  EXPECT_EQ((*f)->lookup("missing"), nullptr);
+}
+
+TEST(Safetensors, ReadsMetadataAndEmptyTensors) {
+  TempDir dir;
+  std::string json = R"({"__metadata__":{"format":"pt"},"e":{"dtype":"F32","shape":[0,4],"data_offsets":[0,0]}})";
+  std::string img(8, '\0');
+  img[0] = static_cast<char>(json.size());
+  writeFile(dir.file("m.safetensors"), img + json);
+  auto f = SafetensorsFile::open(dir.file("m.safetensors"));
+  ASSERT_TRUE(bool(f)) << llvm::toString(f.takeError());
+  EXPECT_EQ((*f)->metadata().lookup("format"), "pt");
+  EXPECT_EQ((*f)->lookup("e")->numElements(), 0);
+}
+
+TEST(Safetensors, TensorsPointIntoTheMapping) {
+  TempDir dir;
+  ASSERT_FALSE(writeSafetensors(dir.file("m.safetensors"),
+                                {f32Tensor("x", {1024, 64}, 0.0f)}));
+  auto f = SafetensorsFile::open(dir.file("m.safetensors"));
+  ASSERT_TRUE(bool(f));
+  const TensorView *x = (*f)->lookup("x");
+  // No copy: the view lies inside the file's buffer, which it keeps alive.
+  EXPECT_GE(x->data.data(), x->file->getBufferStart());
+  EXPECT_LE(x->data.data() + x->data.size(), x->file->getBufferEnd());
+  EXPECT_EQ(x->file->getBufferKind(), llvm::MemoryBuffer::MemoryBuffer_MMap);
+}
+
+//===----------------------------------------------------------------------===//
+// Bad files: each is a one-line error naming the file and the problem.
+//===----------------------------------------------------------------------===//
+
+class BadSafetensors : public ::testing::Test {
+protected:
+  std::string openError(const std::string &image) {
+    std::string path = dir.file("bad.safetensors");
+    writeFile(path, image);
+    std::string err = errorOf(SafetensorsFile::open(path));
+    EXPECT_NE(err.find(path), std::string::npos) << err;
+    EXPECT_EQ(err.find('\n'), std::string::npos) << err;
+    return err;
+  }
+  std::string withHeader(const std::string &json, size_t dataBytes = 0) {
+    std::string img(8, '\0');
+    uint64_t n = json.size();
+    std::memcpy(img.data(), &n, 8);
+    return img + json + std::string(dataBytes, '\0');
+  }
+  TempDir dir;
+};
+
+TEST_F(BadSafetensors, Truncated) {
+  EXPECT_NE(openError("abc").find("truncated: 3 bytes"), std::string::npos);
+}
+
+TEST_F(BadSafetensors, TruncatedInTheData) {
+  std::string img = serializeSafetensors({f32Tensor("x", {16}, 0.0f)});
+  img.resize(img.size() - 10);
+  EXPECT_NE(openError(img).find("run past the end of the data"),
+            std::string::npos);
+}
+
+TEST_F(BadSafetensors, HeaderLengthBeyondFile) {
+  std::string img = withHeader("{}");
+  img[0] = 100;
+  EXPECT_NE(openError(img).find("header length 100 runs past the end"),
+            std::string::npos);
+}
+
+TEST_F(BadSafetensors, HugeHeaderLength) {
+  std::string img(16, '\xff');
+  EXPECT_NE(openError(img).find("runs past the end"), std::string::npos);
+}
+
+TEST_F(BadSafetensors, InvalidJson) {
+  EXPECT_NE(openError(withHeader("{\"x\": [1, 2")).find("invalid header JSON"),
+            std::string::npos);
+}
+
+TEST_F(BadSafetensors, HeaderNotAnObject) {
+  EXPECT_NE(openError(withHeader("[1,2,3]")).find("not an object"),
+            std::string::npos);
+}
+
+TEST_F(BadSafetensors, MissingFields) {
+  EXPECT_NE(openError(withHeader(R"({"x":{"dtype":"F32"}})"))
+                .find("tensor 'x': entry needs dtype, shape and data_offsets"),
+            std::string::npos);
+}
+
+TEST_F(BadSafetensors, UnknownDType) {
+  EXPECT_NE(openError(withHeader(
+                          R"({"x":{"dtype":"F8_E9","shape":[1],"data_offsets":[0,1]}})",
+                          1))
+                .find("unknown dtype 'F8_E9'"),
+            std::string::npos);
+}
+
+TEST_F(BadSafetensors, OffsetsOutOfRange) {
+  EXPECT_NE(openError(withHeader(
+                          R"({"x":{"dtype":"F32","shape":[4],"data_offsets":[0,16]}})",
+                          8))
+                .find("data_offsets [0, 16] run past the end of the data (8 bytes"),
+            std::string::npos);
+}
+
+TEST_F(BadSafetensors, OffsetsReversed) {
+  EXPECT_NE(openError(withHeader(
+                          R"({"x":{"dtype":"F32","shape":[0],"data_offsets":[8,4]}})",
+                          8))
+                .find("are reversed"),
+            std::string::npos);
+}
+
+TEST_F(BadSafetensors, SizeDisagreesWithShape) {
+  EXPECT_NE(openError(withHeader(
+                          R"({"x":{"dtype":"F16","shape":[4],"data_offsets":[0,16]}})",
+                          16))
+                .find("holds 16 bytes but shape and F16 need 8"),
+            std::string::npos);
+}
+
+TEST_F(BadSafetensors, NegativeShape) {
+  EXPECT_NE(openError(withHeader(
+                          R"({"x":{"dtype":"F32","shape":[-1],"data_offsets":[0,4]}})",
+                          4))
+                .find("not a non-negative integer"),
+            std::string::npos);
+}
+
+TEST_F(BadSafetensors, OverlappingTensors) {
+  EXPECT_NE(openError(withHeader(R"({"a":{"dtype":"F32","shape":[4],"data_offsets":[0,16]},)"
+                                 R"("b":{"dtype":"F32","shape":[4],"data_offsets":[8,24]}})",
+                                 24))
+                .find("tensors 'a' and 'b' overlap"),
+            std::string::npos);
+}
+
+TEST_F(BadSafetensors, MissingFile) {
+  std::string err = errorOf(SafetensorsFile::open(dir.file("nope.safetensors")));
+  EXPECT_NE(err.find("nope.safetensors: cannot open"), std::string::npos);
+}
+
+//===----------------------------------------------------------------------===//
+// Checkpoints: config.json, sharding, shapes
+//===----------------------------------------------------------------------===//
+
+TEST(Checkpoint, SingleFileAndItsConfig) {
+  TempDir dir;
+  writeFile(dir.file("config.json"), tinyConfig(true));
+  ASSERT_FALSE(writeSafetensors(dir.file("model.safetensors"), tinyTensors(false)));
+  auto ck = Checkpoint::open(dir.path());
+  ASSERT_TRUE(bool(ck)) << llvm::toString(ck.takeError());
+  const ModelConfig &c = (*ck)->config();
+  EXPECT_EQ(c.hiddenSize, 8);
+  EXPECT_EQ(c.numKVHeads, 1);
+  EXPECT_EQ(c.headDim, 4); // derived: hidden / heads
+  EXPECT_TRUE(c.tieWordEmbeddings);
+  EXPECT_NE((*ck)->lookup("model.norm.weight"), nullptr);
+
+  // A .safetensors path with config.json beside it works too.
+  auto byFile = Checkpoint::open(dir.file("model.safetensors"));
+  ASSERT_TRUE(bool(byFile)) << llvm::toString(byFile.takeError());
+}
+
+TEST(Checkpoint, Sharded) {
+  TempDir dir;
+  writeFile(dir.file("config.json"), tinyConfig(false));
+  std::vector<TensorData> all = tinyTensors(true);
+  std::vector<TensorData> a(all.begin(), all.begin() + 10),
+      b(all.begin() + 10, all.end());
+  ASSERT_FALSE(writeSafetensors(dir.file("model-00001-of-00002.safetensors"), a));
+  ASSERT_FALSE(writeSafetensors(dir.file("model-00002-of-00002.safetensors"), b));
+  std::string index = R"({"metadata":{},"weight_map":{)";
+  for (size_t i = 0; i < all.size(); ++i) {
+    index += (i ? "," : "") + std::string("\"") + all[i].name + "\":\"" +
+             (i < 10 ? "model-00001-of-00002.safetensors"
+                     : "model-00002-of-00002.safetensors") +
+             "\"";
+  }
+  index += "}}";
+  writeFile(dir.file("model.safetensors.index.json"), index);
+  auto ck = Checkpoint::open(dir.path());
+  ASSERT_TRUE(bool(ck)) << llvm::toString(ck.takeError());
+  EXPECT_EQ((*ck)->files().size(), 2u);
+  EXPECT_NE((*ck)->lookup("model.embed_tokens.weight"), nullptr);
+  EXPECT_NE((*ck)->lookup("lm_head.weight"), nullptr);
+
+  mlir::MLIRContext ctx;
+  auto module = importCheckpoint(ctx, **ck);
+  ASSERT_TRUE(bool(module)) << llvm::toString(module.takeError());
+}
+
+TEST(Checkpoint, MissingShard) {
+  TempDir dir;
+  writeFile(dir.file("config.json"), tinyConfig(true));
+  writeFile(dir.file("model.safetensors.index.json"),
+            R"({"weight_map":{"model.norm.weight":"model-00009.safetensors"}})");
+  std::string err = errorOf(Checkpoint::open(dir.path()));
+  EXPECT_NE(err.find("model.safetensors.index.json: shard "
+                     "'model-00009.safetensors' (holding 'model.norm.weight') "
+                     "is missing"),
+            std::string::npos)
+      << err;
+}
+
+TEST(Checkpoint, NoWeights) {
+  TempDir dir;
+  writeFile(dir.file("config.json"), tinyConfig(true));
+  EXPECT_NE(errorOf(Checkpoint::open(dir.path()))
+                .find("no model.safetensors or model.safetensors.index.json"),
+            std::string::npos);
+}
+
+TEST(Checkpoint, UnsupportedArchitecture) {
+  TempDir dir;
+  writeFile(dir.file("config.json"),
+            R"({"architectures":["GPT2LMHeadModel"],"model_type":"gpt2"})");
+  std::string err = errorOf(Checkpoint::open(dir.path()));
+  EXPECT_NE(err.find("config.json: unsupported architecture: model_type 'gpt2'"),
+            std::string::npos)
+      << err;
+}
+
+TEST(Checkpoint, BadConfigs) {
+  struct Case {
+    const char *from, *to, *message;
+  } cases[] = {
+      {"\"num_key_value_heads\": 1", "\"num_key_value_heads\": 3",
+       "num_key_value_heads (3) does not divide num_attention_heads (2)"},
+      {"\"hidden_size\": 8", "\"hidden_size\": -8",
+       "field 'hidden_size' must be a positive integer"},
+      {"\"vocab_size\": 16,", "",
+       "missing required field 'vocab_size'"},
+      {"\"rope_theta\": 10000.0", "\"rope_theta\": 10000.0, \"rope_scaling\": {\"type\": \"linear\"}",
+       "rope_scaling is not supported yet"},
+      {"\"hidden_size\": 8", "\"hidden_size\": 8, \"head_dim\": 3",
+       "head_dim (3) x num_attention_heads (2) differs from hidden_size (8)"},
+      {"\"model_type\": \"llama\",", "\"model_type\": \"llama\", \"hidden_act\": \"gelu\",",
+       "unsupported hidden_act"},
+  };
+  for (const Case &c : cases) {
+    TempDir dir;
+    std::string cfg = tinyConfig(true);
+    size_t at = cfg.find(c.from);
+    ASSERT_NE(at, std::string::npos) << c.from;
+    cfg.replace(at, strlen(c.from), c.to);
+    writeFile(dir.file("config.json"), cfg);
+    std::string err = errorOf(parseConfig(dir.file("config.json")));
+    EXPECT_NE(err.find(c.message), std::string::npos) << err;
+    EXPECT_NE(err.find("config.json: "), std::string::npos) << err;
+  }
+  TempDir dir;
+  writeFile(dir.file("config.json"), "{ not json");
+  EXPECT_NE(errorOf(parseConfig(dir.file("config.json"))).find("invalid JSON"),
+            std::string::npos);
+}
+
+//===----------------------------------------------------------------------===//
+// Import
+//===----------------------------------------------------------------------===//
+
+class Import : public ::testing::Test {
+protected:
+  std::string importError(std::vector<TensorData> tensors, bool tied = true) {
+    writeFile(dir.file("config.json"), tinyConfig(tied));
+    EXPECT_FALSE(writeSafetensors(dir.file("model.safetensors"), tensors));
+    auto ck = Checkpoint::open(dir.path());
+    if (!ck) {
+      return llvm::toString(ck.takeError());
+    }
+    return errorOf(importCheckpoint(ctx, **ck));
+  }
+  TempDir dir;
+  mlir::MLIRContext ctx;
+};
+
+TEST_F(Import, EveryDTypeImports) {
+  for (DType dt : {DType::F32, DType::F16, DType::BF16}) {
+    EXPECT_EQ(importError(tinyTensors(false, dt)), "") << dtypeName(dt);
+  }
+}
+
+TEST_F(Import, UntiedHead) {
+  EXPECT_EQ(importError(tinyTensors(true), /*tied=*/false), "");
+}
+
+TEST_F(Import, UntiedWithoutHeadIsMissingTensor) {
+  std::string err = importError(tinyTensors(false), /*tied=*/false);
+  EXPECT_NE(err.find("model.safetensors: missing tensor 'lm_head.weight'"),
+            std::string::npos)
+      << err;
+}
+
+TEST_F(Import, MissingTensor) {
+  auto t = tinyTensors(false);
+  t.erase(t.begin() + 3); // layer 0's k_proj
+  std::string err = importError(t);
+  EXPECT_NE(err.find("missing tensor 'model.layers.0.self_attn.k_proj.weight'"),
+            std::string::npos)
+      << err;
+}
+
+TEST_F(Import, ShapeDisagreesWithConfig) {
+  auto t = tinyTensors(false);
+  t[2] = f32Tensor("model.layers.0.self_attn.q_proj.weight", {8, 4}, 0.0f);
+  std::string err = importError(t);
+  EXPECT_NE(err.find("tensor 'model.layers.0.self_attn.q_proj.weight' has "
+                     "shape [8, 4] but config.json implies [8, 8]"),
+            std::string::npos)
+      << err;
+}
+
+TEST_F(Import, UnsupportedDType) {
+  auto t = tinyTensors(false);
+  t[1].dtype = DType::I32; // input_layernorm, same byte size
+  std::string err = importError(t);
+  EXPECT_NE(err.find("'model.layers.0.input_layernorm.weight' has unsupported "
+                     "dtype I32"),
+            std::string::npos)
+      << err;
+}
+
+TEST(ImportShared, Stories260K) {
+  std::string dir = std::string(LLMC_SHARED_DIR) + "/models/stories260K";
+  if (!llvm::sys::fs::exists(dir + "/config.json")) {
+    GTEST_SKIP() << "shared/models/stories260K not found at " << dir;
+  }
+  auto ck = Checkpoint::open(dir);
+  ASSERT_TRUE(bool(ck)) << llvm::toString(ck.takeError());
+  mlir::MLIRContext ctx;
+  auto module = importCheckpoint(ctx, **ck);
+  ASSERT_TRUE(bool(module)) << llvm::toString(module.takeError());
+  int globals = 0;
+  (*module)->walk([&](mlir::Operation *op) {
+    globals += op->getName().getStringRef() == "llm.global";
+  });
+  EXPECT_EQ(globals, 47);
+}
+
+} // namespace

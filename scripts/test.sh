@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Sets up, builds and runs every test (lit + GoogleTest) through ctest.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+build="${LLMC_BUILD_DIR:-$root/build}"
+
+"$root/scripts/build.sh"
+cd "$build"
+ctest --output-on-failure -j "${LLMC_JOBS:-$(nproc)}" "$@"
