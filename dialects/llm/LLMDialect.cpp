@@ -25,6 +25,16 @@ void LLMDialect::initialize() {
 // hyper-parameters; the invariants here are those every op relies on.
 LogicalResult LLMDialect::verifyOperationAttribute(Operation *op,
                                                    NamedAttribute attr) {
+  if (attr.getName() == kOffsetAttrName ||
+      attr.getName() == kArenaBytesAttrName ||
+      attr.getName() == kMaxTokensAttrName) {
+    auto i = dyn_cast<IntegerAttr>(attr.getValue());
+    if (!i || i.getInt() < 0) {
+      return op->emitError() << "'" << attr.getName()
+                             << "' must be a non-negative integer";
+    }
+    return success();
+  }
   if (attr.getName() != kConfigAttrName) {
     return op->emitError() << "unknown llm attribute '" << attr.getName()
                            << "'";

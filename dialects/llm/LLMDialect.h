@@ -25,6 +25,11 @@ namespace llmc::llm {
 
 /// Name of the module attribute that holds the model configuration.
 constexpr llvm::StringLiteral kConfigAttrName = "llm.config";
+/// Memory-plan attributes: an op result's byte offset in the arena, and the
+/// arena size and tokens per call of the planned function.
+constexpr llvm::StringLiteral kOffsetAttrName = "llm.offset";
+constexpr llvm::StringLiteral kArenaBytesAttrName = "llm.arena_bytes";
+constexpr llvm::StringLiteral kMaxTokensAttrName = "llm.max_tokens";
 
 /// Bytes per stored element for the floating formats; 0 for block formats.
 int64_t floatElementBytes(StorageKind kind);

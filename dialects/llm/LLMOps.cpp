@@ -192,7 +192,7 @@ LogicalResult AttentionOp::verify() {
     return emitOpError() << "cache " << cache << " does not hold " << kvHeads
                          << " heads of " << headDim;
   }
-  if (getLayer() < 0 || getLayer() >= cache.getLayers()) {
+  if (static_cast<int64_t>(getLayer()) >= cache.getLayers()) {
     return emitOpError() << "layer " << getLayer() << " is outside the cache's "
                          << cache.getLayers() << " layers";
   }

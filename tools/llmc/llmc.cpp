@@ -1,83 +1,460 @@
 // llmc: the compiler driver. `llmc compile CKPT` walks the stage ladder up to --emit.
+#include "compiler/ArtifactBuilder.h"
 #include "compiler/Checkpoint.h"
+#include "compiler/Emit.h"
 #include "compiler/Importer.h"
+#include "compiler/Passes.h"
+#include "compiler/TokenizerImport.h"
 #include "dialects/llm/LLMDialect.h"
+#include "passes/Passes.h"
+#include "runtime/artifact/reader.h"
 
+#include "mlir/Conversion/ArithToLLVM/ArithToLLVM.h"
+#include "mlir/Conversion/ControlFlowToLLVM/ControlFlowToLLVM.h"
+#include "mlir/Conversion/MathToLLVM/MathToLLVM.h"
+#include "mlir/Conversion/ReconcileUnrealizedCasts/ReconcileUnrealizedCasts.h"
+#include "mlir/Conversion/SCFToControlFlow/SCFToControlFlow.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/AsmState.h"
 #include "mlir/IR/MLIRContext.h"
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Transforms/Passes.h"
 #include "llvm/Support/CommandLine.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/FileUtilities.h"
 #include "llvm/Support/InitLLVM.h"
+#include "llvm/Support/Path.h"
+#include "llvm/Support/Process.h"
 #include "llvm/Support/WithColor.h"
 #include "llvm/Support/raw_ostream.h"
+
+#include <chrono>
 
 using namespace llvm;
 
 namespace {
 
-cl::SubCommand compileCmd("compile",
-                          "Compile a Hugging Face LLaMA checkpoint");
-
+cl::SubCommand compileCmd("compile", "Compile a Hugging Face LLaMA checkpoint");
+cl::SubCommand inspectCmd("inspect", "Print an artifact's (or executable's) contents");
 cl::OptionCategory compileCat("compile options");
+cl::OptionCategory inspectCat("inspect options");
 
 cl::opt<std::string> checkpointPath(
     cl::Positional, cl::desc("<checkpoint dir or .safetensors file>"),
     cl::Required, cl::sub(compileCmd), cl::cat(compileCat));
 
-cl::opt<std::string> outputPath("o", cl::desc("Output file ('-' for stdout)"),
-                                cl::value_desc("path"), cl::init("-"),
-                                cl::sub(compileCmd), cl::cat(compileCat));
+cl::opt<std::string> outputPath(
+    "o", cl::desc("Output file ('-' for stdout with --emit=mlir|llvm)"),
+    cl::value_desc("path"), cl::init(""), cl::sub(compileCmd),
+    cl::cat(compileCat));
 
-enum class EmitKind { MLIR };
+enum class EmitKind { MLIR, LLVM, Obj, Exe };
 cl::opt<EmitKind> emitKind(
     "emit", cl::desc("The last stage to run and what to write"),
-    cl::values(clEnumValN(EmitKind::MLIR, "mlir",
-                          "the imported module in the llm dialect")),
-    cl::init(EmitKind::MLIR), cl::sub(compileCmd), cl::cat(compileCat));
+    cl::values(
+        clEnumValN(EmitKind::MLIR, "mlir",
+                   "the module in the llm dialect, after the compression passes"),
+        clEnumValN(EmitKind::LLVM, "llvm", "optimized LLVM IR of the program"),
+        clEnumValN(EmitKind::Obj, "obj", "the program's object file (no weights)"),
+        clEnumValN(EmitKind::Exe, "exe",
+                   "a self-contained executable (program, runtime, weights)")),
+    cl::init(EmitKind::Exe), cl::sub(compileCmd), cl::cat(compileCat));
 
-cl::opt<bool> elideWeights(
-    "elide-weights",
-    cl::desc("Print weight blobs as dense_resource<__elided__> (with "
-             "--emit=mlir)"),
-    cl::init(false), cl::sub(compileCmd), cl::cat(compileCat));
+cl::opt<bool> toF16("f16",
+                    cl::desc("Store linear and embedding weights in f16 "
+                             "(default: the checkpoint's dtype)"),
+                    cl::init(false), cl::sub(compileCmd), cl::cat(compileCat));
+
+cl::opt<std::string> weightsPath(
+    "weights",
+    cl::desc("Write the weights artifact to this file instead of appending it "
+             "to the executable; the executable opens it from its own folder"),
+    cl::value_desc("file"), cl::init(""), cl::sub(compileCmd),
+    cl::cat(compileCat));
+
+cl::opt<std::string> targetCpu(
+    "target-cpu",
+    cl::desc("CPU to generate code for: an LLVM CPU name, or 'native' "
+             "(default x86-64-v2; kernels pick AVX2 at run time)"),
+    cl::value_desc("cpu"), cl::init("x86-64-v2"), cl::sub(compileCmd),
+    cl::cat(compileCat));
 
 cl::opt<int64_t> maxSeqLen(
     "max-seq",
-    cl::desc("Context length to plan for (default: the config's "
+    cl::desc("Longest context to support (default: the config's "
              "max_position_embeddings)"),
     cl::value_desc("tokens"), cl::init(0), cl::sub(compileCmd),
     cl::cat(compileCat));
+
+cl::opt<int64_t> maxTokens(
+    "max-tokens",
+    cl::desc("Most tokens one forward call processes; sizes the activation "
+             "arena (default: min(512, max-seq))"),
+    cl::value_desc("tokens"), cl::init(0), cl::sub(compileCmd),
+    cl::cat(compileCat));
+
+cl::opt<bool> elideWeights(
+    "elide-weights",
+    cl::desc("With --emit=mlir, leave the weight bytes out of the printed "
+             "module"),
+    cl::init(false), cl::sub(compileCmd), cl::cat(compileCat));
+
+cl::opt<bool> quiet("quiet", cl::desc("Print no progress lines"),
+                    cl::init(false), cl::sub(compileCmd), cl::cat(compileCat));
+
+cl::opt<std::string> inspectPath(cl::Positional,
+                                 cl::desc("<artifact or executable>"),
+                                 cl::Required, cl::sub(inspectCmd),
+                                 cl::cat(inspectCat));
+cl::opt<bool> inspectVerify("verify",
+                            cl::desc("Also check every tensor's checksum"),
+                            cl::init(false), cl::sub(inspectCmd),
+                            cl::cat(inspectCat));
+
+std::string mib(uint64_t bytes) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f", static_cast<double>(bytes) / 1048576.0);
+  return buf;
+}
 
 int fail(const Twine &message) {
   WithColor::error(errs(), "llmc") << message << "\n";
   return 1;
 }
 
-int runCompile() {
-  if (maxSeqLen < 0) {
-    return fail("--max-seq must be positive");
+class Progress {
+public:
+  void step(const Twine &what) {
+    if (!quiet) {
+      double t = std::chrono::duration<double>(
+                     std::chrono::steady_clock::now() - start_)
+                     .count();
+      errs() << format("llmc: [%6.2fs] ", t) << what << "\n";
+    }
   }
+
+private:
+  std::chrono::steady_clock::time_point start_ =
+      std::chrono::steady_clock::now();
+};
+
+std::string formatName(llmc::fb::StorageFormat f, int group, bool asym) {
+  std::string s = llmc::fb::EnumNameStorageFormat(f);
+  for (char &c : s) {
+    c = static_cast<char>(std::tolower(c));
+  }
+  if (group > 0) {
+    s += "<g" + std::to_string(group) + (asym ? ", asym>" : ">");
+  }
+  return s;
+}
+
+/// Writes `path` through a temporary file; `write` fills the temporary.
+Error writeAtomically(const std::string &path,
+                      function_ref<Error(const std::string &tmp)> write) {
+  SmallString<256> tmp;
+  SmallString<256> model(path);
+  model += ".tmp%%%%%%";
+  if (std::error_code ec = sys::fs::createUniqueFile(model, tmp)) {
+    return createStringError(ec, path + ": cannot create a temporary file: " +
+                                     ec.message());
+  }
+  std::string tmpPath(tmp);
+  if (Error e = write(tmpPath)) {
+    sys::fs::remove(tmpPath);
+    return e;
+  }
+  if (std::error_code ec = sys::fs::rename(tmpPath, path)) {
+    sys::fs::remove(tmpPath);
+    return createStringError(ec, path + ": cannot write: " + ec.message());
+  }
+  return Error::success();
+}
+
+int runCompile(int argc, char **argv) {
+  Progress progress;
+  if (maxSeqLen < 0 || maxTokens < 0) {
+    return fail("--max-seq and --max-tokens must be positive");
+  }
+  std::string out = outputPath;
+  if (out.empty()) {
+    out = (emitKind == EmitKind::MLIR || emitKind == EmitKind::LLVM) ? "-"
+                                                                     : "";
+  }
+  if (out.empty()) {
+    return fail("-o is required with --emit=obj and --emit=exe");
+  }
+  if (out == "-" && (emitKind == EmitKind::Obj || emitKind == EmitKind::Exe)) {
+    return fail("cannot write a binary to stdout; give -o FILE");
+  }
+  if (!weightsPath.empty() && emitKind != EmitKind::Exe) {
+    return fail("--weights applies to --emit=exe");
+  }
+  if (!weightsPath.empty() && weightsPath == out) {
+    return fail("--weights and -o name the same file");
+  }
+
   auto ckpt = llmc::Checkpoint::open(checkpointPath);
   if (!ckpt) {
     return fail(toString(ckpt.takeError()));
   }
+  const int64_t maxSeq = maxSeqLen > 0 ? int64_t(maxSeqLen)
+                                       : (*ckpt)->config().maxPositionEmbeddings;
+  const int64_t chunk = maxTokens > 0 ? std::min<int64_t>(maxTokens, maxSeq)
+                                      : std::min<int64_t>(512, maxSeq);
+  // The tokenizer is needed only for the artifact, but a missing one is a
+  // checkpoint error to report before any heavy work.
+  std::optional<llmc::fb::TokenizerT> tokenizer;
+  if (emitKind == EmitKind::Exe) {
+    auto tok = llmc::readTokenizer((*ckpt)->directory());
+    if (!tok) {
+      return fail(toString(tok.takeError()));
+    }
+    tokenizer = std::move(*tok);
+  }
+
   mlir::MLIRContext context;
-  auto module = llmc::importCheckpoint(context, **ckpt, maxSeqLen);
+  context.disableMultithreading();
+  auto module = llmc::importCheckpoint(context, **ckpt, maxSeq);
   if (!module) {
     return fail(toString(module.takeError()));
+  }
+  uint64_t ckptBytes = 0;
+  for (const auto &f : (*ckpt)->files()) {
+    for (const auto &t : f->tensors()) {
+      ckptBytes += t.data.size();
+    }
+  }
+  progress.step("imported " + checkpointPath + " (" +
+                Twine((*ckpt)->config().numLayers) + " layers, " +
+                mib(ckptBytes) + " MiB of weights)");
+
+  // Compression and clean-up passes on the llm dialect.
+  mlir::PassManager pm(&context);
+  if (toF16) {
+    llmc::ConvertWeightFormatPassOptions o;
+    o.format = "f16";
+    pm.addPass(llmc::createConvertWeightFormatPass(o));
+  }
+  pm.addPass(mlir::createCanonicalizerPass());
+  if (failed(pm.run(**module))) {
+    return fail("the llm passes failed on " + checkpointPath);
+  }
+  if (toF16) {
+    progress.step("converted weights to f16");
   }
 
   mlir::OpPrintingFlags flags;
   if (elideWeights) {
     flags.elideLargeResourceString(0);
   }
-  Error err = writeToOutput(outputPath, [&](raw_ostream &os) -> Error {
-    (**module)->print(os, flags);
-    os << "\n";
+  if (emitKind == EmitKind::MLIR) {
+    Error err = writeToOutput(out, [&](raw_ostream &os) -> Error {
+      (**module)->print(os, flags);
+      os << "\n";
+      return Error::success();
+    });
+    return err ? fail(out + ": " + toString(std::move(err))) : 0;
+  }
+
+  // Artifact contents come from the globals, before lowering removes them.
+  std::optional<llmc::artifact::Contents> contents;
+  if (emitKind == EmitKind::Exe) {
+    auto c = llmc::collectArtifact(**module);
+    if (!c) {
+      return fail(toString(c.takeError()));
+    }
+    contents = std::move(*c);
+    contents->tokenizer = std::move(*tokenizer);
+    contents->build.llmc_version = LLMC_VERSION;
+    contents->build.target_cpu = targetCpu;
+    for (int i = 1; i < argc; ++i) {
+      contents->build.flags.push_back(argv[i]);
+    }
+    std::vector<std::string> sources = {(*ckpt)->directory() + "/config.json"};
+    for (const auto &f : (*ckpt)->files()) {
+      sources.push_back(f->path());
+    }
+    for (const char *name : {"tokenizer.model", "tokenizer.json"}) {
+      std::string p = (*ckpt)->directory() + "/" + name;
+      if (sys::fs::exists(p)) {
+        sources.push_back(p);
+        break;
+      }
+    }
+    for (const std::string &s : sources) {
+      auto sf = std::make_unique<llmc::fb::SourceFileT>();
+      sf->path = s;
+      sf->sha256 = llmc::sha256File(s);
+      contents->build.sources.push_back(std::move(sf));
+    }
+    progress.step("hashed " + Twine(sources.size()) + " source files");
+  }
+
+  std::string defaultWeights;
+  if (!weightsPath.empty()) {
+    // Relative to the executable's folder when both are in the same one.
+    SmallString<256> exeDir(sys::path::parent_path(out));
+    SmallString<256> wDir(sys::path::parent_path(weightsPath));
+    sys::fs::make_absolute(exeDir);
+    sys::fs::make_absolute(wDir);
+    SmallString<256> absW(weightsPath);
+    sys::fs::make_absolute(absW);
+    defaultWeights = exeDir == wDir ? sys::path::filename(weightsPath).str()
+                                    : std::string(absW);
+  }
+
+  mlir::PassManager lower(&context);
+  llmc::PlanMemoryPassOptions planOpts;
+  planOpts.maxTokens = chunk;
+  lower.addPass(llmc::createPlanMemoryPass(planOpts));
+  llmc::LowerToLLVMPassOptions lowerOpts;
+  lowerOpts.fingerprint = llmc::tensorFingerprint(**module);
+  lowerOpts.defaultWeights = defaultWeights;
+  lower.addPass(llmc::createLowerToLLVMPass(lowerOpts));
+  lower.addPass(mlir::createSCFToControlFlowPass());
+  lower.addPass(mlir::createArithToLLVMConversionPass());
+  lower.addPass(mlir::createConvertMathToLLVMPass());
+  lower.addPass(mlir::createConvertControlFlowToLLVMPass());
+  lower.addPass(mlir::createReconcileUnrealizedCastsPass());
+  if (failed(lower.run(**module))) {
+    return fail("lowering to LLVM failed");
+  }
+  progress.step("lowered to the LLVM dialect (arena planned for " +
+                Twine(chunk) + " tokens per call)");
+
+  LLVMContext llvmContext;
+  llmc::TargetOptions target;
+  target.cpu = targetCpu;
+  auto llvmModule = llmc::translateAndOptimize(**module, llvmContext, target);
+  if (!llvmModule) {
+    return fail(toString(llvmModule.takeError()));
+  }
+  progress.step("optimized LLVM IR for " + targetCpu);
+  if (emitKind == EmitKind::LLVM) {
+    Error err = writeToOutput(out, [&](raw_ostream &os) -> Error {
+      (*llvmModule)->print(os, nullptr);
+      return Error::success();
+    });
+    return err ? fail(out + ": " + toString(std::move(err))) : 0;
+  }
+  if (emitKind == EmitKind::Obj) {
+    Error err = writeAtomically(out, [&](const std::string &tmp) {
+      return llmc::emitObject(**llvmModule, target, tmp);
+    });
+    return err ? fail(toString(std::move(err))) : 0;
+  }
+
+  // --emit=exe: object, link, then the artifact appended or beside it.
+  SmallString<128> objPath;
+  if (std::error_code ec =
+          sys::fs::createTemporaryFile("llmc-model", "o", objPath)) {
+    return fail("cannot create a temporary object file: " + ec.message());
+  }
+  FileRemover removeObj(objPath);
+  if (Error e = llmc::emitObject(**llvmModule, target, std::string(objPath))) {
+    return fail(toString(std::move(e)));
+  }
+  progress.step("emitted the object file");
+  if (!weightsPath.empty()) {
+    std::string error;
+    if (!llmc::artifact::writeArtifactFile(weightsPath, *contents, error)) {
+      return fail(error);
+    }
+    progress.step("wrote the weights to " + weightsPath);
+  }
+  Error err = writeAtomically(out, [&](const std::string &tmp) -> Error {
+    if (Error e = llmc::linkExecutable(std::string(objPath), tmp)) {
+      return e;
+    }
+    if (weightsPath.empty()) {
+      std::string error;
+      if (!llmc::artifact::appendArtifact(tmp, *contents, error)) {
+        return createStringError(inconvertibleErrorCode(), error);
+      }
+    }
     return Error::success();
   });
   if (err) {
-    return fail(outputPath + ": " + toString(std::move(err)));
+    return fail(toString(std::move(err)));
+  }
+  uint64_t size = 0;
+  sys::fs::file_size(out, size);
+  progress.step("wrote " + out + " (" + mib(size) + " MiB)");
+  return 0;
+}
+
+int runInspect() {
+  std::string error;
+  auto r = llmc::artifact::Reader::open(inspectPath, error, inspectVerify);
+  if (!r) {
+    return fail(error);
+  }
+  const auto &root = r->root();
+  const auto &c = *root.config();
+  outs() << "artifact: " << inspectPath;
+  if (r->fileOffset() != 0) {
+    outs() << " (appended at byte " << r->fileOffset() << ")";
+  }
+  outs() << "\n  size: " << r->size() << " bytes, weights: " << r->weightBytes()
+         << " bytes\n";
+  outs() << "config:\n"
+         << "  hidden_size " << c.hidden_size() << ", intermediate_size "
+         << c.intermediate_size() << ", layers " << c.num_layers()
+         << ", heads " << c.num_heads() << ", kv_heads " << c.num_kv_heads()
+         << ", head_dim " << c.head_dim() << "\n"
+         << "  vocab " << c.vocab_size() << ", max_seq_len " << c.max_seq_len()
+         << ", rms_norm_eps " << c.rms_norm_eps() << ", rope_theta "
+         << c.rope_theta() << ", tied embeddings "
+         << (c.tie_word_embeddings() ? "yes" : "no") << "\n";
+  if (const auto *t = root.tokenizer()) {
+    outs() << "tokenizer: " << (t->pieces() ? t->pieces()->size() : 0)
+           << " pieces, bos " << t->bos_id() << ", eos " << t->eos_id()
+           << ", unk " << t->unk_id() << ", byte fallback "
+           << (t->byte_fallback() ? "yes" : "no") << "\n";
+  }
+  outs() << "tensors: " << r->tensors().size() << "\n";
+  std::map<std::string, std::pair<int, uint64_t>> byFormat;
+  for (const auto &t : r->tensors()) {
+    std::string shape;
+    for (size_t i = 0; i < t.shape.size(); ++i) {
+      shape += (i ? "x" : "") + std::to_string(t.shape[i]);
+    }
+    std::string fmt = formatName(t.format, t.groupSize, t.asymmetric);
+    outs() << format("  %-48s %-14s %-12s %12llu bytes\n",
+                     std::string(t.name).c_str(), fmt.c_str(), shape.c_str(),
+                     static_cast<unsigned long long>(t.size));
+    byFormat[fmt].first++;
+    byFormat[fmt].second += t.size;
+  }
+  outs() << "by format:\n";
+  for (const auto &[fmt, v] : byFormat) {
+    outs() << format("  %-14s %4d tensors %14llu bytes\n", fmt.c_str(), v.first,
+                     static_cast<unsigned long long>(v.second));
+  }
+  if (const auto *b = root.build()) {
+    outs() << "compiled by: llmc "
+           << (b->llmc_version() ? b->llmc_version()->str() : "?")
+           << ", target cpu "
+           << (b->target_cpu() ? b->target_cpu()->str() : "?") << "\n  flags:";
+    if (b->flags()) {
+      for (const auto *f : *b->flags()) {
+        outs() << " " << f->str();
+      }
+    }
+    outs() << "\n";
+    if (b->sources()) {
+      for (const auto *s : *b->sources()) {
+        outs() << "  source " << (s->path() ? s->path()->str() : "?")
+               << " sha256 " << (s->sha256() ? s->sha256()->str() : "?")
+               << "\n";
+      }
+    }
+  }
+  outs() << "program fingerprint: "
+         << format_hex(root.program_fingerprint(), 18) << "\n";
+  if (inspectVerify) {
+    outs() << "checksums: all " << r->tensors().size() << " tensors verified\n";
   }
   return 0;
 }
@@ -92,14 +469,18 @@ void printVersion(raw_ostream &os) {
 int main(int argc, char **argv) {
   InitLLVM y(argc, argv);
   cl::SetVersionPrinter(printVersion);
-  cl::HideUnrelatedOptions({&compileCat});
+  cl::HideUnrelatedOptions({&compileCat, &inspectCat});
   cl::ParseCommandLineOptions(
       argc, argv,
       "llmc: an ahead-of-time compiler for LLaMA-family models\n\n"
-      "  llmc compile CKPT [-o OUT] [--emit=mlir]\n"
+      "  llmc compile CKPT -o OUT [--f16] [--emit=mlir|llvm|obj|exe]\n"
+      "  llmc inspect FILE [--verify]\n"
       "  llmc <command> --help   lists the options of a command\n");
   if (compileCmd) {
-    return runCompile();
+    return runCompile(argc, argv);
+  }
+  if (inspectCmd) {
+    return runInspect();
   }
   errs() << "llmc: no command given; try 'llmc --help'\n";
   return 1;

@@ -1,0 +1,41 @@
+// From the LLVM dialect to LLVM IR, an object file and a linked executable.
+#ifndef LLMC_COMPILER_EMIT_H
+#define LLMC_COMPILER_EMIT_H
+
+#include "mlir/IR/BuiltinOps.h"
+#include "llvm/IR/LLVMContext.h"
+#include "llvm/IR/Module.h"
+#include "llvm/Support/Error.h"
+
+#include <memory>
+#include <string>
+
+namespace llmc {
+
+struct TargetOptions {
+  /// An LLVM CPU name; "native" means this machine's CPU.
+  std::string cpu = "x86-64-v2";
+};
+
+/// Translates a module in the LLVM dialect to LLVM IR for `target` and runs
+/// LLVM's O3 pipeline on it.
+llvm::Expected<std::unique_ptr<llvm::Module>>
+translateAndOptimize(mlir::ModuleOp module, llvm::LLVMContext &context,
+                     const TargetOptions &target);
+
+/// Writes `module` as an ELF object file with LLVM's TargetMachine.
+llvm::Error emitObject(llvm::Module &module, const TargetOptions &target,
+                       const std::string &path);
+
+/// Links `objectPath` with the runtime library into an executable at
+/// `exePath`, through the system C++ driver ($CXX, else c++).
+llvm::Error linkExecutable(const std::string &objectPath,
+                           const std::string &exePath);
+
+/// Where the runtime's static libraries are (next to the llmc binary when
+/// installed, else the build tree).
+std::string runtimeLibraryDir();
+
+} // namespace llmc
+
+#endif // LLMC_COMPILER_EMIT_H

@@ -1,0 +1,305 @@
+// SentencePiece ModelProto (protobuf wire format) and HF tokenizer.json readers.
+#include "compiler/TokenizerImport.h"
+
+#include "compiler/Safetensors.h"
+
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/Path.h"
+
+#include <nlohmann/json.hpp>
+
+#include <cstring>
+#include <map>
+
+namespace llmc {
+
+namespace {
+
+/// A protobuf wire-format reader over a byte range; enough for ModelProto.
+class Wire {
+public:
+  Wire(const char *p, const char *end) : p_(p), end_(end) {}
+  bool done() const { return p_ >= end_; }
+  bool varint(uint64_t &v) {
+    v = 0;
+    for (int shift = 0; shift < 64; shift += 7) {
+      if (p_ >= end_) {
+        return false;
+      }
+      uint8_t c = static_cast<uint8_t>(*p_++);
+      v |= static_cast<uint64_t>(c & 0x7f) << shift;
+      if (c < 0x80) {
+        return true;
+      }
+    }
+    return false;
+  }
+  /// Reads one field: its number, wire type, and payload (varint value,
+  /// or the byte range of a length-delimited / fixed field).
+  bool field(uint32_t &number, uint32_t &type, uint64_t &value,
+             const char *&data, uint64_t &size) {
+    uint64_t key;
+    if (!varint(key)) {
+      return false;
+    }
+    number = static_cast<uint32_t>(key >> 3);
+    type = static_cast<uint32_t>(key & 7);
+    switch (type) {
+    case 0:
+      return varint(value);
+    case 1:
+    case 5:
+      size = type == 1 ? 8 : 4;
+      if (static_cast<uint64_t>(end_ - p_) < size) {
+        return false;
+      }
+      data = p_;
+      p_ += size;
+      return true;
+    case 2:
+      if (!varint(size) || static_cast<uint64_t>(end_ - p_) < size) {
+        return false;
+      }
+      data = p_;
+      p_ += size;
+      return true;
+    default:
+      return false;
+    }
+  }
+
+private:
+  const char *p_, *end_;
+};
+
+} // namespace
+
+llvm::Expected<fb::TokenizerT> readSentencePieceModel(const std::string &path) {
+  auto buf = llvm::MemoryBuffer::getFile(path, /*IsText=*/false,
+                                         /*RequiresNullTerminator=*/false);
+  if (!buf) {
+    return fileError(path, "cannot open: " + buf.getError().message());
+  }
+  fb::TokenizerT tok;
+  tok.unk_id = -1;
+  tok.bos_id = -1;
+  tok.eos_id = -1;
+  // Defaults of NormalizerSpec and TrainerSpec when a field is absent.
+  tok.add_dummy_prefix = true;
+  tok.remove_extra_whitespaces = true;
+  tok.byte_fallback = false;
+  bool escapeWhitespaces = true;
+  uint64_t modelType = 1; // UNIGRAM
+  std::string normalizerName;
+
+  auto corrupt = [&](const char *what) {
+    return fileError(path, std::string("not a SentencePiece model (") + what +
+                               ")");
+  };
+  Wire top((*buf)->getBufferStart(), (*buf)->getBufferEnd());
+  while (!top.done()) {
+    uint32_t num, type;
+    uint64_t value = 0, size = 0;
+    const char *data = nullptr;
+    if (!top.field(num, type, value, data, size)) {
+      return corrupt("truncated or malformed protobuf");
+    }
+    if (type != 2) {
+      continue;
+    }
+    Wire sub(data, data + size);
+    if (num == 1) { // SentencePiece piece
+      std::string piece;
+      float score = 0.0f;
+      uint64_t ptype = 1; // NORMAL
+      while (!sub.done()) {
+        uint32_t n2, t2;
+        uint64_t v2 = 0, s2 = 0;
+        const char *d2 = nullptr;
+        if (!sub.field(n2, t2, v2, d2, s2)) {
+          return corrupt("malformed piece");
+        }
+        if (n2 == 1 && t2 == 2) {
+          piece.assign(d2, s2);
+        } else if (n2 == 2 && t2 == 5) {
+          std::memcpy(&score, d2, 4);
+        } else if (n2 == 3 && t2 == 0) {
+          ptype = v2;
+        }
+      }
+      if (ptype < 1 || ptype > 6) {
+        return corrupt("unknown piece type");
+      }
+      int32_t id = static_cast<int32_t>(tok.pieces.size());
+      auto t = static_cast<fb::TokenType>(ptype);
+      if (t == fb::TokenType::Unknown && tok.unk_id < 0) {
+        tok.unk_id = id;
+      }
+      if (t == fb::TokenType::Control && piece == "<s>") {
+        tok.bos_id = id;
+      }
+      if (t == fb::TokenType::Control && piece == "</s>") {
+        tok.eos_id = id;
+      }
+      tok.pieces.push_back(std::move(piece));
+      tok.scores.push_back(score);
+      tok.types.push_back(t);
+    } else if (num == 2 || num == 3) { // TrainerSpec, NormalizerSpec
+      while (!sub.done()) {
+        uint32_t n2, t2;
+        uint64_t v2 = 0, s2 = 0;
+        const char *d2 = nullptr;
+        if (!sub.field(n2, t2, v2, d2, s2)) {
+          return corrupt("malformed spec");
+        }
+        if (num == 2 && n2 == 3 && t2 == 0) {
+          modelType = v2;
+        } else if (num == 2 && n2 == 35 && t2 == 0) {
+          tok.byte_fallback = v2 != 0;
+        } else if (num == 3 && n2 == 1 && t2 == 2) {
+          normalizerName.assign(d2, s2);
+        } else if (num == 3 && n2 == 2 && t2 == 2 && s2 != 0) {
+          return fileError(path, "SentencePiece normalization rules "
+                                 "(precompiled_charsmap) are not supported");
+        } else if (num == 3 && n2 == 3 && t2 == 0) {
+          tok.add_dummy_prefix = v2 != 0;
+        } else if (num == 3 && n2 == 4 && t2 == 0) {
+          tok.remove_extra_whitespaces = v2 != 0;
+        } else if (num == 3 && n2 == 5 && t2 == 0) {
+          escapeWhitespaces = v2 != 0;
+        }
+      }
+    }
+  }
+  if (tok.pieces.empty()) {
+    return corrupt("no pieces");
+  }
+  if (modelType != 2) {
+    return fileError(path, "only SentencePiece BPE models are supported "
+                           "(model_type " +
+                               std::to_string(modelType) + ")");
+  }
+  if (!escapeWhitespaces) {
+    return fileError(path, "escape_whitespaces=false is not supported");
+  }
+  if (tok.unk_id < 0) {
+    tok.unk_id = 0;
+  }
+  return tok;
+}
+
+llvm::Expected<fb::TokenizerT> readTokenizerJson(const std::string &path) {
+  auto buf = llvm::MemoryBuffer::getFile(path, /*IsText=*/true);
+  if (!buf) {
+    return fileError(path, "cannot open: " + buf.getError().message());
+  }
+  nlohmann::json j = nlohmann::json::parse((*buf)->getBufferStart(),
+                                           (*buf)->getBufferEnd(), nullptr,
+                                           /*allow_exceptions=*/false);
+  if (j.is_discarded() || !j.is_object()) {
+    return fileError(path, "invalid JSON");
+  }
+  const nlohmann::json &model = j["model"];
+  if (!model.is_object() || model.value("type", "") != "BPE" ||
+      !model["vocab"].is_object() || !model["merges"].is_array()) {
+    return fileError(path, "only BPE tokenizer.json models are supported");
+  }
+  const nlohmann::json &vocab = model["vocab"];
+  size_t n = vocab.size();
+  fb::TokenizerT tok;
+  tok.pieces.assign(n, "");
+  tok.scores.assign(n, 0.0f);
+  tok.types.assign(n, fb::TokenType::Normal);
+  std::vector<bool> seen(n, false);
+  for (auto it = vocab.begin(); it != vocab.end(); ++it) {
+    if (!it.value().is_number_integer()) {
+      return fileError(path, "vocab id of '" + it.key() + "' is not an integer");
+    }
+    int64_t id = it.value().get<int64_t>();
+    if (id < 0 || id >= static_cast<int64_t>(n) || seen[id]) {
+      return fileError(path, "vocab ids are not a permutation of 0.." +
+                                 std::to_string(n - 1));
+    }
+    seen[id] = true;
+    tok.pieces[id] = it.key();
+    const std::string &p = it.key();
+    if (p.size() == 6 && p.rfind("<0x", 0) == 0 && p.back() == '>') {
+      tok.types[id] = fb::TokenType::Byte;
+    }
+  }
+  // A piece made by merge number r gets score -r, so SentencePiece's
+  // "best score first" picks the same merge as HF's "lowest rank first".
+  std::map<std::string, float> best;
+  int64_t rank = 0;
+  for (const auto &m : model["merges"]) {
+    std::string merged;
+    if (m.is_string()) {
+      std::string s = m.get<std::string>();
+      size_t sp = s.find(' ');
+      if (sp == std::string::npos) {
+        return fileError(path, "malformed merge '" + s + "'");
+      }
+      merged = s.substr(0, sp) + s.substr(sp + 1);
+    } else if (m.is_array() && m.size() == 2 && m[0].is_string() &&
+               m[1].is_string()) {
+      merged = m[0].get<std::string>() + m[1].get<std::string>();
+    } else {
+      return fileError(path, "malformed merges entry");
+    }
+    best.emplace(merged, -static_cast<float>(rank++));
+  }
+  for (size_t id = 0; id < n; ++id) {
+    auto it = best.find(tok.pieces[id]);
+    if (it != best.end()) {
+      tok.scores[id] = it->second;
+    }
+  }
+  tok.unk_id = 0;
+  tok.bos_id = 1;
+  tok.eos_id = 2;
+  if (j["added_tokens"].is_array()) {
+    for (const auto &a : j["added_tokens"]) {
+      int64_t id = a.value("id", int64_t(-1));
+      if (id < 0 || id >= static_cast<int64_t>(n)) {
+        continue;
+      }
+      std::string content = a.value("content", "");
+      if (content == model.value("unk_token", "<unk>")) {
+        tok.types[id] = fb::TokenType::Unknown;
+        tok.unk_id = static_cast<int32_t>(id);
+      } else if (a.value("special", false)) {
+        tok.types[id] = fb::TokenType::Control;
+        if (content == "<s>") {
+          tok.bos_id = static_cast<int32_t>(id);
+        } else if (content == "</s>") {
+          tok.eos_id = static_cast<int32_t>(id);
+        }
+      } else {
+        tok.types[id] = fb::TokenType::UserDefined;
+      }
+    }
+  }
+  tok.byte_fallback = model.value("byte_fallback", false);
+  // LLaMA's tokenizer.json: Prepend("▁") + Replace(" ", "▁"), no stripping.
+  tok.add_dummy_prefix = j["normalizer"].dump().find("Prepend") != std::string::npos ||
+                         j["pre_tokenizer"].dump().find("\"prepend_scheme\":\"always\"") !=
+                             std::string::npos;
+  tok.remove_extra_whitespaces = false;
+  return tok;
+}
+
+llvm::Expected<fb::TokenizerT> readTokenizer(const std::string &dir) {
+  llvm::SmallString<256> model(dir), json(dir);
+  llvm::sys::path::append(model, "tokenizer.model");
+  llvm::sys::path::append(json, "tokenizer.json");
+  if (llvm::sys::fs::exists(model)) {
+    return readSentencePieceModel(std::string(model));
+  }
+  if (llvm::sys::fs::exists(json)) {
+    return readTokenizerJson(std::string(json));
+  }
+  return fileError(dir, "no tokenizer.model or tokenizer.json");
+}
+
+} // namespace llmc

@@ -1,0 +1,28 @@
+// Reads a checkpoint's tokenizer (tokenizer.model or tokenizer.json) into the artifact's tables.
+#ifndef LLMC_COMPILER_TOKENIZERIMPORT_H
+#define LLMC_COMPILER_TOKENIZERIMPORT_H
+
+#include "runtime/schema/artifact_generated.h"
+
+#include "llvm/Support/Error.h"
+
+#include <string>
+
+namespace llmc {
+
+/// Parses a SentencePiece model file (the ModelProto protobuf): pieces,
+/// scores, types, and the normalizer and trainer flags the encoder needs.
+/// Only BPE models are accepted.
+llvm::Expected<fb::TokenizerT> readSentencePieceModel(const std::string &path);
+
+/// Parses a Hugging Face tokenizer.json whose model is SentencePiece-style
+/// BPE (byte fallback, "▁" for spaces): merge ranks become piece scores.
+llvm::Expected<fb::TokenizerT> readTokenizerJson(const std::string &path);
+
+/// tokenizer.model in `dir` if present, else tokenizer.json; an error if
+/// neither exists.
+llvm::Expected<fb::TokenizerT> readTokenizer(const std::string &dir);
+
+} // namespace llmc
+
+#endif // LLMC_COMPILER_TOKENIZERIMPORT_H

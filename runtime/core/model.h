@@ -1,0 +1,50 @@
+// The structures behind llmc_model and llmc_session.
+#ifndef LLMC_RUNTIME_CORE_MODEL_H
+#define LLMC_RUNTIME_CORE_MODEL_H
+
+#include "llmc/runtime.h"
+#include "runtime/artifact/reader.h"
+#include "runtime/core/exec.h"
+#include "runtime/tokenizer/tokenizer.h"
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+struct llmc_model {
+  std::unique_ptr<llmc::artifact::Reader> reader;
+  const llmc_program *program = nullptr;
+  bool reference = false;
+  std::vector<const void *> weights; // tensor i's data, artifact order
+  std::optional<llmc::Tokenizer> tokenizer;
+  llmc_model_info info{};
+  int64_t intermediateSize = 0, numHeads = 0, numKvHeads = 0, headDim = 0;
+  float rmsNormEps = 1e-5f, ropeTheta = 10000.0f;
+  bool tied = false;
+  uint64_t fingerprint = 0;
+};
+
+struct llmc_session {
+  llmc_model *model = nullptr;
+  std::unique_ptr<llmc::ThreadPool> pool;
+  llmc_exec exec;
+  void *arena = nullptr;
+  int64_t position = 0;
+  std::vector<float> logits;
+  int64_t logitsRows = 0;
+};
+
+namespace llmc {
+
+/// Sets the calling thread's last error and returns `status`.
+llmc_status fail(llmc_status status, const std::string &message);
+
+/// The reference forward pass over `model`'s named tensors.
+void referenceForward(const llmc_model &model, llmc_exec *exec,
+                      const int32_t *tokens, int64_t n, int64_t start,
+                      int64_t logitsRows, float *logits);
+
+} // namespace llmc
+
+#endif // LLMC_RUNTIME_CORE_MODEL_H

@@ -1,0 +1,87 @@
+/* The ABI between a compiled model program and the llmc runtime.
+ *
+ * llmc emits an object file that defines `llmc_compiled_program` (an
+ * llmc_program) and whose forward function calls the llmc_k_* kernels below.
+ * The runtime binds the program to an artifact whose tensor table has the
+ * same fingerprint. Everything here is plain C. */
+#ifndef LLMC_PROGRAM_H
+#define LLMC_PROGRAM_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define LLMC_PROGRAM_ABI_VERSION 1
+
+/* Storage formats; the numbering matches the artifact schema and the
+ * llm dialect's StorageKind. */
+enum {
+  LLMC_FORMAT_F32 = 0,
+  LLMC_FORMAT_F16 = 1,
+  LLMC_FORMAT_BF16 = 2,
+  LLMC_FORMAT_Q8 = 3,
+  LLMC_FORMAT_Q4 = 4
+};
+
+/* Per-call state the kernels need: thread pool, KV cache, scratch. Owned by
+ * an llmc_session; opaque to compiled code. */
+typedef struct llmc_exec llmc_exec;
+
+/* Runs the model on `n` tokens at positions start..start+n-1, appending
+ * their keys and values to the cache, and writes the logits of the last
+ * `logits_rows` rows (row-major, vocab floats each) to `logits`.
+ * `weights[i]` is the data of tensor i of the artifact; `arena` holds
+ * `arena_bytes` bytes, 64-byte aligned. n <= max_tokens. */
+typedef void (*llmc_forward_fn)(llmc_exec *exec, const void *const *weights,
+                                void *arena, const int32_t *tokens, int64_t n,
+                                int64_t start, int64_t logits_rows,
+                                float *logits);
+
+typedef struct llmc_program {
+  uint32_t abi_version;   /* LLMC_PROGRAM_ABI_VERSION */
+  uint32_t num_weights;   /* tensors the program reads, in artifact order */
+  uint64_t arena_bytes;   /* activation memory, planned at compile time */
+  int64_t max_tokens;     /* most tokens one forward call may take */
+  uint64_t fingerprint;   /* llmc_tensor_table_fingerprint of the artifact */
+  llmc_forward_fn forward;
+  /* Weights file to open when the executable carries none (compiled with
+   * --weights): relative paths are relative to the executable's folder.
+   * May be null. */
+  const char *default_weights;
+} llmc_program;
+
+/* Kernels called by compiled code. Each takes row-major f32 activations. */
+
+/* out[i] = table[ids[i]] converted to f32; table is [vocab, dim]. */
+void llmc_k_embedding(llmc_exec *exec, const void *table, int32_t format,
+                      const int32_t *ids, int64_t n, int64_t dim, float *out);
+
+/* out = w * x / sqrt(mean(x^2) + eps), per row of `dim`. */
+void llmc_k_rms_norm(llmc_exec *exec, const float *x, int64_t n, int64_t dim,
+                     const void *w, int32_t format, float eps, float *out);
+
+/* y[n, out_dim] = x[n, in_dim] . W[out_dim, in_dim]^T (+ bias). `bias` may be
+ * null. */
+void llmc_k_linear(llmc_exec *exec, const float *x, int64_t n, int64_t in_dim,
+                   const void *w, int32_t format, int64_t out_dim,
+                   const void *bias, int32_t bias_format, float *y);
+
+/* Rotary embedding (rotate_half pairs j, j + head_dim/2), row i at position
+ * start + i. `x` and `y` may alias. */
+void llmc_k_rope(llmc_exec *exec, const float *x, float *y, int64_t n,
+                 int64_t heads, int64_t head_dim, float theta, int64_t start);
+
+/* Appends k/v rows to layer `layer` of the cache at start..start+n-1, then
+ * writes causal GQA attention of each q row into `out`. */
+void llmc_k_attention(llmc_exec *exec, int64_t layer, const float *q,
+                      const float *k, const float *v, int64_t n, int64_t start,
+                      int64_t heads, int64_t kv_heads, int64_t head_dim,
+                      float *out);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* LLMC_PROGRAM_H */

@@ -1,0 +1,158 @@
+// Portable versions of the dot-product inner loops, the format conversions and the dispatch.
+#include "runtime/kernels/kernels.h"
+
+#include "llmc/program.h"
+
+#include <cstdlib>
+#include <cstring>
+
+namespace llmc::kernels {
+
+float halfToFloat(uint16_t h) {
+  uint32_t sign = static_cast<uint32_t>(h & 0x8000) << 16;
+  uint32_t exp = (h >> 10) & 0x1f;
+  uint32_t mant = h & 0x3ff;
+  uint32_t bits;
+  if (exp == 0) {
+    if (mant == 0) {
+      bits = sign;
+    } else { // subnormal: renormalize
+      exp = 127 - 15 + 1;
+      while ((mant & 0x400) == 0) {
+        mant <<= 1;
+        --exp;
+      }
+      mant &= 0x3ff;
+      bits = sign | (exp << 23) | (mant << 13);
+    }
+  } else if (exp == 31) {
+    bits = sign | 0x7f800000 | (mant << 13);
+  } else {
+    bits = sign | ((exp + 127 - 15) << 23) | (mant << 13);
+  }
+  float f;
+  std::memcpy(&f, &bits, 4);
+  return f;
+}
+
+uint16_t floatToHalf(float f) {
+  uint32_t x;
+  std::memcpy(&x, &f, 4);
+  uint32_t sign = (x >> 16) & 0x8000;
+  int32_t exp = static_cast<int32_t>((x >> 23) & 0xff) - 127 + 15;
+  uint32_t mant = x & 0x7fffff;
+  if (((x >> 23) & 0xff) == 0xff) {
+    return static_cast<uint16_t>(sign | 0x7c00 | (mant ? 0x200 : 0));
+  }
+  if (exp >= 31) {
+    return static_cast<uint16_t>(sign | 0x7c00);
+  }
+  if (exp <= 0) {
+    if (exp < -10) {
+      return static_cast<uint16_t>(sign);
+    }
+    mant |= 0x800000;
+    uint32_t shift = static_cast<uint32_t>(14 - exp);
+    uint32_t half = mant >> shift;
+    uint32_t rem = mant & ((1u << shift) - 1);
+    uint32_t mid = 1u << (shift - 1);
+    if (rem > mid || (rem == mid && (half & 1))) {
+      ++half;
+    }
+    return static_cast<uint16_t>(sign | half);
+  }
+  uint32_t half = sign | (static_cast<uint32_t>(exp) << 10) | (mant >> 13);
+  uint32_t rem = mant & 0x1fff;
+  if (rem > 0x1000 || (rem == 0x1000 && (half & 1))) {
+    ++half;
+  }
+  return static_cast<uint16_t>(half);
+}
+
+void toFloat(const void *src, int32_t format, int64_t n, float *dst) {
+  switch (format) {
+  case LLMC_FORMAT_F16: {
+    const uint16_t *s = static_cast<const uint16_t *>(src);
+    for (int64_t i = 0; i < n; ++i) {
+      dst[i] = halfToFloat(s[i]);
+    }
+    return;
+  }
+  case LLMC_FORMAT_BF16: {
+    const uint16_t *s = static_cast<const uint16_t *>(src);
+    for (int64_t i = 0; i < n; ++i) {
+      dst[i] = bf16ToFloat(s[i]);
+    }
+    return;
+  }
+  default:
+    std::memcpy(dst, src, static_cast<size_t>(n) * 4);
+    return;
+  }
+}
+
+namespace {
+
+template <typename Load>
+void dotRows(Load load, const float *x, int64_t ldx, int m, int64_t k,
+             float *out) {
+  for (int t = 0; t < m; ++t) {
+    const float *xr = x + t * ldx;
+    float acc = 0.0f;
+    for (int64_t i = 0; i < k; ++i) {
+      acc += load(i) * xr[i];
+    }
+    out[t] = acc;
+  }
+}
+
+void dotF32Generic(const float *w, const float *x, int64_t ldx, int m,
+                   int64_t k, float *out) {
+  dotRows([w](int64_t i) { return w[i]; }, x, ldx, m, k, out);
+}
+
+void dotF16Generic(const uint16_t *w, const float *x, int64_t ldx, int m,
+                   int64_t k, float *out) {
+  dotRows([w](int64_t i) { return halfToFloat(w[i]); }, x, ldx, m, k, out);
+}
+
+void dotBF16Generic(const uint16_t *w, const float *x, int64_t ldx, int m,
+                    int64_t k, float *out) {
+  dotRows([w](int64_t i) { return bf16ToFloat(w[i]); }, x, ldx, m, k, out);
+}
+
+void axpyGeneric(float a, const float *x, float *y, int64_t k) {
+  for (int64_t i = 0; i < k; ++i) {
+    y[i] += a * x[i];
+  }
+}
+
+float dotGeneric(const float *x, const float *y, int64_t k) {
+  float acc = 0.0f;
+  for (int64_t i = 0; i < k; ++i) {
+    acc += x[i] * y[i];
+  }
+  return acc;
+}
+
+} // namespace
+
+const KernelTable &genericKernels() {
+  static const KernelTable table = {"generic",     dotF32Generic, dotF16Generic,
+                                    dotBF16Generic, axpyGeneric,   dotGeneric};
+  return table;
+}
+
+const KernelTable &bestKernels() {
+  static const KernelTable *best = [] {
+    const char *force = std::getenv("LLMC_KERNELS");
+    if (force && std::strcmp(force, "generic") == 0) {
+      return &genericKernels();
+    }
+    const KernelTable *avx2 = avx2Kernels();
+    return avx2 ? avx2 : &genericKernels();
+  }();
+  return *best;
+}
+
+} // namespace llmc::kernels

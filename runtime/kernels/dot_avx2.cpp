@@ -1,0 +1,131 @@
+// AVX2 + FMA + F16C versions of the dot-product inner loops (compiled with -mavx2 -mfma -mf16c).
+#include "runtime/kernels/kernels.h"
+
+#if defined(__x86_64__) && defined(LLMC_HAVE_AVX2_FILE)
+#include <immintrin.h>
+
+namespace llmc::kernels {
+
+namespace {
+
+inline float hsum(__m256 v) {
+  __m128 lo = _mm256_castps256_ps128(v);
+  __m128 hi = _mm256_extractf128_ps(v, 1);
+  lo = _mm_add_ps(lo, hi);
+  lo = _mm_add_ps(lo, _mm_movehl_ps(lo, lo));
+  lo = _mm_add_ss(lo, _mm_movehdup_ps(lo));
+  return _mm_cvtss_f32(lo);
+}
+
+inline __m256 loadF32(const float *w) { return _mm256_loadu_ps(w); }
+inline __m256 loadF16(const uint16_t *w) {
+  return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i *>(w)));
+}
+inline __m256 loadBF16(const uint16_t *w) {
+  __m256i v = _mm256_cvtepu16_epi32(
+      _mm_loadu_si128(reinterpret_cast<const __m128i *>(w)));
+  return _mm256_castsi256_ps(_mm256_slli_epi32(v, 16));
+}
+
+/// One weight row against M activation rows; the weight vector is loaded once
+/// per 8 elements and reused M times.
+template <int M, typename W, typename Load, typename Scalar>
+void dotRowsAvx2(const W *w, const float *x, int64_t ldx, int64_t k,
+                 float *out, Load load, Scalar scalar) {
+  __m256 acc[M];
+  for (int t = 0; t < M; ++t) {
+    acc[t] = _mm256_setzero_ps();
+  }
+  int64_t i = 0;
+  for (; i + 8 <= k; i += 8) {
+    __m256 wv = load(w + i);
+    for (int t = 0; t < M; ++t) {
+      acc[t] = _mm256_fmadd_ps(wv, _mm256_loadu_ps(x + t * ldx + i), acc[t]);
+    }
+  }
+  for (int t = 0; t < M; ++t) {
+    float s = hsum(acc[t]);
+    for (int64_t j = i; j < k; ++j) {
+      s += scalar(w[j]) * x[t * ldx + j];
+    }
+    out[t] = s;
+  }
+}
+
+template <typename W, typename Load, typename Scalar>
+void dispatchRows(const W *w, const float *x, int64_t ldx, int m, int64_t k,
+                  float *out, Load load, Scalar scalar) {
+  switch (m) {
+  case 1:
+    return dotRowsAvx2<1>(w, x, ldx, k, out, load, scalar);
+  case 2:
+    return dotRowsAvx2<2>(w, x, ldx, k, out, load, scalar);
+  case 3:
+    return dotRowsAvx2<3>(w, x, ldx, k, out, load, scalar);
+  default:
+    return dotRowsAvx2<4>(w, x, ldx, k, out, load, scalar);
+  }
+}
+
+void dotF32Avx2(const float *w, const float *x, int64_t ldx, int m, int64_t k,
+                float *out) {
+  dispatchRows(w, x, ldx, m, k, out, loadF32, [](float v) { return v; });
+}
+
+void dotF16Avx2(const uint16_t *w, const float *x, int64_t ldx, int m,
+                int64_t k, float *out) {
+  dispatchRows(w, x, ldx, m, k, out, loadF16,
+               [](uint16_t v) { return _cvtsh_ss(v); });
+}
+
+void dotBF16Avx2(const uint16_t *w, const float *x, int64_t ldx, int m,
+                 int64_t k, float *out) {
+  dispatchRows(w, x, ldx, m, k, out, loadBF16,
+               [](uint16_t v) { return bf16ToFloat(v); });
+}
+
+void axpyAvx2(float a, const float *x, float *y, int64_t k) {
+  __m256 av = _mm256_set1_ps(a);
+  int64_t i = 0;
+  for (; i + 8 <= k; i += 8) {
+    _mm256_storeu_ps(y + i, _mm256_fmadd_ps(av, _mm256_loadu_ps(x + i),
+                                            _mm256_loadu_ps(y + i)));
+  }
+  for (; i < k; ++i) {
+    y[i] += a * x[i];
+  }
+}
+
+float dotAvx2(const float *x, const float *y, int64_t k) {
+  __m256 acc = _mm256_setzero_ps();
+  int64_t i = 0;
+  for (; i + 8 <= k; i += 8) {
+    acc = _mm256_fmadd_ps(_mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i), acc);
+  }
+  float s = hsum(acc);
+  for (; i < k; ++i) {
+    s += x[i] * y[i];
+  }
+  return s;
+}
+
+} // namespace
+
+const KernelTable *avx2Kernels() {
+  static const KernelTable table = {"avx2",      dotF32Avx2, dotF16Avx2,
+                                    dotBF16Avx2, axpyAvx2,   dotAvx2};
+  static const bool supported = __builtin_cpu_supports("avx2") &&
+                                __builtin_cpu_supports("fma") &&
+                                __builtin_cpu_supports("f16c");
+  return supported ? &table : nullptr;
+}
+
+} // namespace llmc::kernels
+
+#else
+
+namespace llmc::kernels {
+const KernelTable *avx2Kernels() { return nullptr; }
+} // namespace llmc::kernels
+
+#endif

@@ -1,0 +1,174 @@
+// The llmc_k_* kernels that compiled programs call: threading and data layout around the inner loops.
+#include "runtime/core/exec.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+using llmc::kernels::KernelTable;
+
+namespace {
+
+// Activation rows processed per pass over a weight row block; sized so the
+// block of x stays in L2 while the weights stream.
+constexpr int64_t kTokenBlock = 64;
+
+void linearRows(const KernelTable &k, const float *x, int64_t n, int64_t in,
+                const void *w, int32_t format, int64_t out, const void *bias,
+                int32_t biasFormat, float *y, int64_t rowBegin,
+                int64_t rowEnd) {
+  float tmp[4];
+  for (int64_t t0 = 0; t0 < n; t0 += kTokenBlock) {
+    int64_t t1 = std::min(n, t0 + kTokenBlock);
+    for (int64_t j = rowBegin; j < rowEnd; ++j) {
+      float b = 0.0f;
+      if (bias) {
+        llmc::kernels::toFloat(
+            static_cast<const char *>(bias) +
+                j * (biasFormat == LLMC_FORMAT_F32 ? 4 : 2),
+            biasFormat, 1, &b);
+      }
+      for (int64_t t = t0; t < t1; t += 4) {
+        int m = static_cast<int>(std::min<int64_t>(4, t1 - t));
+        const float *xr = x + t * in;
+        switch (format) {
+        case LLMC_FORMAT_F16:
+          k.dotF16(static_cast<const uint16_t *>(w) + j * in, xr, in, m, in,
+                   tmp);
+          break;
+        case LLMC_FORMAT_BF16:
+          k.dotBF16(static_cast<const uint16_t *>(w) + j * in, xr, in, m, in,
+                    tmp);
+          break;
+        default:
+          k.dotF32(static_cast<const float *>(w) + j * in, xr, in, m, in, tmp);
+          break;
+        }
+        for (int r = 0; r < m; ++r) {
+          y[(t + r) * out + j] = tmp[r] + b;
+        }
+      }
+    }
+  }
+}
+
+} // namespace
+
+extern "C" {
+
+void llmc_k_embedding(llmc_exec *exec, const void *table, int32_t format,
+                      const int32_t *ids, int64_t n, int64_t dim, float *out) {
+  (void)exec;
+  size_t elem = format == LLMC_FORMAT_F32 ? 4 : 2;
+  for (int64_t i = 0; i < n; ++i) {
+    const char *row = static_cast<const char *>(table) +
+                      static_cast<size_t>(ids[i]) * dim * elem;
+    llmc::kernels::toFloat(row, format, dim, out + i * dim);
+  }
+}
+
+void llmc_k_rms_norm(llmc_exec *exec, const float *x, int64_t n, int64_t dim,
+                     const void *w, int32_t format, float eps, float *out) {
+  (void)exec;
+  std::vector<float> wf(static_cast<size_t>(dim));
+  llmc::kernels::toFloat(w, format, dim, wf.data());
+  for (int64_t i = 0; i < n; ++i) {
+    const float *xr = x + i * dim;
+    double ss = 0.0;
+    for (int64_t j = 0; j < dim; ++j) {
+      ss += static_cast<double>(xr[j]) * xr[j];
+    }
+    float scale = static_cast<float>(1.0 / std::sqrt(ss / dim + eps));
+    float *yr = out + i * dim;
+    for (int64_t j = 0; j < dim; ++j) {
+      yr[j] = wf[j] * (xr[j] * scale);
+    }
+  }
+}
+
+void llmc_k_linear(llmc_exec *exec, const float *x, int64_t n, int64_t in_dim,
+                   const void *w, int32_t format, int64_t out_dim,
+                   const void *bias, int32_t bias_format, float *y) {
+  const KernelTable &k = *exec->k;
+  exec->pool->parallelFor(out_dim, [&](int64_t b, int64_t e, int) {
+    linearRows(k, x, n, in_dim, w, format, out_dim, bias, bias_format, y, b,
+               e);
+  });
+}
+
+void llmc_k_rope(llmc_exec *exec, const float *x, float *y, int64_t n,
+                 int64_t heads, int64_t head_dim, float theta, int64_t start) {
+  (void)exec;
+  const int64_t half = head_dim / 2;
+  std::vector<double> invFreq(static_cast<size_t>(half));
+  for (int64_t j = 0; j < half; ++j) {
+    invFreq[j] = std::pow(static_cast<double>(theta),
+                          -2.0 * static_cast<double>(j) / head_dim);
+  }
+  std::vector<float> cs(static_cast<size_t>(half)), sn(static_cast<size_t>(half));
+  for (int64_t i = 0; i < n; ++i) {
+    double pos = static_cast<double>(start + i);
+    for (int64_t j = 0; j < half; ++j) {
+      cs[j] = static_cast<float>(std::cos(pos * invFreq[j]));
+      sn[j] = static_cast<float>(std::sin(pos * invFreq[j]));
+    }
+    for (int64_t h = 0; h < heads; ++h) {
+      const float *xr = x + (i * heads + h) * head_dim;
+      float *yr = y + (i * heads + h) * head_dim;
+      for (int64_t j = 0; j < half; ++j) {
+        float a = xr[j], b = xr[j + half];
+        yr[j] = a * cs[j] - b * sn[j];
+        yr[j + half] = b * cs[j] + a * sn[j];
+      }
+    }
+  }
+}
+
+void llmc_k_attention(llmc_exec *exec, int64_t layer, const float *q,
+                      const float *k, const float *v, int64_t n, int64_t start,
+                      int64_t heads, int64_t kv_heads, int64_t head_dim,
+                      float *out) {
+  const int64_t ctx = exec->ctx, hd = head_dim;
+  float *kc = exec->kCache.data() + layer * kv_heads * ctx * hd;
+  float *vc = exec->vCache.data() + layer * kv_heads * ctx * hd;
+  for (int64_t i = 0; i < n; ++i) {
+    for (int64_t h = 0; h < kv_heads; ++h) {
+      std::memcpy(kc + (h * ctx + start + i) * hd, k + (i * kv_heads + h) * hd,
+                  static_cast<size_t>(hd) * 4);
+      std::memcpy(vc + (h * ctx + start + i) * hd, v + (i * kv_heads + h) * hd,
+                  static_cast<size_t>(hd) * 4);
+    }
+  }
+  const KernelTable &kt = *exec->k;
+  const int64_t group = heads / kv_heads;
+  const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+  // One unit of work is one (token, head) pair.
+  exec->pool->parallelFor(n * heads, [&](int64_t b, int64_t e, int thread) {
+    float *scores = exec->scratch.data() + thread * ctx;
+    for (int64_t u = b; u < e; ++u) {
+      int64_t i = u / heads, h = u % heads, kvh = h / group;
+      int64_t last = start + i;
+      const float *qr = q + (i * heads + h) * hd;
+      const float *kh = kc + kvh * ctx * hd;
+      const float *vh = vc + kvh * ctx * hd;
+      float mx = -INFINITY;
+      for (int64_t t = 0; t <= last; ++t) {
+        scores[t] = kt.dot(qr, kh + t * hd, hd) * scale;
+        mx = std::max(mx, scores[t]);
+      }
+      float sum = 0.0f;
+      for (int64_t t = 0; t <= last; ++t) {
+        scores[t] = std::exp(scores[t] - mx);
+        sum += scores[t];
+      }
+      float *o = out + (i * heads + h) * hd;
+      std::fill(o, o + hd, 0.0f);
+      float inv = 1.0f / sum;
+      for (int64_t t = 0; t <= last; ++t) {
+        kt.axpy(scores[t] * inv, vh + t * hd, o, hd);
+      }
+    }
+  });
+}
+
+} // extern "C"

@@ -1,0 +1,515 @@
+// Generation, perplexity and benchmarking from the command line, over the C API.
+#include "runtime/main/cli.h"
+
+#include "llmc/runtime.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <sys/resource.h>
+#include <unistd.h>
+#include <vector>
+
+namespace llmc {
+
+namespace {
+
+struct Options {
+  std::string prompt;
+  bool promptGiven = false;
+  int64_t steps = 256;
+  float temperature = 0.0f;
+  int topK = 0;
+  float topP = 1.0f;
+  uint64_t seed = 0;
+  int threads = 0;
+  int64_t ctx = 0;
+  std::string weights;
+  std::string perplexityFile;
+  int64_t pplTokens = 0;
+  bool pplBos = false;
+  bool bench = false;
+  int64_t benchPrefill = 128;
+  int64_t benchDecode = 128;
+  int benchReps = 5;
+  bool json = false;
+  bool verifyWeights = false;
+  bool printIds = false;
+  bool printLogits = false;
+};
+
+const char *kUsage =
+    "usage: %s [options]\n"
+    "\n"
+    "Generation (default: greedy from BOS, 256 tokens, stops at EOS):\n"
+    "  -p, --prompt TEXT     prompt to continue\n"
+    "  -n, --steps N         tokens to generate (default 256)\n"
+    "  --temp T              sampling temperature; 0 is greedy (default 0)\n"
+    "  --top-k K             keep the K most likely tokens (default 0: off)\n"
+    "  --top-p P             nucleus sampling threshold (default 1: off)\n"
+    "  --seed S              sampler seed (default 0)\n"
+    "  --ids                 print token ids instead of text\n"
+    "\n"
+    "Quality:\n"
+    "  --perplexity FILE     perplexity of FILE: the whole file is tokenized\n"
+    "                        (no BOS) and cut into non-overlapping windows of\n"
+    "                        --ctx tokens; tokens 1..ctx-1 of each are scored\n"
+    "  --ppl-tokens N        use only the first N tokens of FILE (default all)\n"
+    "  --ppl-bos             windows of BOS + ctx-1 tokens, all ctx-1 scored\n"
+    "  --logits              with -p: print the logits of every prompt position\n"
+    "\n"
+    "Speed:\n"
+    "  --bench               time prefill and decode; print tokens/s, peak memory\n"
+    "  --bench-prefill N     prompt tokens for --bench (default 128)\n"
+    "  --bench-decode N      generated tokens for --bench (default 128)\n"
+    "  --bench-reps N        repetitions; the median is reported (default 5)\n"
+    "  --json                print the --bench or --perplexity result as JSON\n"
+    "\n"
+    "Runtime:\n"
+    "  --threads N           worker threads (default: one per core)\n"
+    "  --ctx N               context length (default: the compiled maximum)\n"
+    "  --weights FILE        read the weights artifact from FILE\n"
+    "  --verify-weights      check every tensor's checksum when loading\n"
+    "  -h, --help            this help\n";
+
+int usageError(const char *argv0, const std::string &message) {
+  std::fprintf(stderr, "%s: error: %s\n", argv0, message.c_str());
+  std::fprintf(stderr, "run '%s --help' for the options\n", argv0);
+  return 2;
+}
+
+bool parseInt(const char *s, int64_t &out) {
+  char *end = nullptr;
+  errno = 0;
+  long long v = std::strtoll(s, &end, 10);
+  if (errno || !end || *end || end == s) {
+    return false;
+  }
+  out = v;
+  return true;
+}
+
+bool parseFloat(const char *s, float &out) {
+  char *end = nullptr;
+  errno = 0;
+  out = std::strtof(s, &end);
+  return !errno && end && !*end && end != s && std::isfinite(out);
+}
+
+double now() {
+  return std::chrono::duration<double>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+double peakRssMiB() {
+  struct rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  return static_cast<double>(ru.ru_maxrss) / 1024.0;
+}
+
+int apiError(const char *argv0) {
+  std::fprintf(stderr, "%s: error: %s\n", argv0, llmc_last_error());
+  return 1;
+}
+
+std::vector<int32_t> tokenize(llmc_model *model, const std::string &text,
+                              bool bos) {
+  int64_t count = 0;
+  llmc_tokenize(model, text.data(), text.size(), bos, nullptr, 0, &count);
+  std::vector<int32_t> ids(static_cast<size_t>(count));
+  llmc_tokenize(model, text.data(), text.size(), bos, ids.data(), count, &count);
+  return ids;
+}
+
+/// log p(target | row) in double precision.
+double logProb(const float *row, int64_t vocab, int32_t target) {
+  float mx = *std::max_element(row, row + vocab);
+  double sum = 0.0;
+  for (int64_t i = 0; i < vocab; ++i) {
+    sum += std::exp(static_cast<double>(row[i]) - mx);
+  }
+  return static_cast<double>(row[target]) - mx - std::log(sum);
+}
+
+int runPerplexity(const char *argv0, llmc_model *model, llmc_session *session,
+                  const llmc_model_info &info, const Options &o, int64_t ctx) {
+  std::ifstream in(o.perplexityFile, std::ios::binary);
+  if (!in) {
+    return usageError(argv0, o.perplexityFile + ": cannot read: " +
+                                 std::strerror(errno));
+  }
+  std::stringstream ss;
+  ss << in.rdbuf();
+  std::vector<int32_t> ids = tokenize(model, ss.str(), false);
+  const int64_t fileTokens = static_cast<int64_t>(ids.size());
+  int64_t usable = o.pplTokens > 0 ? std::min(o.pplTokens, fileTokens) : fileTokens;
+  const int64_t textPerWindow = o.pplBos ? ctx - 1 : ctx;
+  const int64_t windows = usable / textPerWindow;
+  if (windows == 0) {
+    return usageError(argv0, o.perplexityFile + ": " + std::to_string(usable) +
+                                 " tokens is less than one window of " +
+                                 std::to_string(textPerWindow));
+  }
+  double nll = 0.0;
+  int64_t scored = 0;
+  std::vector<int32_t> window(static_cast<size_t>(ctx));
+  double t0 = now();
+  for (int64_t w = 0; w < windows; ++w) {
+    window.clear();
+    if (o.pplBos) {
+      window.push_back(info.bos_token_id);
+    }
+    window.insert(window.end(), ids.begin() + w * textPerWindow,
+                  ids.begin() + (w + 1) * textPerWindow);
+    llmc_session_reset(session);
+    const int64_t len = static_cast<int64_t>(window.size());
+    for (int64_t b = 0; b < len - 1; b += info.max_tokens) {
+      int64_t chunk = std::min(info.max_tokens, len - 1 - b);
+      if (llmc_session_prefill(session, window.data() + b, chunk, chunk)) {
+        return apiError(argv0);
+      }
+      int64_t rows;
+      const float *lg = llmc_session_logits(session, &rows);
+      for (int64_t r = 0; r < chunk; ++r) {
+        nll -= logProb(lg + r * info.vocab_size, info.vocab_size,
+                       window[b + r + 1]);
+        ++scored;
+      }
+    }
+    if (!o.json && isatty(2)) {
+      std::fprintf(stderr, "\rperplexity: window %lld/%lld",
+                   static_cast<long long>(w + 1),
+                   static_cast<long long>(windows));
+    }
+  }
+  double seconds = now() - t0;
+  if (!o.json && isatty(2)) {
+    std::fprintf(stderr, "\n");
+  }
+  double mean = nll / static_cast<double>(scored);
+  if (o.json) {
+    std::printf("{\"file\": \"%s\", \"file_tokens\": %lld, \"ctx\": %lld, "
+                "\"bos\": %s, \"windows\": %lld, \"tokens_used\": %lld, "
+                "\"scored\": %lld, \"mean_nll\": %.6f, \"ppl\": %.6f, "
+                "\"seconds\": %.3f}\n",
+                o.perplexityFile.c_str(), static_cast<long long>(fileTokens),
+                static_cast<long long>(ctx), o.pplBos ? "true" : "false",
+                static_cast<long long>(windows),
+                static_cast<long long>(windows * textPerWindow),
+                static_cast<long long>(scored), mean, std::exp(mean), seconds);
+  } else {
+    std::printf("perplexity of %s\n", o.perplexityFile.c_str());
+    std::printf("  protocol: whole file tokenized (%lld tokens), first %lld used "
+                "as %lld non-overlapping windows of %lld, %s\n",
+                static_cast<long long>(fileTokens),
+                static_cast<long long>(windows * textPerWindow),
+                static_cast<long long>(windows), static_cast<long long>(ctx),
+                o.pplBos ? "each BOS + ctx-1 text tokens, all text tokens scored"
+                         : "no BOS, tokens 1..ctx-1 of each window scored");
+    std::printf("  scored tokens: %lld, mean NLL: %.6f nats\n",
+                static_cast<long long>(scored), mean);
+    std::printf("  perplexity: %.4f\n", std::exp(mean));
+    std::printf("  time: %.2f s (%.1f tokens/s)\n", seconds,
+                static_cast<double>(windows * textPerWindow) / seconds);
+  }
+  return 0;
+}
+
+int runBench(const char *argv0, llmc_session *session,
+             const llmc_model_info &info, const Options &o, int64_t ctx) {
+  if (o.benchPrefill < 1 || o.benchDecode < 0 ||
+      o.benchPrefill + o.benchDecode > ctx) {
+    return usageError(argv0, "--bench-prefill + --bench-decode must fit in the "
+                             "context of " + std::to_string(ctx));
+  }
+  // Deterministic pseudo-random prompt ids (not BOS/EOS).
+  std::vector<int32_t> prompt(static_cast<size_t>(o.benchPrefill));
+  uint64_t x = 88172645463325252ull;
+  for (int32_t &t : prompt) {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    t = static_cast<int32_t>(3 + x % static_cast<uint64_t>(info.vocab_size - 3));
+  }
+  std::vector<double> pre, dec;
+  for (int r = 0; r < o.benchReps; ++r) {
+    llmc_session_reset(session);
+    double t0 = now();
+    if (llmc_session_prefill(session, prompt.data(), o.benchPrefill, 1)) {
+      return apiError(argv0);
+    }
+    double t1 = now();
+    int64_t rows;
+    int32_t next = 3;
+    for (int64_t i = 0; i < o.benchDecode; ++i) {
+      const float *lg = llmc_session_logits(session, &rows);
+      next = static_cast<int32_t>(
+          std::max_element(lg, lg + info.vocab_size) - lg);
+      if (llmc_session_decode(session, next)) {
+        return apiError(argv0);
+      }
+    }
+    double t2 = now();
+    pre.push_back(static_cast<double>(o.benchPrefill) / (t1 - t0));
+    if (o.benchDecode > 0) {
+      dec.push_back(static_cast<double>(o.benchDecode) / (t2 - t1));
+    }
+  }
+  auto median = [](std::vector<double> v) {
+    if (v.empty()) {
+      return 0.0;
+    }
+    std::sort(v.begin(), v.end());
+    size_t n = v.size();
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+  };
+  double p = median(pre), d = median(dec);
+  double gb = static_cast<double>(info.weight_bytes) / 1e9;
+  if (o.json) {
+    std::printf("{\"prefill_tokens\": %lld, \"decode_tokens\": %lld, "
+                "\"reps\": %d, \"threads\": %d, \"prefill_tok_s\": %.3f, "
+                "\"decode_tok_s\": %.3f, \"weight_bytes\": %llu, "
+                "\"decode_gb_s\": %.3f, \"peak_rss_mib\": %.1f}\n",
+                static_cast<long long>(o.benchPrefill),
+                static_cast<long long>(o.benchDecode), o.benchReps, o.threads,
+                p, d, static_cast<unsigned long long>(info.weight_bytes),
+                d * gb, peakRssMiB());
+  } else {
+    std::printf("bench: %d reps, median\n", o.benchReps);
+    std::printf("  prefill %4lld tokens: %10.1f tokens/s\n",
+                static_cast<long long>(o.benchPrefill), p);
+    std::printf("  decode  %4lld tokens: %10.1f tokens/s (%.2f GB/s of weights)\n",
+                static_cast<long long>(o.benchDecode), d, d * gb);
+    std::printf("  weights: %.1f MiB, peak resident memory: %.1f MiB\n",
+                static_cast<double>(info.weight_bytes) / (1024.0 * 1024.0),
+                peakRssMiB());
+  }
+  return 0;
+}
+
+int runGenerate(const char *argv0, llmc_model *model, llmc_session *session,
+                const llmc_model_info &info, const Options &o, int64_t ctx) {
+  std::vector<int32_t> ids = tokenize(model, o.prompt, true);
+  if (static_cast<int64_t>(ids.size()) > ctx) {
+    return usageError(argv0, "the prompt is " + std::to_string(ids.size()) +
+                                 " tokens, longer than the context of " +
+                                 std::to_string(ctx));
+  }
+  llmc_sampler_options so = {o.temperature, o.topK, o.topP, o.seed};
+  llmc_sampler *sampler = nullptr;
+  llmc_sampler_create(&so, &sampler);
+  const int64_t n = static_cast<int64_t>(ids.size());
+  int64_t rows = o.printLogits ? std::min(n, info.max_tokens) : 1;
+  double t0 = now();
+  if (llmc_session_prefill(session, ids.data(), n, rows)) {
+    llmc_sampler_release(sampler);
+    return apiError(argv0);
+  }
+  double t1 = now();
+  int64_t got;
+  const float *lg = llmc_session_logits(session, &got);
+  if (o.printLogits) {
+    for (int64_t r = 0; r < got; ++r) {
+      for (int64_t v = 0; v < info.vocab_size; ++v) {
+        std::printf(v ? " %.6f" : "%.6f", lg[r * info.vocab_size + v]);
+      }
+      std::printf("\n");
+    }
+    llmc_sampler_release(sampler);
+    return 0;
+  }
+  // Echo the prompt, then stream each new token as it is sampled.
+  bool afterBos = true;
+  for (int64_t i = 1; i < n; ++i) {
+    size_t len;
+    const char *s = llmc_token_text(model, ids[i], afterBos, &len);
+    if (o.printIds) {
+      std::printf("%d ", ids[i]);
+    } else {
+      std::fwrite(s, 1, len, stdout);
+    }
+    afterBos = false;
+  }
+  std::fflush(stdout);
+  int64_t generated = 0;
+  int64_t limit = std::min(o.steps, ctx - n);
+  for (; generated < limit; ++generated) {
+    lg = llmc_session_logits(session, &got);
+    int32_t next = llmc_sampler_sample(sampler, lg + (got - 1) * info.vocab_size,
+                                       info.vocab_size);
+    if (next == info.eos_token_id) {
+      break;
+    }
+    size_t len;
+    const char *s = llmc_token_text(model, next, afterBos, &len);
+    afterBos = false;
+    if (o.printIds) {
+      std::printf("%d ", next);
+    } else {
+      std::fwrite(s, 1, len, stdout);
+    }
+    std::fflush(stdout);
+    if (generated + 1 < limit && llmc_session_decode(session, next)) {
+      llmc_sampler_release(sampler);
+      return apiError(argv0);
+    }
+  }
+  double t2 = now();
+  std::printf("\n");
+  std::fprintf(stderr,
+               "prompt: %lld tokens, %.1f tokens/s; generated: %lld tokens, "
+               "%.1f tokens/s; peak memory %.1f MiB\n",
+               static_cast<long long>(n), static_cast<double>(n) / (t1 - t0),
+               static_cast<long long>(generated),
+               generated ? static_cast<double>(generated) / (t2 - t1) : 0.0,
+               peakRssMiB());
+  llmc_sampler_release(sampler);
+  return 0;
+}
+
+} // namespace
+
+int runCli(int argc, char **argv, const llmc_program *program, bool embedded) {
+  const char *argv0 = argv[0];
+  Options o;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    auto value = [&](const char *&out) {
+      if (i + 1 >= argc) {
+        return false;
+      }
+      out = argv[++i];
+      return true;
+    };
+    const char *v = nullptr;
+    int64_t iv;
+    if (a == "-h" || a == "--help") {
+      std::printf(kUsage, argv0);
+      return 0;
+    } else if (a == "-p" || a == "--prompt") {
+      if (!value(v)) return usageError(argv0, a + " needs a value");
+      o.prompt = v;
+      o.promptGiven = true;
+    } else if (a == "-n" || a == "--steps") {
+      if (!value(v) || !parseInt(v, o.steps) || o.steps < 0)
+        return usageError(argv0, a + " needs a non-negative integer");
+    } else if (a == "--temp") {
+      if (!value(v) || !parseFloat(v, o.temperature) || o.temperature < 0)
+        return usageError(argv0, "--temp needs a number >= 0");
+    } else if (a == "--top-k") {
+      if (!value(v) || !parseInt(v, iv) || iv < 0)
+        return usageError(argv0, "--top-k needs an integer >= 0");
+      o.topK = static_cast<int>(iv);
+    } else if (a == "--top-p") {
+      if (!value(v) || !parseFloat(v, o.topP) || o.topP <= 0 || o.topP > 1)
+        return usageError(argv0, "--top-p needs a number in (0, 1]");
+    } else if (a == "--seed") {
+      if (!value(v) || !parseInt(v, iv))
+        return usageError(argv0, "--seed needs an integer");
+      o.seed = static_cast<uint64_t>(iv);
+    } else if (a == "--threads") {
+      if (!value(v) || !parseInt(v, iv) || iv < 1 || iv > 1024)
+        return usageError(argv0, "--threads needs an integer in [1, 1024]");
+      o.threads = static_cast<int>(iv);
+    } else if (a == "--ctx") {
+      if (!value(v) || !parseInt(v, o.ctx) || o.ctx < 2)
+        return usageError(argv0, "--ctx needs an integer >= 2");
+    } else if (a == "--weights") {
+      if (!value(v)) return usageError(argv0, "--weights needs a file");
+      o.weights = v;
+    } else if (a == "--perplexity") {
+      if (!value(v)) return usageError(argv0, "--perplexity needs a file");
+      o.perplexityFile = v;
+    } else if (a == "--ppl-tokens") {
+      if (!value(v) || !parseInt(v, o.pplTokens) || o.pplTokens < 1)
+        return usageError(argv0, "--ppl-tokens needs a positive integer");
+    } else if (a == "--ppl-bos") {
+      o.pplBos = true;
+    } else if (a == "--bench") {
+      o.bench = true;
+    } else if (a == "--bench-prefill") {
+      if (!value(v) || !parseInt(v, o.benchPrefill) || o.benchPrefill < 1)
+        return usageError(argv0, "--bench-prefill needs a positive integer");
+    } else if (a == "--bench-decode") {
+      if (!value(v) || !parseInt(v, o.benchDecode) || o.benchDecode < 0)
+        return usageError(argv0, "--bench-decode needs an integer >= 0");
+    } else if (a == "--bench-reps") {
+      if (!value(v) || !parseInt(v, iv) || iv < 1 || iv > 1000)
+        return usageError(argv0, "--bench-reps needs an integer in [1, 1000]");
+      o.benchReps = static_cast<int>(iv);
+    } else if (a == "--json") {
+      o.json = true;
+    } else if (a == "--verify-weights") {
+      o.verifyWeights = true;
+    } else if (a == "--ids") {
+      o.printIds = true;
+    } else if (a == "--logits") {
+      o.printLogits = true;
+    } else {
+      return usageError(argv0, "unknown option '" + a + "'");
+    }
+  }
+  if (o.bench + !o.perplexityFile.empty() > 1) {
+    return usageError(argv0, "--bench and --perplexity are separate runs");
+  }
+  if (o.printLogits && !o.promptGiven) {
+    return usageError(argv0, "--logits needs a prompt (-p)");
+  }
+
+  std::string path = o.weights;
+  if (path.empty()) {
+    if (!embedded) {
+      return usageError(argv0, "--weights FILE is required");
+    }
+    path = "/proc/self/exe";
+    char buf[4096];
+    ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
+    if (n > 0) {
+      path.assign(buf, static_cast<size_t>(n));
+    }
+    // Compiled with --weights FILE: the artifact lives beside the executable.
+    if (program->default_weights && *program->default_weights) {
+      std::string w = program->default_weights;
+      if (w[0] != '/') {
+        size_t slash = path.rfind('/');
+        w = (slash == std::string::npos ? std::string(".") : path.substr(0, slash)) +
+            "/" + w;
+      }
+      path = w;
+    }
+  }
+  llmc_model *model = nullptr;
+  if (llmc_model_load(path.c_str(), program, o.verifyWeights, &model)) {
+    return apiError(argv0);
+  }
+  llmc_model_info info;
+  llmc_model_get_info(model, &info);
+  llmc_session_options so = {o.threads, o.ctx};
+  llmc_session *session = nullptr;
+  if (llmc_session_create(model, &so, &session)) {
+    int rc = apiError(argv0);
+    llmc_model_release(model);
+    return rc;
+  }
+  int64_t ctx = o.ctx > 0 ? o.ctx : info.max_seq_len;
+  int rc;
+  if (!o.perplexityFile.empty()) {
+    rc = runPerplexity(argv0, model, session, info, o, ctx);
+  } else if (o.bench) {
+    rc = runBench(argv0, session, info, o, ctx);
+  } else {
+    rc = runGenerate(argv0, model, session, info, o, ctx);
+  }
+  llmc_session_release(session);
+  llmc_model_release(model);
+  return rc;
+}
+
+} // namespace llmc

@@ -1,0 +1,306 @@
+// SentencePiece BPE: normalize, split into characters, merge the best-scoring
+// adjacent pair until none is in the vocabulary, then fall back to bytes.
+#include "runtime/tokenizer/tokenizer.h"
+
+#include <cstdio>
+#include <queue>
+
+namespace llmc {
+
+namespace {
+
+const std::string kSpace = "\xE2\x96\x81"; // U+2581, SentencePiece's space
+const std::string kReplacement = "\xEF\xBF\xBD"; // U+FFFD
+
+/// Length of the valid UTF-8 character at s[i], or 0 if malformed.
+size_t utf8Len(std::string_view s, size_t i) {
+  unsigned char c = static_cast<unsigned char>(s[i]);
+  size_t len;
+  uint32_t cp;
+  if (c < 0x80) {
+    return 1;
+  } else if ((c & 0xE0) == 0xC0) {
+    len = 2;
+    cp = c & 0x1F;
+  } else if ((c & 0xF0) == 0xE0) {
+    len = 3;
+    cp = c & 0x0F;
+  } else if ((c & 0xF8) == 0xF0) {
+    len = 4;
+    cp = c & 0x07;
+  } else {
+    return 0;
+  }
+  if (i + len > s.size()) {
+    return 0;
+  }
+  for (size_t k = 1; k < len; ++k) {
+    unsigned char d = static_cast<unsigned char>(s[i + k]);
+    if ((d & 0xC0) != 0x80) {
+      return 0;
+    }
+    cp = (cp << 6) | (d & 0x3F);
+  }
+  // Overlong forms, surrogates and values past U+10FFFF are malformed.
+  if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) ||
+      (len == 4 && cp < 0x10000) || cp > 0x10FFFF ||
+      (cp >= 0xD800 && cp <= 0xDFFF)) {
+    return 0;
+  }
+  return len;
+}
+
+} // namespace
+
+Tokenizer::Tokenizer(std::vector<std::string> pieces, std::vector<float> scores,
+                     std::vector<Type> types, Options options)
+    : pieces_(std::move(pieces)), scores_(std::move(scores)),
+      types_(std::move(types)), opts_(options) {
+  for (int &b : byteIds_) {
+    b = -1;
+  }
+  for (int32_t id = 0; id < size(); ++id) {
+    const std::string &p = pieces_[id];
+    all_.emplace(p, id);
+    switch (types_[id]) {
+    case Type::Normal:
+    case Type::Unused:
+      mergeable_.emplace(p, id);
+      break;
+    case Type::UserDefined:
+      mergeable_.emplace(p, id);
+      userDefined_.push_back(p);
+      break;
+    case Type::Byte: {
+      unsigned v;
+      if (p.size() == 6 && std::sscanf(p.c_str(), "<0x%2X>", &v) == 1) {
+        byteIds_[v & 0xFF] = id;
+      }
+      break;
+    }
+    default:
+      break;
+    }
+  }
+}
+
+std::string Tokenizer::normalize(std::string_view text) const {
+  std::string out;
+  out.reserve(text.size() + 8);
+  size_t i = 0;
+  if (opts_.removeExtraWhitespaces) {
+    while (i < text.size() && text[i] == ' ') {
+      ++i;
+    }
+  }
+  bool prevSpace = false;
+  while (i < text.size()) {
+    size_t len = utf8Len(text, i);
+    if (len == 0) {
+      out += kReplacement; // as SentencePiece's normalizer does
+      prevSpace = false;
+      ++i;
+      continue;
+    }
+    if (text[i] == ' ') {
+      if (!(opts_.removeExtraWhitespaces && prevSpace)) {
+        out += kSpace;
+      }
+      prevSpace = true;
+    } else {
+      out.append(text.substr(i, len));
+      prevSpace = false;
+    }
+    i += len;
+  }
+  if (opts_.removeExtraWhitespaces) {
+    while (out.size() >= kSpace.size() &&
+           out.compare(out.size() - kSpace.size(), kSpace.size(), kSpace) == 0) {
+      out.resize(out.size() - kSpace.size());
+    }
+  }
+  if (opts_.addDummyPrefix && !out.empty()) {
+    out.insert(0, kSpace);
+  }
+  return out;
+}
+
+int32_t Tokenizer::lookup(std::string_view piece) const {
+  auto it = all_.find(std::string(piece));
+  return it == all_.end() ? -1 : it->second;
+}
+
+void Tokenizer::emit(std::string_view piece, std::vector<int32_t> &out) const {
+  int32_t id = lookup(piece);
+  if (id >= 0 && types_[id] != Type::Unused && types_[id] != Type::Control &&
+      types_[id] != Type::Byte) {
+    out.push_back(id);
+    return;
+  }
+  if (opts_.byteFallback) {
+    bool all = true;
+    for (unsigned char c : piece) {
+      all &= byteIds_[c] >= 0;
+    }
+    if (all) {
+      for (unsigned char c : piece) {
+        out.push_back(byteIds_[c]);
+      }
+      return;
+    }
+  }
+  // Consecutive unknown pieces collapse into one <unk>, as in SentencePiece.
+  if (out.empty() || out.back() != opts_.unkId) {
+    out.push_back(opts_.unkId);
+  }
+}
+
+std::vector<int32_t> Tokenizer::encode(std::string_view text) const {
+  std::string norm = normalize(text);
+  struct Symbol {
+    int prev, next;
+    size_t begin, len;
+  };
+  std::vector<Symbol> sym;
+  for (size_t i = 0; i < norm.size();) {
+    size_t len = 0;
+    for (const std::string &u : userDefined_) {
+      if (u.size() > len && norm.compare(i, u.size(), u) == 0) {
+        len = u.size();
+      }
+    }
+    if (len == 0) {
+      len = utf8Len(norm, i);
+      if (len == 0) {
+        len = 1;
+      }
+    }
+    int idx = static_cast<int>(sym.size());
+    sym.push_back({idx - 1, idx + 1, i, len});
+    i += len;
+  }
+  if (sym.empty()) {
+    return {};
+  }
+  sym.back().next = -1;
+
+  struct Pair {
+    float score;
+    int left, right;
+    size_t len;
+  };
+  auto worse = [](const Pair &a, const Pair &b) {
+    return a.score != b.score ? a.score < b.score : a.left > b.left;
+  };
+  std::priority_queue<Pair, std::vector<Pair>, decltype(worse)> agenda(worse);
+  std::unordered_map<std::string, std::pair<std::string, std::string>> revMerge;
+  auto consider = [&](int l, int r) {
+    if (l < 0 || r < 0) {
+      return;
+    }
+    std::string_view piece(norm.data() + sym[l].begin, sym[l].len + sym[r].len);
+    auto it = mergeable_.find(std::string(piece));
+    if (it == mergeable_.end()) {
+      return;
+    }
+    agenda.push({scores_[it->second], l, r, piece.size()});
+    if (types_[it->second] == Type::Unused) {
+      revMerge[std::string(piece)] = {
+          norm.substr(sym[l].begin, sym[l].len),
+          norm.substr(sym[r].begin, sym[r].len)};
+    }
+  };
+  for (size_t i = 1; i < sym.size(); ++i) {
+    consider(static_cast<int>(i) - 1, static_cast<int>(i));
+  }
+  while (!agenda.empty()) {
+    Pair p = agenda.top();
+    agenda.pop();
+    Symbol &l = sym[p.left];
+    Symbol &r = sym[p.right];
+    // Stale entries: one side was merged away or grew since this was queued.
+    if (l.len == 0 || r.len == 0 || l.next != p.right ||
+        l.len + r.len != p.len) {
+      continue;
+    }
+    l.len += r.len;
+    r.len = 0;
+    l.next = r.next;
+    if (r.next >= 0) {
+      sym[r.next].prev = p.left;
+    }
+    consider(l.prev, p.left);
+    consider(p.left, l.next);
+  }
+
+  std::vector<int32_t> ids;
+  std::vector<std::string> stack;
+  for (int i = 0; i >= 0; i = sym[i].next) {
+    // Unused pieces are split back into the pieces that formed them.
+    stack.push_back(norm.substr(sym[i].begin, sym[i].len));
+    while (!stack.empty()) {
+      std::string piece = std::move(stack.back());
+      stack.pop_back();
+      auto rm = revMerge.find(piece);
+      int32_t id = lookup(piece);
+      if (rm != revMerge.end() && id >= 0 && types_[id] == Type::Unused) {
+        stack.push_back(rm->second.second);
+        stack.push_back(rm->second.first);
+        continue;
+      }
+      emit(piece, ids);
+    }
+  }
+  return ids;
+}
+
+std::string Tokenizer::decodePiece(int32_t id, bool afterBos) const {
+  if (id < 0 || id >= size()) {
+    return "";
+  }
+  switch (types_[id]) {
+  case Type::Control:
+    return "";
+  case Type::Unknown:
+    return " \xE2\x81\x87 "; // SentencePiece's surface for <unk>
+  case Type::Byte: {
+    for (int b = 0; b < 256; ++b) {
+      if (byteIds_[b] == id) {
+        return std::string(1, static_cast<char>(b));
+      }
+    }
+    return "";
+  }
+  default:
+    break;
+  }
+  std::string out;
+  const std::string &p = pieces_[id];
+  for (size_t i = 0; i < p.size();) {
+    if (p.compare(i, kSpace.size(), kSpace) == 0) {
+      out += ' ';
+      i += kSpace.size();
+    } else {
+      out += p[i++];
+    }
+  }
+  if (afterBos && opts_.addDummyPrefix && !out.empty() && out[0] == ' ') {
+    out.erase(0, 1);
+  }
+  return out;
+}
+
+std::string Tokenizer::decode(const std::vector<int32_t> &ids) const {
+  std::string out;
+  bool first = true;
+  for (int32_t id : ids) {
+    if (id == opts_.bosId || id == opts_.eosId) {
+      continue;
+    }
+    out += decodePiece(id, first);
+    first = false;
+  }
+  return out;
+}
+
+} // namespace llmc
