@@ -285,7 +285,10 @@ llvm::Expected<fb::TokenizerT> readTokenizerJson(const std::string &path) {
   tok.add_dummy_prefix = j["normalizer"].dump().find("Prepend") != std::string::npos ||
                          j["pre_tokenizer"].dump().find("\"prepend_scheme\":\"always\"") !=
                              std::string::npos;
-  tok.remove_extra_whitespaces = false;
+  // Stripped ends and collapsed runs of spaces (" {2,}" -> " ") are
+  // SentencePiece's remove_extra_whitespaces.
+  tok.remove_extra_whitespaces =
+      j["normalizer"].dump().find(" {2,}") != std::string::npos;
   return tok;
 }
 

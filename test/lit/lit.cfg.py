@@ -1,5 +1,6 @@
 # lit configuration of llmc's FileCheck tests.
 import os
+import sys
 import lit.formats
 
 config.name = "llmc"
@@ -12,6 +13,8 @@ config.test_exec_root = os.path.join(config.llmc_obj_root, "test", "lit")
 path = os.pathsep.join([config.llmc_tools_dir, config.llvm_tools_dir,
                         config.environment.get("PATH", os.environ["PATH"])])
 config.environment["PATH"] = path
+config.substitutions.append(("%python", sys.executable))
+config.substitutions.append(("%e2e", os.path.join(config.llmc_src_root, "test", "e2e")))
 
 # Tests that need ../shared (the stories260K model, data) declare
 # `REQUIRES: shared-models`; without it they are reported UNSUPPORTED.

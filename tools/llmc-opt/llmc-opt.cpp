@@ -1,5 +1,7 @@
 // llmc-opt: mlir-opt with the `llm` dialect, llmc's passes and the upstream ones llmc uses.
+#include "compiler/Passes.h"
 #include "dialects/llm/LLMDialect.h"
+#include "passes/Passes.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/ControlFlow/IR/ControlFlow.h"
@@ -15,6 +17,8 @@
 
 int main(int argc, char **argv) {
   mlir::registerTransformsPasses();
+  llmc::registerLLMPassesPasses();
+  llmc::registerLLMCCodegenPasses();
   mlir::DialectRegistry registry;
   registry.insert<llmc::llm::LLMDialect, mlir::func::FuncDialect,
                   mlir::arith::ArithDialect, mlir::math::MathDialect,

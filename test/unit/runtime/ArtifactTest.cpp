@@ -1,0 +1,132 @@
+// The artifact writer and loader: round trip, and every kind of damage is a clear error.
+#include "TinyModel.h"
+#include "runtime/artifact/format.h"
+#include "runtime/artifact/reader.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <fstream>
+#include <unistd.h>
+
+using namespace llmc;
+
+namespace {
+
+std::string tempPath(const std::string &name) {
+  return std::string(::testing::TempDir()) + "/" + name + "." +
+         std::to_string(::getpid());
+}
+
+std::string readAll(const std::string &path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+void writeAll(const std::string &path, const std::string &bytes) {
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes;
+}
+
+std::string openError(const std::string &path, bool verify = false) {
+  std::string error;
+  auto r = artifact::Reader::open(path, error, verify);
+  EXPECT_EQ(r, nullptr);
+  EXPECT_EQ(error.find('\n'), std::string::npos);
+  EXPECT_EQ(error.rfind(path + ": ", 0), 0u) << error;
+  return error;
+}
+
+} // namespace
+
+TEST(Artifact, RoundTrip) {
+  test::TinyModel m;
+  std::string path = tempPath("rt.llmc"), error;
+  ASSERT_TRUE(artifact::writeArtifactFile(path, m.contents, error)) << error;
+  auto r = artifact::Reader::open(path, error, /*verifyWeights=*/true);
+  ASSERT_NE(r, nullptr) << error;
+  EXPECT_EQ(r->root().config()->hidden_size(), 16);
+  EXPECT_EQ(r->root().config()->num_layers(), 2);
+  ASSERT_EQ(r->tensors().size(), m.contents.tensors.size());
+  for (size_t i = 0; i < r->tensors().size(); ++i) {
+    const auto &t = r->tensors()[i];
+    EXPECT_EQ(t.name, m.contents.tensors[i].name);
+    EXPECT_EQ(t.shape, m.contents.tensors[i].shape);
+    ASSERT_EQ(t.size, m.contents.tensors[i].size);
+    EXPECT_EQ(std::memcmp(t.data, m.data[i].data(), t.size), 0);
+    EXPECT_EQ(reinterpret_cast<uintptr_t>(t.data) % artifact::kSegmentAlign, 0u);
+  }
+  EXPECT_EQ(r->root().tokenizer()->pieces()->size(), 32u);
+  std::remove(path.c_str());
+}
+
+TEST(Artifact, AppendedToAnExecutableIsFoundByItsTrailer) {
+  test::TinyModel m;
+  std::string path = tempPath("exe"), error;
+  writeAll(path, std::string(12345, 'x')); // stands in for the program
+  ASSERT_TRUE(artifact::appendArtifact(path, m.contents, error)) << error;
+  auto r = artifact::Reader::open(path, error, true);
+  ASSERT_NE(r, nullptr) << error;
+  EXPECT_EQ(r->fileOffset(), 16384u); // page-aligned after 12345 bytes
+  EXPECT_EQ(r->tensors().size(), m.contents.tensors.size());
+
+  // Cut off: the trailer goes, and with it the artifact.
+  std::string bytes = readAll(path);
+  writeAll(path, bytes.substr(0, bytes.size() - 100));
+  EXPECT_NE(openError(path).find("carries no appended artifact"),
+            std::string::npos);
+  // Trailer intact but the artifact shortened before it.
+  std::string cut = bytes.substr(0, 16384 + 4096) +
+                    bytes.substr(bytes.size() - sizeof(artifact::Trailer));
+  writeAll(path, cut);
+  EXPECT_NE(openError(path).find("outside the"), std::string::npos);
+  std::remove(path.c_str());
+}
+
+TEST(Artifact, Truncated) {
+  test::TinyModel m;
+  std::string path = tempPath("trunc.llmc"), error;
+  ASSERT_TRUE(artifact::writeArtifactFile(path, m.contents, error));
+  std::string bytes = readAll(path);
+  writeAll(path, bytes.substr(0, bytes.size() / 2));
+  std::string e = openError(path);
+  EXPECT_NE(e.find("truncated"), std::string::npos) << e;
+  writeAll(path, bytes.substr(0, 10));
+  EXPECT_NE(openError(path).find("too short"), std::string::npos);
+  std::remove(path.c_str());
+}
+
+TEST(Artifact, BitFlipInMetadataIsDetected) {
+  test::TinyModel m;
+  std::string path = tempPath("flip.llmc"), error;
+  ASSERT_TRUE(artifact::writeArtifactFile(path, m.contents, error));
+  std::string bytes = readAll(path);
+  // Every bit of the header's fields and of the flatbuffer is covered.
+  for (size_t at : {size_t(12), size_t(40), size_t(70), size_t(200), size_t(900)}) {
+    std::string flipped = bytes;
+    flipped[at] ^= 0x10;
+    writeAll(path, flipped);
+    std::string e = openError(path);
+    EXPECT_FALSE(e.empty()) << "flip at " << at;
+  }
+  std::remove(path.c_str());
+}
+
+TEST(Artifact, BitFlipInWeightsIsDetectedWhenVerifying) {
+  test::TinyModel m;
+  std::string path = tempPath("wflip.llmc"), error;
+  ASSERT_TRUE(artifact::writeArtifactFile(path, m.contents, error));
+  std::string bytes = readAll(path);
+  bytes[bytes.size() - 7] ^= 0x01;
+  writeAll(path, bytes);
+  EXPECT_NE(openError(path, true).find("checksum mismatch"), std::string::npos);
+  std::remove(path.c_str());
+}
+
+TEST(Artifact, NotAnArtifact) {
+  std::string path = tempPath("junk");
+  writeAll(path, std::string(5000, 'j'));
+  EXPECT_NE(openError(path).find("not an llmc artifact"), std::string::npos);
+  std::remove(path.c_str());
+  EXPECT_NE(openError(tempPath("missing")).find("cannot open"),
+            std::string::npos);
+}

@@ -1,0 +1,274 @@
+// Kernels against plain double-precision references, and every SIMD variant against its generic twin.
+#include "runtime/core/exec.h"
+#include "runtime/kernels/kernels.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <random>
+#include <vector>
+
+using namespace llmc;
+using namespace llmc::kernels;
+
+namespace {
+
+std::vector<float> randomVec(size_t n, std::mt19937 &rng, float scale = 1.0f) {
+  std::uniform_real_distribution<float> d(-scale, scale);
+  std::vector<float> v(n);
+  for (float &x : v) {
+    x = d(rng);
+  }
+  return v;
+}
+
+std::vector<uint16_t> toHalf(const std::vector<float> &v) {
+  std::vector<uint16_t> h(v.size());
+  for (size_t i = 0; i < v.size(); ++i) {
+    h[i] = floatToHalf(v[i]);
+  }
+  return h;
+}
+
+std::vector<uint16_t> toBF16(const std::vector<float> &v) {
+  std::vector<uint16_t> h(v.size());
+  for (size_t i = 0; i < v.size(); ++i) {
+    uint32_t x;
+    std::memcpy(&x, &v[i], 4);
+    x += 0x7fff + ((x >> 16) & 1);
+    h[i] = static_cast<uint16_t>(x >> 16);
+  }
+  return h;
+}
+
+/// Sizes that exercise every tail of 8-wide loops.
+const int64_t kOddSizes[] = {1, 3, 7, 8, 9, 15, 17, 31, 33, 64, 100, 257};
+
+struct Exec {
+  explicit Exec(int threads, const KernelTable &k = bestKernels())
+      : pool(threads) {
+    e.init(&pool, &k, 2, 2, 8, 32);
+  }
+  ThreadPool pool;
+  llmc_exec e;
+};
+
+} // namespace
+
+TEST(Half, RoundTripsAndRounds) {
+  for (float f : {0.0f, -0.0f, 1.0f, -2.5f, 65504.0f, 6.1035156e-05f,
+                  5.9604645e-08f, 0.333251953125f}) {
+    EXPECT_EQ(halfToFloat(floatToHalf(f)), f) << f;
+  }
+  EXPECT_EQ(floatToHalf(1e6f), 0x7c00);          // overflow to +inf
+  EXPECT_EQ(floatToHalf(1.0f + 1.0f / 4096), 0x3c00); // ties to even
+  EXPECT_TRUE(std::isnan(halfToFloat(0x7e00)));
+}
+
+TEST(Kernels, Avx2MatchesGeneric) {
+  const KernelTable *avx2 = avx2Kernels();
+  if (!avx2) {
+    GTEST_SKIP() << "this CPU has no AVX2/FMA/F16C";
+  }
+  const KernelTable &gen = genericKernels();
+  std::mt19937 rng(42);
+  for (int64_t k : kOddSizes) {
+    for (int m = 1; m <= 4; ++m) {
+      const int64_t ldx = k + 3; // rows not contiguous
+      auto w = randomVec(k, rng);
+      auto x = randomVec(ldx * m, rng);
+      auto wh = toHalf(w);
+      auto wb = toBF16(w);
+      float a[4], b[4];
+      gen.dotF32(w.data(), x.data(), ldx, m, k, a);
+      avx2->dotF32(w.data(), x.data(), ldx, m, k, b);
+      for (int t = 0; t < m; ++t) {
+        EXPECT_NEAR(a[t], b[t], 1e-5f * k) << "f32 k=" << k << " m=" << m;
+      }
+      gen.dotF16(wh.data(), x.data(), ldx, m, k, a);
+      avx2->dotF16(wh.data(), x.data(), ldx, m, k, b);
+      for (int t = 0; t < m; ++t) {
+        EXPECT_NEAR(a[t], b[t], 1e-5f * k) << "f16 k=" << k << " m=" << m;
+      }
+      gen.dotBF16(wb.data(), x.data(), ldx, m, k, a);
+      avx2->dotBF16(wb.data(), x.data(), ldx, m, k, b);
+      for (int t = 0; t < m; ++t) {
+        EXPECT_NEAR(a[t], b[t], 1e-5f * k) << "bf16 k=" << k << " m=" << m;
+      }
+    }
+    auto x = randomVec(k, rng), y = randomVec(k, rng);
+    EXPECT_NEAR(gen.dot(x.data(), y.data(), k), avx2->dot(x.data(), y.data(), k),
+                1e-5f * k);
+    auto y1 = y, y2 = y;
+    gen.axpy(0.37f, x.data(), y1.data(), k);
+    avx2->axpy(0.37f, x.data(), y2.data(), k);
+    for (int64_t i = 0; i < k; ++i) {
+      EXPECT_NEAR(y1[i], y2[i], 1e-6f);
+    }
+  }
+}
+
+class LinearTest : public ::testing::TestWithParam<int> {};
+
+TEST_P(LinearTest, MatchesDoubleReference) {
+  const int threads = GetParam();
+  std::mt19937 rng(7);
+  for (const KernelTable *kt : {&genericKernels(), avx2Kernels()}) {
+    if (!kt) {
+      continue;
+    }
+    Exec ex(threads, *kt);
+    for (int64_t n : {1, 3, 5, 70}) {
+      for (auto [in, out] : {std::pair<int64_t, int64_t>{17, 9}, {64, 33}}) {
+        auto x = randomVec(n * in, rng);
+        auto w = randomVec(out * in, rng);
+        auto bias = randomVec(out, rng);
+        auto wh = toHalf(w);
+        auto wb = toBF16(w);
+        for (int fmt : {LLMC_FORMAT_F32, LLMC_FORMAT_F16, LLMC_FORMAT_BF16}) {
+          const void *wp = fmt == LLMC_FORMAT_F32   ? static_cast<const void *>(w.data())
+                           : fmt == LLMC_FORMAT_F16 ? static_cast<const void *>(wh.data())
+                                                    : static_cast<const void *>(wb.data());
+          std::vector<float> y(n * out);
+          llmc_k_linear(&ex.e, x.data(), n, in, wp, fmt, out, bias.data(),
+                        LLMC_FORMAT_F32, y.data());
+          for (int64_t t = 0; t < n; ++t) {
+            for (int64_t j = 0; j < out; ++j) {
+              double ref = bias[j];
+              for (int64_t i = 0; i < in; ++i) {
+                float wv = fmt == LLMC_FORMAT_F32   ? w[j * in + i]
+                           : fmt == LLMC_FORMAT_F16 ? halfToFloat(wh[j * in + i])
+                                                    : bf16ToFloat(wb[j * in + i]);
+                ref += static_cast<double>(wv) * x[t * in + i];
+              }
+              ASSERT_NEAR(y[t * out + j], ref, 1e-4)
+                  << kt->name << " fmt=" << fmt << " n=" << n << " t=" << t
+                  << " j=" << j;
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Threads, LinearTest, ::testing::Values(1, 2, 3));
+
+TEST(Kernels, RmsNormEmbeddingRope) {
+  std::mt19937 rng(3);
+  Exec ex(1);
+  const int64_t n = 3, dim = 24;
+  auto x = randomVec(n * dim, rng);
+  auto w = randomVec(dim, rng);
+  std::vector<float> y(n * dim);
+  llmc_k_rms_norm(&ex.e, x.data(), n, dim, w.data(), LLMC_FORMAT_F32, 1e-5f,
+                  y.data());
+  for (int64_t i = 0; i < n; ++i) {
+    double ss = 0;
+    for (int64_t j = 0; j < dim; ++j) {
+      ss += double(x[i * dim + j]) * x[i * dim + j];
+    }
+    double s = 1.0 / std::sqrt(ss / dim + 1e-5);
+    for (int64_t j = 0; j < dim; ++j) {
+      EXPECT_NEAR(y[i * dim + j], w[j] * x[i * dim + j] * s, 1e-5);
+    }
+  }
+
+  auto table = randomVec(10 * dim, rng);
+  auto th = toHalf(table);
+  int32_t ids[3] = {7, 0, 9};
+  llmc_k_embedding(&ex.e, th.data(), LLMC_FORMAT_F16, ids, 3, dim, y.data());
+  for (int i = 0; i < 3; ++i) {
+    for (int64_t j = 0; j < dim; ++j) {
+      EXPECT_EQ(y[i * dim + j], halfToFloat(th[ids[i] * dim + j]));
+    }
+  }
+
+  // RoPE: pairs (j, j + hd/2) rotated by (start + i) * theta^(-2j/hd).
+  const int64_t heads = 3, hd = 8, start = 5;
+  auto q = randomVec(n * heads * hd, rng);
+  std::vector<float> r(q.size());
+  llmc_k_rope(&ex.e, q.data(), r.data(), n, heads, hd, 10000.0f, start);
+  for (int64_t i = 0; i < n; ++i) {
+    for (int64_t h = 0; h < heads; ++h) {
+      for (int64_t j = 0; j < hd / 2; ++j) {
+        double ang = (start + i) * std::pow(10000.0, -2.0 * j / hd);
+        const float *qv = &q[(i * heads + h) * hd];
+        const float *rv = &r[(i * heads + h) * hd];
+        EXPECT_NEAR(rv[j], qv[j] * std::cos(ang) - qv[j + hd / 2] * std::sin(ang), 1e-5);
+        EXPECT_NEAR(rv[j + hd / 2], qv[j + hd / 2] * std::cos(ang) + qv[j] * std::sin(ang), 1e-5);
+      }
+    }
+  }
+}
+
+TEST(Kernels, AttentionIsCausalGqaOverTheCache) {
+  std::mt19937 rng(11);
+  const int64_t heads = 4, kvh = 2, hd = 8, ctx = 32;
+  for (int threads : {1, 2}) {
+    ThreadPool pool(threads);
+    llmc_exec e;
+    e.init(&pool, &bestKernels(), 2, kvh, hd, ctx);
+    // Two calls: a prefill of 5 and a decode of 1, on layer 1.
+    std::vector<float> allK, allV, allQ;
+    std::vector<float> out;
+    int64_t pos = 0;
+    for (int64_t n : {5, 1}) {
+      auto q = randomVec(n * heads * hd, rng);
+      auto k = randomVec(n * kvh * hd, rng);
+      auto v = randomVec(n * kvh * hd, rng);
+      allK.insert(allK.end(), k.begin(), k.end());
+      allV.insert(allV.end(), v.begin(), v.end());
+      out.assign(n * heads * hd, 0.0f);
+      llmc_k_attention(&e, 1, q.data(), k.data(), v.data(), n, pos, heads, kvh,
+                       hd, out.data());
+      for (int64_t i = 0; i < n; ++i) {
+        for (int64_t h = 0; h < heads; ++h) {
+          int64_t g = h / (heads / kvh);
+          std::vector<double> s;
+          double mx = -1e30;
+          for (int64_t t = 0; t <= pos + i; ++t) {
+            double d = 0;
+            for (int64_t c = 0; c < hd; ++c) {
+              d += double(q[(i * heads + h) * hd + c]) * allK[(t * kvh + g) * hd + c];
+            }
+            s.push_back(d / std::sqrt(double(hd)));
+            mx = std::max(mx, s.back());
+          }
+          double sum = 0;
+          for (double &x : s) {
+            x = std::exp(x - mx);
+            sum += x;
+          }
+          for (int64_t c = 0; c < hd; ++c) {
+            double ref = 0;
+            for (size_t t = 0; t < s.size(); ++t) {
+              ref += s[t] / sum * allV[(t * kvh + g) * hd + c];
+            }
+            ASSERT_NEAR(out[(i * heads + h) * hd + c], ref, 1e-5)
+                << "threads=" << threads << " n=" << n << " i=" << i;
+          }
+        }
+      }
+      pos += n;
+    }
+  }
+}
+
+TEST(ThreadPool, CoversEveryIndexOnce) {
+  for (int threads : {1, 2, 5}) {
+    ThreadPool pool(threads);
+    for (int64_t n : {0, 1, 3, 100}) {
+      std::vector<int> hits(n, 0);
+      pool.parallelFor(n, [&](int64_t b, int64_t e, int) {
+        for (int64_t i = b; i < e; ++i) {
+          hits[i]++;
+        }
+      });
+      for (int h : hits) {
+        EXPECT_EQ(h, 1);
+      }
+    }
+  }
+}

@@ -1,0 +1,171 @@
+// The C API over the reference program: chunking, threads, limits and errors.
+#include "TinyModel.h"
+#include "llmc/runtime.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <unistd.h>
+
+using namespace llmc;
+
+namespace {
+
+class Session : public ::testing::Test {
+protected:
+  void SetUp() override {
+    path = std::string(::testing::TempDir()) + "/session." +
+           std::to_string(::getpid()) + ".llmc";
+    std::string error;
+    ASSERT_TRUE(artifact::writeArtifactFile(path, tiny.contents, error)) << error;
+    ASSERT_EQ(llmc_model_load(path.c_str(), llmc_reference_program(), 1, &model),
+              LLMC_OK)
+        << llmc_last_error();
+  }
+  void TearDown() override {
+    llmc_model_release(model);
+    std::remove(path.c_str());
+  }
+  llmc_session *session(int threads, int64_t ctx = 0) {
+    llmc_session_options o = {threads, ctx};
+    llmc_session *s = nullptr;
+    EXPECT_EQ(llmc_session_create(model, &o, &s), LLMC_OK) << llmc_last_error();
+    return s;
+  }
+  test::TinyModel tiny;
+  std::string path;
+  llmc_model *model = nullptr;
+};
+
+} // namespace
+
+TEST_F(Session, PrefillEqualsTokenByTokenDecode) {
+  const int32_t ids[] = {1, 5, 9, 17, 3, 30, 8, 12};
+  const int64_t n = 8, V = 32;
+  llmc_session *a = session(2), *b = session(1);
+  ASSERT_EQ(llmc_session_prefill(a, ids, n, n), LLMC_OK);
+  int64_t rows;
+  const float *la = llmc_session_logits(a, &rows);
+  ASSERT_EQ(rows, n);
+  for (int64_t i = 0; i < n; ++i) {
+    ASSERT_EQ(llmc_session_decode(b, ids[i]), LLMC_OK);
+    const float *lb = llmc_session_logits(b, &rows);
+    ASSERT_EQ(rows, 1);
+    for (int64_t v = 0; v < V; ++v) {
+      EXPECT_NEAR(la[i * V + v], lb[v], 1e-4) << "pos " << i;
+    }
+  }
+  EXPECT_EQ(llmc_session_position(b), n);
+  llmc_session_release(a);
+  llmc_session_release(b);
+}
+
+TEST_F(Session, ResetStartsOver) {
+  const int32_t ids[] = {1, 4, 7};
+  llmc_session *s = session(1);
+  ASSERT_EQ(llmc_session_prefill(s, ids, 3, 1), LLMC_OK);
+  int64_t rows;
+  std::vector<float> first(llmc_session_logits(s, &rows),
+                           llmc_session_logits(s, &rows) + 32);
+  llmc_session_reset(s);
+  ASSERT_EQ(llmc_session_prefill(s, ids, 3, 1), LLMC_OK);
+  const float *again = llmc_session_logits(s, &rows);
+  for (int v = 0; v < 32; ++v) {
+    EXPECT_EQ(first[v], again[v]);
+  }
+  llmc_session_release(s);
+}
+
+TEST_F(Session, ErrorsAreStatusesWithMessages) {
+  llmc_session *s = session(1, 4);
+  const int32_t ids[] = {1, 2, 3, 4, 5};
+  EXPECT_EQ(llmc_session_prefill(s, ids, 5, 1), LLMC_ERROR_CONTEXT_FULL);
+  EXPECT_NE(std::string(llmc_last_error()).find("context full"), std::string::npos);
+  const int32_t bad[] = {1, 99};
+  EXPECT_EQ(llmc_session_prefill(s, bad, 2, 1), LLMC_ERROR_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(llmc_last_error()).find("token id 99"), std::string::npos);
+  EXPECT_EQ(llmc_session_prefill(s, ids, 2, 3), LLMC_ERROR_INVALID_ARGUMENT);
+  llmc_session_release(s);
+
+  llmc_session_options o = {1, 1000};
+  llmc_session *big = nullptr;
+  EXPECT_EQ(llmc_session_create(model, &o, &big), LLMC_ERROR_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(llmc_last_error()).find("exceeds"), std::string::npos);
+}
+
+TEST_F(Session, CompiledProgramForOtherWeightsIsRejected) {
+  llmc_program other = *llmc_reference_program();
+  other.fingerprint = 12345;
+  other.num_weights = static_cast<uint32_t>(tiny.contents.tensors.size());
+  other.forward = [](llmc_exec *, const void *const *, void *, const int32_t *,
+                     int64_t, int64_t, int64_t, float *) {};
+  llmc_model *m = nullptr;
+  EXPECT_EQ(llmc_model_load(path.c_str(), &other, 0, &m), LLMC_ERROR_FORMAT);
+  EXPECT_NE(std::string(llmc_last_error()).find("do not match the compiled program"),
+            std::string::npos);
+  other.fingerprint = llmc_model_fingerprint(model);
+  ASSERT_EQ(llmc_model_load(path.c_str(), &other, 0, &m), LLMC_OK);
+  llmc_model_release(m);
+}
+
+TEST_F(Session, ByteTokenizer) {
+  int64_t count = 0;
+  int32_t ids[8];
+  ASSERT_EQ(llmc_tokenize(model, "ABC", 3, 1, ids, 8, &count), LLMC_OK);
+  ASSERT_EQ(count, 4);
+  EXPECT_EQ(ids[0], 1);
+  EXPECT_EQ(ids[1], 3); // <0x41> 'A'
+  size_t len;
+  EXPECT_EQ(std::string(llmc_token_text(model, ids[3], 0, &len)), "C");
+}
+
+TEST(Sampler, GreedyTopKTopPAndSeeds) {
+  float logits[6] = {0.1f, 2.0f, -1.0f, 1.9f, 0.0f, 1.95f};
+  llmc_sampler *s = nullptr;
+  llmc_sampler_options greedy = {0.0f, 0, 1.0f, 0};
+  ASSERT_EQ(llmc_sampler_create(&greedy, &s), LLMC_OK);
+  EXPECT_EQ(llmc_sampler_sample(s, logits, 6), 1);
+  llmc_sampler_release(s);
+
+  llmc_sampler_options k1 = {1.0f, 1, 1.0f, 7};
+  llmc_sampler_create(&k1, &s);
+  for (int i = 0; i < 20; ++i) {
+    EXPECT_EQ(llmc_sampler_sample(s, logits, 6), 1);
+  }
+  llmc_sampler_release(s);
+
+  // top-k 3 only ever yields one of the three best.
+  llmc_sampler_options k3 = {1.0f, 3, 1.0f, 7};
+  llmc_sampler_create(&k3, &s);
+  int counts[6] = {};
+  for (int i = 0; i < 3000; ++i) {
+    counts[llmc_sampler_sample(s, logits, 6)]++;
+  }
+  EXPECT_EQ(counts[0] + counts[2] + counts[4], 0);
+  EXPECT_GT(counts[1], counts[3]); // higher logit, more often
+  llmc_sampler_release(s);
+
+  // Same seed, same sequence; another seed, another sequence.
+  auto run = [&](uint64_t seed) {
+    llmc_sampler_options o = {1.5f, 0, 0.95f, seed};
+    llmc_sampler *x = nullptr;
+    llmc_sampler_create(&o, &x);
+    std::vector<int32_t> out;
+    for (int i = 0; i < 64; ++i) {
+      out.push_back(llmc_sampler_sample(x, logits, 6));
+    }
+    llmc_sampler_release(x);
+    return out;
+  };
+  EXPECT_EQ(run(42), run(42));
+  EXPECT_NE(run(42), run(43));
+
+  // A tiny top-p keeps only the best token.
+  llmc_sampler_options p = {1.0f, 0, 0.01f, 3};
+  llmc_sampler_create(&p, &s);
+  for (int i = 0; i < 20; ++i) {
+    EXPECT_EQ(llmc_sampler_sample(s, logits, 6), 1);
+  }
+  llmc_sampler_release(s);
+}
