@@ -54,7 +54,7 @@ makeTargetMachine(const TargetOptions &target) {
   if (!tm) {
     return error("cannot create a target machine for CPU '" + cpu + "'");
   }
-  return std::move(tm);
+  return tm;
 }
 
 } // namespace
@@ -91,7 +91,7 @@ translateAndOptimize(mlir::ModuleOp module, llvm::LLVMContext &context,
   llvm::ModulePassManager mpm =
       pb.buildPerModuleDefaultPipeline(llvm::OptimizationLevel::O3);
   mpm.run(*m, mam);
-  return std::move(m);
+  return m;
 }
 
 llvm::Error emitObject(llvm::Module &module, const TargetOptions &target,
@@ -123,6 +123,7 @@ std::string runtimeLibraryDir() {
   std::string exe = llvm::sys::fs::getMainExecutable("llmc", &anchor);
   llvm::SmallString<256> dir(llvm::sys::path::parent_path(exe));
   llvm::sys::path::append(dir, "..", "lib");
+  llvm::sys::path::remove_dots(dir, /*remove_dot_dot=*/true);
   llvm::SmallString<256> probe(dir);
   llvm::sys::path::append(probe, "libllmc_runtime.a");
   if (llvm::sys::fs::exists(probe)) {
@@ -139,8 +140,10 @@ llvm::Error linkExecutable(const std::string &objectPath,
   } else {
     cxx = "c++";
   }
-  auto prog = llvm::sys::findProgramByName(cxx);
-  if (!prog) {
+  auto prog = llvm::StringRef(cxx).contains('/')
+                  ? llvm::ErrorOr<std::string>(cxx)
+                  : llvm::sys::findProgramByName(cxx);
+  if (!prog || !llvm::sys::fs::can_execute(*prog)) {
     return error("cannot find the C++ driver '" + cxx +
                  "' to link with (set CXX)");
   }
