@@ -1,23 +1,24 @@
 #!/usr/bin/env bash
-# Sets up, builds, and runs llmc on the default model (or the checkpoint given as $1).
+# Sets up, builds, compiles the default model (or the checkpoint given as $1) and runs it on a prompt.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build="${LLMC_BUILD_DIR:-$root/build}"
 
 ckpt="${1:-$root/../shared/models/stories260K}"
+prompt="${2:-Once upon a time}"
 if [ ! -f "$ckpt/config.json" ] && [ ! -f "$ckpt" ]; then
   echo "run.sh: no checkpoint at $ckpt" >&2
-  echo "  pass a Hugging Face LLaMA checkpoint directory: scripts/run.sh path/to/ckpt" >&2
-  echo "  (stories260K: https://huggingface.co/karpathy/tinyllamas, converted to HF layout)" >&2
+  echo "  usage: scripts/run.sh [CHECKPOINT_DIR [PROMPT]]" >&2
+  echo "  The default model is stories260K (karpathy/tinyllamas on Hugging Face," >&2
+  echo "  stories260K/), converted to the Hugging Face layout: config.json," >&2
+  echo "  model.safetensors and tokenizer.model in one folder." >&2
   exit 1
 fi
 
 "$root/scripts/build.sh"
 out="$build/run"
 mkdir -p "$out"
-"$build/bin/llmc" compile "$ckpt" --emit=mlir -o "$out/model.mlir"
-echo "== $ckpt imported into the llm dialect: $out/model.mlir"
-echo "   globals (weights): $(grep -c '^  llm.global' "$out/model.mlir")"
-echo "   decoder layers:    $(grep -c 'llm.attention' "$out/model.mlir")"
-echo "   ops by kind:"
-grep -oE '= llm\.[a-z_]+' "$out/model.mlir" | sort | uniq -c | sort -rn | sed 's/= //; s/^/     /'
+exe="$out/$(basename "$ckpt")"
+"$build/bin/llmc" compile "$ckpt" -o "$exe"
+echo "== $exe -p \"$prompt\" -n 200"
+"$exe" -p "$prompt" -n 200

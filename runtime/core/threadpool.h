@@ -2,6 +2,7 @@
 #ifndef LLMC_RUNTIME_CORE_THREADPOOL_H
 #define LLMC_RUNTIME_CORE_THREADPOOL_H
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
@@ -31,13 +32,16 @@ private:
   void workerLoop(int index);
 
   std::vector<std::thread> workers_;
+  // Decode runs hundreds of short loops per token: workers spin briefly on
+  // `generation_` before sleeping, so a loop starts without a syscall.
+  std::atomic<uint64_t> generation_{0};
+  std::atomic<int> pending_{0};
+  std::atomic<bool> stop_{false};
+  std::atomic<int> sleepers_{0};
   std::mutex mutex_;
-  std::condition_variable start_, done_;
+  std::condition_variable wake_;
   const std::function<void(int64_t, int64_t, int)> *job_ = nullptr;
   int64_t jobSize_ = 0;
-  uint64_t generation_ = 0;
-  int pending_ = 0;
-  bool stop_ = false;
 };
 
 } // namespace llmc

@@ -2,6 +2,7 @@
 #include "runtime/core/exec.h"
 
 #include <algorithm>
+#include <functional>
 #include <cmath>
 #include <cstring>
 
@@ -12,6 +13,19 @@ namespace {
 // Activation rows processed per pass over a weight row block; sized so the
 // block of x stays in L2 while the weights stream.
 constexpr int64_t kTokenBlock = 64;
+
+// Below this many multiply-adds a loop runs on the calling thread: waking
+// workers costs more than the work.
+constexpr int64_t kParallelWork = 1 << 15;
+
+void parallelFor(llmc_exec *exec, int64_t n, int64_t work,
+                 const std::function<void(int64_t, int64_t, int)> &fn) {
+  if (work < kParallelWork) {
+    fn(0, n, 0);
+  } else {
+    exec->pool->parallelFor(n, fn);
+  }
+}
 
 void linearRows(const KernelTable &k, const float *x, int64_t n, int64_t in,
                 const void *w, int32_t format, int64_t out, const void *bias,
@@ -90,7 +104,7 @@ void llmc_k_linear(llmc_exec *exec, const float *x, int64_t n, int64_t in_dim,
                    const void *w, int32_t format, int64_t out_dim,
                    const void *bias, int32_t bias_format, float *y) {
   const KernelTable &k = *exec->k;
-  exec->pool->parallelFor(out_dim, [&](int64_t b, int64_t e, int) {
+  parallelFor(exec, out_dim, n * in_dim * out_dim, [&](int64_t b, int64_t e, int) {
     linearRows(k, x, n, in_dim, w, format, out_dim, bias, bias_format, y, b,
                e);
   });
@@ -143,7 +157,8 @@ void llmc_k_attention(llmc_exec *exec, int64_t layer, const float *q,
   const int64_t group = heads / kv_heads;
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
   // One unit of work is one (token, head) pair.
-  exec->pool->parallelFor(n * heads, [&](int64_t b, int64_t e, int thread) {
+  const int64_t work = n * heads * (start + n) * hd * 2;
+  parallelFor(exec, n * heads, work, [&](int64_t b, int64_t e, int thread) {
     float *scores = exec->scratch.data() + thread * ctx;
     for (int64_t u = b; u < e; ++u) {
       int64_t i = u / heads, h = u % heads, kvh = h / group;

@@ -363,6 +363,7 @@ int runGenerate(const char *argv0, llmc_model *model, llmc_session *session,
   }
   double t2 = now();
   std::printf("\n");
+  std::fflush(stdout);
   std::fprintf(stderr,
                "prompt: %lld tokens, %.1f tokens/s; generated: %lld tokens, "
                "%.1f tokens/s; peak memory %.1f MiB\n",
