@@ -23,7 +23,7 @@ namespace llm = llmc::llm;
 namespace {
 
 // Must match llmc_program in runtime/include/llmc/program.h.
-constexpr int32_t kProgramAbiVersion = 1;
+constexpr int32_t kProgramAbiVersion = 2;
 
 class Lowering {
 public:
@@ -75,9 +75,14 @@ private:
   int64_t width(Value v) {
     return cast<RankedTensorType>(v.getType()).getDimSize(1);
   }
-  Value format(Value weight) {
-    return i32(static_cast<int32_t>(cast<llm::WeightType>(weight.getType()).getKind()));
+  /// The (format, group, asym) triple that describes a weight to a kernel.
+  SmallVector<Value, 3> storage(Value weight) {
+    auto t = cast<llm::WeightType>(weight.getType());
+    return {i32(static_cast<int32_t>(t.getKind())),
+            i32(static_cast<int32_t>(t.getGroupSize())),
+            i32(t.getAsymmetric() ? 1 : 0)};
   }
+  Value format(Value weight) { return storage(weight)[0]; }
   LogicalResult assignBuffer(Operation *op) {
     auto off = op->getAttrOfType<IntegerAttr>(llmc::kOffsetAttr);
     if (!off) {
@@ -140,9 +145,10 @@ LogicalResult Lowering::lowerOp(Operation &op) {
         if (failed(assignBuffer(e))) {
           return failure();
         }
-        call("llmc_k_embedding", {exec_, buffer(e.getTable()), format(e.getTable()),
-                                  tokens_, n_, i64(width(e.getResult())),
-                                  buffer(e.getResult())});
+        auto st = storage(e.getTable());
+        call("llmc_k_embedding",
+             {exec_, buffer(e.getTable()), st[0], st[1], st[2], tokens_, n_,
+              i64(width(e.getResult())), buffer(e.getResult())});
         return success();
       })
       .Case([&](llm::RMSNormOp r) -> LogicalResult {
@@ -162,9 +168,10 @@ LogicalResult Lowering::lowerOp(Operation &op) {
         Value bias = l.getBias() ? buffer(l.getBias())
                                  : LLVM::ZeroOp::create(b_, loc_, ptrT_).getResult();
         Value biasFmt = l.getBias() ? format(l.getBias()) : i32(0);
+        auto st = storage(l.getWeight());
         call("llmc_k_linear",
              {exec_, buffer(l.getInput()), n_, i64(width(l.getInput())),
-              buffer(l.getWeight()), format(l.getWeight()),
+              buffer(l.getWeight()), st[0], st[1], st[2],
               i64(width(l.getResult())), bias, biasFmt, buffer(l.getResult())});
         return success();
       })
@@ -237,8 +244,9 @@ LogicalResult Lowering::lowerOp(Operation &op) {
                                       buffer(h.getInput()),
                                       ArrayRef<LLVM::GEPArg>{skipElems});
         Value none = LLVM::ZeroOp::create(b_, loc_, ptrT_);
+        auto st = storage(h.getWeight());
         call("llmc_k_linear", {exec_, x, rows_, i64(d), buffer(h.getWeight()),
-                               format(h.getWeight()), i64(width(h.getResult())),
+                               st[0], st[1], st[2], i64(width(h.getResult())),
                                none, i32(0), logits_});
         return success();
       })

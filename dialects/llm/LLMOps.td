@@ -64,8 +64,9 @@ def LLM_WeightType : LLM_Type<"Weight", "weight"> {
     A static-shaped weight (for a linear layer `[out, in]`, for a norm `[n]`)
     and the format its bytes are stored in. Floating formats store elements
     densely in row-major order. Block formats (`q8<gG>`, `q4<gG[, asym]>`)
-    quantize each row in groups of G consecutive elements; the group size must
-    divide the row length.
+    quantize each row in groups of G consecutive elements (G a multiple of
+    32); a row whose length is not a multiple of G is padded to whole groups.
+    The block layouts are those of runtime/kernels/quant.h.
 
     ```mlir
     !llm.weight<172x64, f32>

@@ -58,8 +58,11 @@ int64_t WeightType::getStorageBytes() const {
   if (isFloat()) {
     return getNumElements() * floatElementBytes(getKind());
   }
-  return getNumElements() / getGroupSize() *
-         blockBytes(getKind(), getGroupSize(), getAsymmetric());
+  // Rows are padded to whole groups.
+  int64_t rowLength = getShape().back();
+  int64_t rows = getNumElements() / rowLength;
+  int64_t groups = (rowLength + getGroupSize() - 1) / getGroupSize();
+  return rows * groups * blockBytes(getKind(), getGroupSize(), getAsymmetric());
 }
 
 WeightType WeightType::withFormat(StorageKind kind, int64_t groupSize,
@@ -88,13 +91,11 @@ WeightType::verify(function_ref<InFlightDiagnostic()> emitError,
     }
     return success();
   }
-  if (groupSize <= 0 || groupSize % 2 != 0) {
-    return emitError() << "group size must be a positive even number, got "
+  // Kernels consume groups in sub-blocks of 32; a row that is not a
+  // multiple of the group size is padded to whole groups.
+  if (groupSize <= 0 || groupSize % 32 != 0) {
+    return emitError() << "group size must be a positive multiple of 32, got "
                        << groupSize;
-  }
-  if (shape.back() % groupSize != 0) {
-    return emitError() << "group size " << groupSize
-                       << " does not divide the row length " << shape.back();
   }
   if (asymmetric && kind != StorageKind::q4) {
     return emitError() << "only q4 has an asymmetric variant";

@@ -22,14 +22,18 @@ uint64_t storageBytes(fb::StorageFormat format, uint64_t numElements,
     return numElements * 2;
   case fb::StorageFormat::Q8:
   case fb::StorageFormat::Q4: {
-    if (groupSize <= 0 || groupSize % 2 != 0 || rowLength % groupSize != 0) {
+    if (groupSize <= 0 || groupSize % 32 != 0 || rowLength <= 0 ||
+        (asymmetric && format != fb::StorageFormat::Q4)) {
       return 0;
     }
-    uint64_t blocks = numElements / static_cast<uint64_t>(groupSize);
+    // Rows are padded to whole groups (see kernels/quant.h).
+    uint64_t rows = numElements / static_cast<uint64_t>(rowLength);
+    uint64_t groups = (static_cast<uint64_t>(rowLength) + groupSize - 1) /
+                      static_cast<uint64_t>(groupSize);
     uint64_t block = format == fb::StorageFormat::Q8
                          ? 2 + static_cast<uint64_t>(groupSize)
-                         : (asymmetric ? 4 : 2) + groupSize / 2;
-    return blocks * block;
+                         : (asymmetric ? 4 : 2) + static_cast<uint64_t>(groupSize) / 2;
+    return rows * groups * block;
   }
   }
   return 0;

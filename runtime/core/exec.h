@@ -18,6 +18,7 @@ struct llmc_exec {
   std::vector<float> kCache; // [layer][kv_head][ctx][head_dim]
   std::vector<float> vCache;
   std::vector<float> scratch; // per thread: ctx attention scores
+  std::vector<llmc::kernels::ActBlock> act; // quantized activations
 
   /// Allocates the cache and scratch for `ctx` positions.
   void init(llmc::ThreadPool *p, const llmc::kernels::KernelTable *kt,

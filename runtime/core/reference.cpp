@@ -11,11 +11,14 @@ namespace {
 struct Weight {
   const void *data;
   int32_t format;
+  int32_t group;
+  int32_t asym;
 };
 
 Weight weight(const llmc_model &m, const std::string &name) {
   const artifact::TensorRef *t = m.reader->find(name);
-  return {t->data, static_cast<int32_t>(t->format)};
+  return {t->data, static_cast<int32_t>(t->format), t->groupSize,
+          t->asymmetric ? 1 : 0};
 }
 
 } // namespace
@@ -29,13 +32,14 @@ void referenceForward(const llmc_model &m, llmc_exec *exec,
   std::vector<float> x(n * D), h(n * D), q(n * H * hd), k(n * KV * hd),
       v(n * KV * hd), a(n * H * hd), o(n * D), g(n * F), u(n * F);
   Weight emb = weight(m, "model.embed_tokens.weight");
-  llmc_k_embedding(exec, emb.data, emb.format, tokens, n, D, x.data());
+  llmc_k_embedding(exec, emb.data, emb.format, emb.group, emb.asym, tokens, n,
+                   D, x.data());
   auto linear = [&](const std::vector<float> &in, int64_t inDim,
                     const std::string &name, int64_t outDim,
                     std::vector<float> &out) {
     Weight w = weight(m, name);
-    llmc_k_linear(exec, in.data(), n, inDim, w.data, w.format, outDim, nullptr,
-                  0, out.data());
+    llmc_k_linear(exec, in.data(), n, inDim, w.data, w.format, w.group, w.asym,
+                  outDim, nullptr, 0, out.data());
   };
   for (int64_t l = 0; l < m.info.num_layers; ++l) {
     std::string p = "model.layers." + std::to_string(l) + ".";
@@ -71,8 +75,8 @@ void referenceForward(const llmc_model &m, llmc_exec *exec,
   llmc_k_rms_norm(exec, last, logitsRows, D, fn.data, fn.format, m.rmsNormEps,
                   h.data());
   Weight head = weight(m, m.tied ? "model.embed_tokens.weight" : "lm_head.weight");
-  llmc_k_linear(exec, h.data(), logitsRows, D, head.data, head.format, V,
-                nullptr, 0, logits);
+  llmc_k_linear(exec, h.data(), logitsRows, D, head.data, head.format,
+                head.group, head.asym, V, nullptr, 0, logits);
 }
 
 } // namespace llmc

@@ -58,12 +58,12 @@ llmc_status checkReferenceTensors(const llmc_model &m) {
                                          "' has shape " + shapeText(t->shape) +
                                          ", expected " + shapeText(shape));
     }
-    if (t->format != fb::StorageFormat::F32 &&
-        t->format != fb::StorageFormat::F16 &&
-        t->format != fb::StorageFormat::BF16) {
-      return fail(LLMC_ERROR_FORMAT,
-                  m.reader->path() + ": tensor '" + name +
-                      "' has a format the reference evaluator cannot read");
+    bool isFloat = t->format == fb::StorageFormat::F32 ||
+                   t->format == fb::StorageFormat::F16 ||
+                   t->format == fb::StorageFormat::BF16;
+    if (!isFloat && shape.size() == 1) {
+      return fail(LLMC_ERROR_FORMAT, m.reader->path() + ": norm weight '" +
+                                         name + "' must be stored as a float");
     }
   }
   return LLMC_OK;

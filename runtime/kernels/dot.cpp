@@ -135,11 +135,77 @@ float dotGeneric(const float *x, const float *y, int64_t k) {
   return acc;
 }
 
+void dotQ8Generic(const uint8_t *w, const ActBlock *a, int64_t nb, int m,
+                  int64_t group, float *out) {
+  const int64_t sub = group / kQuantSubBlock;
+  const size_t blockBytes = 2 + static_cast<size_t>(group);
+  for (int t = 0; t < m; ++t) {
+    const ActBlock *at = a + t * nb;
+    float acc = 0.0f;
+    for (int64_t b = 0; b < nb; ++b) {
+      const uint8_t *blk = w + (b / sub) * blockBytes;
+      uint16_t dh;
+      std::memcpy(&dh, blk, 2);
+      const int8_t *q = reinterpret_cast<const int8_t *>(blk + 2) +
+                        (b % sub) * kQuantSubBlock;
+      int s = 0;
+      for (int i = 0; i < kQuantSubBlock; ++i) {
+        s += q[i] * at[b].q[i];
+      }
+      acc += halfToFloat(dh) * at[b].d * static_cast<float>(s);
+    }
+    out[t] = acc;
+  }
+}
+
+template <bool Asym>
+void dotQ4GenericImpl(const uint8_t *w, const ActBlock *a, int64_t nb, int m,
+                      int64_t group, float *out) {
+  const int64_t sub = group / kQuantSubBlock;
+  const size_t head = Asym ? 4 : 2;
+  const size_t blockBytes = head + static_cast<size_t>(group) / 2;
+  for (int t = 0; t < m; ++t) {
+    const ActBlock *at = a + t * nb;
+    float acc = 0.0f;
+    for (int64_t b = 0; b < nb; ++b) {
+      const uint8_t *blk = w + (b / sub) * blockBytes;
+      uint16_t dh;
+      std::memcpy(&dh, blk, 2);
+      const uint8_t *qs = blk + head + (b % sub) * 16;
+      int s = 0;
+      for (int i = 0; i < 16; ++i) {
+        s += (qs[i] & 0x0F) * at[b].q[i] + (qs[i] >> 4) * at[b].q[i + 16];
+      }
+      float d = halfToFloat(dh);
+      if (Asym) {
+        uint16_t mh;
+        std::memcpy(&mh, blk + 2, 2);
+        acc += d * at[b].d * static_cast<float>(s) + halfToFloat(mh) * at[b].sum;
+      } else {
+        acc += d * (at[b].d * static_cast<float>(s) - 8.0f * at[b].sum);
+      }
+    }
+    out[t] = acc;
+  }
+}
+
+void dotQ4Generic(const uint8_t *w, const ActBlock *a, int64_t nb, int m,
+                  int64_t group, float *out) {
+  dotQ4GenericImpl<false>(w, a, nb, m, group, out);
+}
+
+void dotQ4AsymGeneric(const uint8_t *w, const ActBlock *a, int64_t nb, int m,
+                      int64_t group, float *out) {
+  dotQ4GenericImpl<true>(w, a, nb, m, group, out);
+}
+
 } // namespace
 
 const KernelTable &genericKernels() {
-  static const KernelTable table = {"generic",     dotF32Generic, dotF16Generic,
-                                    dotBF16Generic, axpyGeneric,   dotGeneric};
+  static const KernelTable table = {
+      "generic",    dotF32Generic, dotF16Generic, dotBF16Generic,
+      axpyGeneric,  dotGeneric,    dotQ8Generic,  dotQ4Generic,
+      dotQ4AsymGeneric};
   return table;
 }
 

@@ -4,6 +4,8 @@
 #if defined(__x86_64__) && defined(LLMC_HAVE_AVX2_FILE)
 #include <immintrin.h>
 
+#include <cstring>
+
 namespace llmc::kernels {
 
 namespace {
@@ -109,11 +111,85 @@ float dotAvx2(const float *x, const float *y, int64_t k) {
   return s;
 }
 
+inline __m256 sumPairsToFloat(__m256i p16) {
+  return _mm256_cvtepi32_ps(_mm256_madd_epi16(p16, _mm256_set1_epi16(1)));
+}
+
+void dotQ8Avx2(const uint8_t *w, const ActBlock *a, int64_t nb, int m,
+               int64_t group, float *out) {
+  const int64_t sub = group / kQuantSubBlock;
+  const size_t blockBytes = 2 + static_cast<size_t>(group);
+  for (int t = 0; t < m; ++t) {
+    const ActBlock *at = a + t * nb;
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nb; ++b) {
+      const uint8_t *blk = w + (b / sub) * blockBytes;
+      uint16_t dh;
+      std::memcpy(&dh, blk, 2);
+      __m256i wq = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(
+          blk + 2 + (b % sub) * kQuantSubBlock));
+      __m256i xq = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(at[b].q));
+      // maddubs wants unsigned x signed: |w| times x with w's sign.
+      __m256i p16 = _mm256_maddubs_epi16(_mm256_sign_epi8(wq, wq),
+                                         _mm256_sign_epi8(xq, wq));
+      acc = _mm256_fmadd_ps(_mm256_set1_ps(_cvtsh_ss(dh) * at[b].d),
+                            sumPairsToFloat(p16), acc);
+    }
+    out[t] = hsum(acc);
+  }
+}
+
+template <bool Asym>
+void dotQ4Avx2Impl(const uint8_t *w, const ActBlock *a, int64_t nb, int m,
+                   int64_t group, float *out) {
+  const int64_t sub = group / kQuantSubBlock;
+  const size_t head = Asym ? 4 : 2;
+  const size_t blockBytes = head + static_cast<size_t>(group) / 2;
+  const __m128i low = _mm_set1_epi8(0x0F);
+  for (int t = 0; t < m; ++t) {
+    const ActBlock *at = a + t * nb;
+    __m256 acc = _mm256_setzero_ps();
+    float offset = 0.0f;
+    for (int64_t b = 0; b < nb; ++b) {
+      const uint8_t *blk = w + (b / sub) * blockBytes;
+      uint16_t dh;
+      std::memcpy(&dh, blk, 2);
+      float d = _cvtsh_ss(dh);
+      __m128i raw = _mm_loadu_si128(
+          reinterpret_cast<const __m128i *>(blk + head + (b % sub) * 16));
+      __m256i nib = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(raw, 4), low),
+                                     _mm_and_si128(raw, low));
+      __m256i xq = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(at[b].q));
+      acc = _mm256_fmadd_ps(_mm256_set1_ps(d * at[b].d),
+                            sumPairsToFloat(_mm256_maddubs_epi16(nib, xq)), acc);
+      if (Asym) {
+        uint16_t mh;
+        std::memcpy(&mh, blk + 2, 2);
+        offset += _cvtsh_ss(mh) * at[b].sum;
+      } else {
+        offset -= 8.0f * d * at[b].sum;
+      }
+    }
+    out[t] = hsum(acc) + offset;
+  }
+}
+
+void dotQ4Avx2(const uint8_t *w, const ActBlock *a, int64_t nb, int m,
+               int64_t group, float *out) {
+  dotQ4Avx2Impl<false>(w, a, nb, m, group, out);
+}
+
+void dotQ4AsymAvx2(const uint8_t *w, const ActBlock *a, int64_t nb, int m,
+                   int64_t group, float *out) {
+  dotQ4Avx2Impl<true>(w, a, nb, m, group, out);
+}
+
 } // namespace
 
 const KernelTable *avx2Kernels() {
-  static const KernelTable table = {"avx2",      dotF32Avx2, dotF16Avx2,
-                                    dotBF16Avx2, axpyAvx2,   dotAvx2};
+  static const KernelTable table = {
+      "avx2",   dotF32Avx2, dotF16Avx2, dotBF16Avx2,  axpyAvx2,
+      dotAvx2,  dotQ8Avx2,  dotQ4Avx2,  dotQ4AsymAvx2};
   static const bool supported = __builtin_cpu_supports("avx2") &&
                                 __builtin_cpu_supports("fma") &&
                                 __builtin_cpu_supports("f16c");

@@ -2,6 +2,8 @@
 #ifndef LLMC_RUNTIME_KERNELS_KERNELS_H
 #define LLMC_RUNTIME_KERNELS_KERNELS_H
 
+#include "runtime/kernels/quant.h"
+
 #include <cstddef>
 #include <cstdint>
 
@@ -23,6 +25,14 @@ struct KernelTable {
   void (*axpy)(float a, const float *x, float *y, int64_t k);
   /// sum of x[i] * y[i]
   float (*dot)(const float *x, const float *y, int64_t k);
+  /// out[t] = one quantized weight row (blocks of `group`) against
+  /// activation row t, held as `nb` ActBlocks at a + t * nb, for t < m.
+  void (*dotQ8)(const uint8_t *w, const ActBlock *a, int64_t nb, int m,
+                int64_t group, float *out);
+  void (*dotQ4)(const uint8_t *w, const ActBlock *a, int64_t nb, int m,
+                int64_t group, float *out);
+  void (*dotQ4Asym)(const uint8_t *w, const ActBlock *a, int64_t nb, int m,
+                    int64_t group, float *out);
 };
 
 const KernelTable &genericKernels();

@@ -66,18 +66,73 @@ void linearRows(const KernelTable &k, const float *x, int64_t n, int64_t in,
   }
 }
 
+float biasAt(const void *bias, int32_t format, int64_t j) {
+  float b = 0.0f;
+  if (bias) {
+    llmc::kernels::toFloat(static_cast<const char *>(bias) +
+                               j * (format == LLMC_FORMAT_F32 ? 4 : 2),
+                           format, 1, &b);
+  }
+  return b;
+}
+
+/// Quantized weights: activations become int8 blocks once, then every
+/// weight row is dotted against them in registers.
+void linearQuant(llmc_exec *exec, const float *x, int64_t n, int64_t in,
+                 const uint8_t *w, int32_t format, int32_t group, bool asym,
+                 int64_t out, const void *bias, int32_t biasFormat, float *y) {
+  using namespace llmc::kernels;
+  const int64_t groups = (in + group - 1) / group;
+  const int64_t nb = groups * group / kQuantSubBlock;
+  if (static_cast<int64_t>(exec->act.size()) < n * nb) {
+    exec->act.resize(static_cast<size_t>(n * nb));
+  }
+  ActBlock *act = exec->act.data();
+  for (int64_t t = 0; t < n; ++t) {
+    quantizeActivations(x + t * in, in, nb, act + t * nb);
+  }
+  const KernelTable &k = *exec->k;
+  auto dot = format == LLMC_FORMAT_Q8 ? k.dotQ8 : asym ? k.dotQ4Asym : k.dotQ4;
+  const size_t rowBytes = quantRowBytes(format, in, group, asym);
+  parallelFor(exec, out, n * in * out, [&](int64_t b, int64_t e, int) {
+    float tmp[4];
+    for (int64_t t0 = 0; t0 < n; t0 += kTokenBlock) {
+      int64_t t1 = std::min(n, t0 + kTokenBlock);
+      for (int64_t j = b; j < e; ++j) {
+        float bj = biasAt(bias, biasFormat, j);
+        for (int64_t t = t0; t < t1; t += 4) {
+          int m = static_cast<int>(std::min<int64_t>(4, t1 - t));
+          dot(w + j * rowBytes, act + t * nb, nb, m, group, tmp);
+          for (int r = 0; r < m; ++r) {
+            y[(t + r) * out + j] = tmp[r] + bj;
+          }
+        }
+      }
+    }
+  });
+}
+
 } // namespace
 
 extern "C" {
 
 void llmc_k_embedding(llmc_exec *exec, const void *table, int32_t format,
-                      const int32_t *ids, int64_t n, int64_t dim, float *out) {
+                      int32_t group, int32_t asym, const int32_t *ids,
+                      int64_t n, int64_t dim, float *out) {
   (void)exec;
-  size_t elem = format == LLMC_FORMAT_F32 ? 4 : 2;
+  const bool quant = format == LLMC_FORMAT_Q8 || format == LLMC_FORMAT_Q4;
+  size_t rowBytes = quant ? llmc::kernels::quantRowBytes(format, dim, group, asym)
+                          : static_cast<size_t>(dim) *
+                                (format == LLMC_FORMAT_F32 ? 4 : 2);
   for (int64_t i = 0; i < n; ++i) {
     const char *row = static_cast<const char *>(table) +
-                      static_cast<size_t>(ids[i]) * dim * elem;
-    llmc::kernels::toFloat(row, format, dim, out + i * dim);
+                      static_cast<size_t>(ids[i]) * rowBytes;
+    if (quant) {
+      llmc::kernels::dequantizeRow(reinterpret_cast<const uint8_t *>(row), dim,
+                                   format, group, asym != 0, out + i * dim);
+    } else {
+      llmc::kernels::toFloat(row, format, dim, out + i * dim);
+    }
   }
 }
 
@@ -101,9 +156,15 @@ void llmc_k_rms_norm(llmc_exec *exec, const float *x, int64_t n, int64_t dim,
 }
 
 void llmc_k_linear(llmc_exec *exec, const float *x, int64_t n, int64_t in_dim,
-                   const void *w, int32_t format, int64_t out_dim,
-                   const void *bias, int32_t bias_format, float *y) {
+                   const void *w, int32_t format, int32_t group, int32_t asym,
+                   int64_t out_dim, const void *bias, int32_t bias_format,
+                   float *y) {
   const KernelTable &k = *exec->k;
+  if (format == LLMC_FORMAT_Q8 || format == LLMC_FORMAT_Q4) {
+    linearQuant(exec, x, n, in_dim, static_cast<const uint8_t *>(w), format,
+                group, asym != 0, out_dim, bias, bias_format, y);
+    return;
+  }
   parallelFor(exec, out_dim, n * in_dim * out_dim, [&](int64_t b, int64_t e, int) {
     linearRows(k, x, n, in_dim, w, format, out_dim, bias, bias_format, y, b,
                e);

@@ -13,7 +13,7 @@
 extern "C" {
 #endif
 
-#define LLMC_PROGRAM_ABI_VERSION 1
+#define LLMC_PROGRAM_ABI_VERSION 2
 
 /* Storage formats; the numbering matches the artifact schema and the
  * llm dialect's StorageKind. */
@@ -54,9 +54,14 @@ typedef struct llmc_program {
 
 /* Kernels called by compiled code. Each takes row-major f32 activations. */
 
+/* A weight's storage: `format` is an LLMC_FORMAT_*; block formats (q8, q4)
+ * also have a `group` size (a multiple of 32) and q4 may be `asym`metric.
+ * Float formats pass group 0 and asym 0. */
+
 /* out[i] = table[ids[i]] converted to f32; table is [vocab, dim]. */
 void llmc_k_embedding(llmc_exec *exec, const void *table, int32_t format,
-                      const int32_t *ids, int64_t n, int64_t dim, float *out);
+                      int32_t group, int32_t asym, const int32_t *ids,
+                      int64_t n, int64_t dim, float *out);
 
 /* out = w * x / sqrt(mean(x^2) + eps), per row of `dim`. */
 void llmc_k_rms_norm(llmc_exec *exec, const float *x, int64_t n, int64_t dim,
@@ -65,8 +70,9 @@ void llmc_k_rms_norm(llmc_exec *exec, const float *x, int64_t n, int64_t dim,
 /* y[n, out_dim] = x[n, in_dim] . W[out_dim, in_dim]^T (+ bias). `bias` may be
  * null. */
 void llmc_k_linear(llmc_exec *exec, const float *x, int64_t n, int64_t in_dim,
-                   const void *w, int32_t format, int64_t out_dim,
-                   const void *bias, int32_t bias_format, float *y);
+                   const void *w, int32_t format, int32_t group, int32_t asym,
+                   int64_t out_dim, const void *bias, int32_t bias_format,
+                   float *y);
 
 /* Rotary embedding (rotate_half pairs j, j + head_dim/2), row i at position
  * start + i. `x` and `y` may alias. */

@@ -1,9 +1,9 @@
 // Each verifier rejects the IR that breaks its invariant, with a message saying which.
 // RUN: llmc-opt %s --split-input-file --verify-diagnostics
 
-// A group size must divide the row length.
-// expected-error @+1 {{group size 32 does not divide the row length 48}}
-func.func private @f(%w: !llm.weight<4x48, q4<g32>>)
+// Group sizes are multiples of 32 (the kernels' sub-block).
+// expected-error @+1 {{group size must be a positive multiple of 32, got 48}}
+func.func private @f(%w: !llm.weight<4x48, q4<g48>>)
 
 // -----
 
@@ -31,9 +31,10 @@ llm.global @w : !llm.weight<4x8, f16> = dense<0.0> : tensor<4x8xf32>
 
 // -----
 
-// Block-format data is a byte tensor of exactly the format's size.
-// expected-error @+1 {{block-format data must be tensor<72xi8>}}
-llm.global @w : !llm.weight<4x16, q8<g16>> = dense<0> : tensor<64xi8>
+// Block-format data is a byte tensor of exactly the format's size; rows of
+// 40 are padded to two groups of 32, so 4 rows take 4 x 2 x 34 bytes.
+// expected-error @+1 {{block-format data must be tensor<272xi8>}}
+llm.global @w : !llm.weight<4x40, q8<g32>> = dense<0> : tensor<64xi8>
 
 // -----
 

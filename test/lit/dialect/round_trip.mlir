@@ -9,10 +9,11 @@ module attributes {llm.config = {hidden_size = 16 : i64, intermediate_size = 24 
   llm.global @norm : !llm.weight<16, bf16> = dense<1.0> : tensor<16xbf16>
   // CHECK-DAG: llm.global @wq : !llm.weight<16x16, f16> = dense<5.000000e-01> : tensor<16x16xf16>
   llm.global @wq : !llm.weight<16x16, f16> = dense<0.5> : tensor<16x16xf16>
-  // CHECK-DAG: llm.global @wk : !llm.weight<8x16, q8<g16>> = dense<0> : tensor<144xi8>
-  llm.global @wk : !llm.weight<8x16, q8<g16>> = dense<0> : tensor<144xi8>
-  // CHECK-DAG: llm.global @wv : !llm.weight<8x16, q4<g16, asym>> = dense<0> : tensor<96xi8>
-  llm.global @wv : !llm.weight<8x16, q4<g16, asym>> = dense<0> : tensor<96xi8>
+  // Rows of 16 are padded to one group of 32: 8 x 34 and 8 x 20 bytes.
+  // CHECK-DAG: llm.global @wk : !llm.weight<8x16, q8<g32>> = dense<0> : tensor<272xi8>
+  llm.global @wk : !llm.weight<8x16, q8<g32>> = dense<0> : tensor<272xi8>
+  // CHECK-DAG: llm.global @wv : !llm.weight<8x16, q4<g32, asym>> = dense<0> : tensor<160xi8>
+  llm.global @wv : !llm.weight<8x16, q4<g32, asym>> = dense<0> : tensor<160xi8>
   llm.global @bias : !llm.weight<8, f32> = dense<0.25> : tensor<8xf32>
 
   // CHECK-LABEL: func.func @forward
@@ -26,14 +27,14 @@ module attributes {llm.config = {hidden_size = 16 : i64, intermediate_size = 24 
     // CHECK: llm.rms_norm %[[X]], %{{.+}} {eps = 9.99999974E-6 : f32} : tensor<?x16xf32>, <16, bf16>
     %h = llm.rms_norm %x, %nw {eps = 1.0e-05 : f32} : tensor<?x16xf32>, !llm.weight<16, bf16>
     %wq = llm.weight @wq : !llm.weight<16x16, f16>
-    %wk = llm.weight @wk : !llm.weight<8x16, q8<g16>>
-    %wv = llm.weight @wv : !llm.weight<8x16, q4<g16, asym>>
+    %wk = llm.weight @wk : !llm.weight<8x16, q8<g32>>
+    %wv = llm.weight @wv : !llm.weight<8x16, q4<g32, asym>>
     %b = llm.weight @bias : !llm.weight<8, f32>
     // CHECK: llm.linear %{{.+}}, %{{.+}} : tensor<?x16xf32>, <16x16, f16> -> tensor<?x16xf32>
     %q = llm.linear %h, %wq : tensor<?x16xf32>, !llm.weight<16x16, f16> -> tensor<?x16xf32>
-    // CHECK: llm.linear %{{.+}}, %{{.+}} bias %{{.+}} : tensor<?x16xf32>, <8x16, q8<g16>>, !llm.weight<8, f32> -> tensor<?x8xf32>
-    %k = llm.linear %h, %wk bias %b : tensor<?x16xf32>, !llm.weight<8x16, q8<g16>>, !llm.weight<8, f32> -> tensor<?x8xf32>
-    %v = llm.linear %h, %wv : tensor<?x16xf32>, !llm.weight<8x16, q4<g16, asym>> -> tensor<?x8xf32>
+    // CHECK: llm.linear %{{.+}}, %{{.+}} bias %{{.+}} : tensor<?x16xf32>, <8x16, q8<g32>>, !llm.weight<8, f32> -> tensor<?x8xf32>
+    %k = llm.linear %h, %wk bias %b : tensor<?x16xf32>, !llm.weight<8x16, q8<g32>>, !llm.weight<8, f32> -> tensor<?x8xf32>
+    %v = llm.linear %h, %wv : tensor<?x16xf32>, !llm.weight<8x16, q4<g32, asym>> -> tensor<?x8xf32>
     // CHECK: llm.rope %{{.+}}, %[[POS]] {head_dim = 4 : i64, num_heads = 4 : i64, theta = 1.000000e+04 : f32} : tensor<?x16xf32>
     %qr = llm.rope %q, %pos {num_heads = 4 : i64, head_dim = 4 : i64, theta = 1.0e+04 : f32} : tensor<?x16xf32>
     %kr = llm.rope %k, %pos {num_heads = 2 : i64, head_dim = 4 : i64, theta = 1.0e+04 : f32} : tensor<?x8xf32>

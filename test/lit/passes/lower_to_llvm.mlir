@@ -4,14 +4,14 @@
 
 // Globals and the config leave the module: their data go to the artifact.
 // CHECK-NOT: llm.global
-// CHECK-DAG: llvm.func @llmc_k_embedding(!llvm.ptr, !llvm.ptr, i32, !llvm.ptr, i64, i64, !llvm.ptr)
-// CHECK-DAG: llvm.func @llmc_k_linear(!llvm.ptr, !llvm.ptr, i64, i64, !llvm.ptr, i32, i64, !llvm.ptr, i32, !llvm.ptr)
+// CHECK-DAG: llvm.func @llmc_k_embedding(!llvm.ptr, !llvm.ptr, i32, i32, i32, !llvm.ptr, i64, i64, !llvm.ptr)
+// CHECK-DAG: llvm.func @llmc_k_linear(!llvm.ptr, !llvm.ptr, i64, i64, !llvm.ptr, i32, i32, i32, i64, !llvm.ptr, i32, !llvm.ptr)
 // CHECK-LABEL: llvm.func @llmc_forward
 // CHECK-SAME: (%[[EXEC:.+]]: !llvm.ptr, %[[W:.+]]: !llvm.ptr, %[[ARENA:.+]]: !llvm.ptr, %[[TOK:.+]]: !llvm.ptr, %[[N:.+]]: i64, %[[START:.+]]: i64, %[[ROWS:.+]]: i64, %[[LOGITS:.+]]: !llvm.ptr)
 // Weight 0 is loaded from the table; the embedding writes at arena offset 0.
 // CHECK: %[[SLOT:.+]] = llvm.getelementptr %[[W]][%{{.+}}] : (!llvm.ptr, i64) -> !llvm.ptr, !llvm.ptr
 // CHECK: %[[EMB:.+]] = llvm.load %[[SLOT]] : !llvm.ptr -> !llvm.ptr
-// CHECK: llvm.call @llmc_k_embedding(%[[EXEC]], %[[EMB]], %{{.+}}, %[[TOK]], %[[N]], %{{.+}}, %{{.+}})
+// CHECK: llvm.call @llmc_k_embedding(%[[EXEC]], %[[EMB]], %{{.+}}, %{{.+}}, %{{.+}}, %[[TOK]], %[[N]], %{{.+}}, %{{.+}})
 // CHECK: llvm.call @llmc_k_linear
 // silu is a generated loop over n * 16 elements.
 // CHECK: scf.for %[[I:.+]] = %{{.+}} to %{{.+}} step %{{.+}} : i64
@@ -26,7 +26,7 @@
 // CHECK: %[[SKIP:.+]] = llvm.sub %[[N]], %[[ROWS]]
 // CHECK: llvm.call @llmc_k_linear(%[[EXEC]], %{{.+}}, %[[ROWS]], {{.+}}, %[[LOGITS]])
 // CHECK: llvm.return
-// The descriptor: ABI 1, 3 weights, 896-byte arena, 4 tokens, fingerprint 77.
+// The descriptor: ABI 2, 3 weights, 896-byte arena, 4 tokens, fingerprint 77.
 // CHECK: llvm.mlir.global external constant @llmc_compiled_program()
 // CHECK-DAG: llvm.mlir.constant(3 : i32)
 // CHECK-DAG: llvm.mlir.constant(896 : i64)

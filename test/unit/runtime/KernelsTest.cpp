@@ -131,8 +131,8 @@ TEST_P(LinearTest, MatchesDoubleReference) {
                            : fmt == LLMC_FORMAT_F16 ? static_cast<const void *>(wh.data())
                                                     : static_cast<const void *>(wb.data());
           std::vector<float> y(n * out);
-          llmc_k_linear(&ex.e, x.data(), n, in, wp, fmt, out, bias.data(),
-                        LLMC_FORMAT_F32, y.data());
+          llmc_k_linear(&ex.e, x.data(), n, in, wp, fmt, 0, 0, out,
+                        bias.data(), LLMC_FORMAT_F32, y.data());
           for (int64_t t = 0; t < n; ++t) {
             for (int64_t j = 0; j < out; ++j) {
               double ref = bias[j];
@@ -178,7 +178,8 @@ TEST(Kernels, RmsNormEmbeddingRope) {
   auto table = randomVec(10 * dim, rng);
   auto th = toHalf(table);
   int32_t ids[3] = {7, 0, 9};
-  llmc_k_embedding(&ex.e, th.data(), LLMC_FORMAT_F16, ids, 3, dim, y.data());
+  llmc_k_embedding(&ex.e, th.data(), LLMC_FORMAT_F16, 0, 0, ids, 3, dim,
+                   y.data());
   for (int i = 0; i < 3; ++i) {
     for (int64_t j = 0; j < dim; ++j) {
       EXPECT_EQ(y[i * dim + j], halfToFloat(th[ids[i] * dim + j]));

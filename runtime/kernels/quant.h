@@ -1,0 +1,80 @@
+// Block-quantized weight formats (q8, q4) and the int8 activation blocks their kernels use.
+//
+// A weight row of K elements is cut into ceil(K / G) groups of G elements
+// (G a multiple of 32; the last group zero-padded). Each group is one block:
+//
+//   q8<gG>:        [f16 scale d][G x int8 q]                  value = d * q
+//   q4<gG>:        [f16 scale d][G/2 bytes]                   value = d * (n - 8)
+//   q4<gG, asym>:  [f16 scale d][f16 min m][G/2 bytes]        value = d * n + m
+//
+// The q4 nibbles of a group come in sub-blocks of 32 elements, 16 bytes each:
+// byte i of sub-block s holds element 32s+i in its low nibble and element
+// 32s+i+16 in its high nibble, so one 128-bit load unpacks 32 elements.
+// Blocks are packed (no alignment padding): a q8 g32 block is 34 bytes, as in
+// ggml's Q8_0, and a q4 g32 block 18 bytes, as in Q4_0.
+#ifndef LLMC_RUNTIME_KERNELS_QUANT_H
+#define LLMC_RUNTIME_KERNELS_QUANT_H
+
+#include <cstddef>
+#include <cstdint>
+
+namespace llmc::kernels {
+
+constexpr int kQuantSubBlock = 32;
+
+struct BlockQ8G32 {
+  uint16_t d;
+  int8_t q[32];
+};
+struct BlockQ4G32 {
+  uint16_t d;
+  uint8_t qs[16];
+};
+struct BlockQ4AsymG32 {
+  uint16_t d;
+  uint16_t m;
+  uint8_t qs[16];
+};
+static_assert(sizeof(BlockQ8G32) == 34, "q8 g32 block is 2 + 32 bytes");
+static_assert(sizeof(BlockQ4G32) == 18, "q4 g32 block is 2 + 16 bytes");
+static_assert(sizeof(BlockQ4AsymG32) == 20, "q4 asym g32 block is 4 + 16 bytes");
+
+/// Bytes of one block of `group` elements.
+inline size_t quantBlockBytes(int32_t format, int64_t group, bool asym) {
+  return format == 3 /*q8*/ ? 2 + static_cast<size_t>(group)
+                            : (asym ? 4 : 2) + static_cast<size_t>(group) / 2;
+}
+
+/// Bytes of one row of `k` elements.
+inline size_t quantRowBytes(int32_t format, int64_t k, int64_t group, bool asym) {
+  return static_cast<size_t>((k + group - 1) / group) *
+         quantBlockBytes(format, group, asym);
+}
+
+/// Quantizes one row of `k` floats by round-to-nearest into `out`
+/// (quantRowBytes bytes): symmetric scales d = max|x| / 127 (q8) or
+/// max|x| / 8 with the sign of the extreme value (q4, as ggml's Q4_0);
+/// asymmetric q4 maps [min, max] onto 0..15.
+void quantizeRow(const float *x, int64_t k, int32_t format, int64_t group,
+                 bool asym, uint8_t *out);
+
+/// Dequantizes one row (the inverse of quantizeRow's storage).
+void dequantizeRow(const uint8_t *row, int64_t k, int32_t format,
+                   int64_t group, bool asym, float *out);
+
+/// Activations quantized for the integer dot products: per 32 elements an
+/// int8 block with its float scale and the scaled sum of its values.
+struct ActBlock {
+  float d;
+  float sum; // d * sum(q), for zero-point and offset terms
+  int8_t q[32];
+};
+
+/// Quantizes a row of `k` activations into `blocks` blocks of 32 (blocks *
+/// 32 >= k; the rest is zero padding, matching padded weight groups).
+void quantizeActivations(const float *x, int64_t k, int64_t blocks,
+                         ActBlock *out);
+
+} // namespace llmc::kernels
+
+#endif // LLMC_RUNTIME_KERNELS_QUANT_H

@@ -1,0 +1,223 @@
+// Block formats: quantization error bounds, dequantization, and every quantized dot (generic and AVX2).
+#include "runtime/core/exec.h"
+#include "runtime/kernels/kernels.h"
+#include "runtime/kernels/quant.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+#include <vector>
+
+using namespace llmc;
+using namespace llmc::kernels;
+
+namespace {
+
+struct Format {
+  int32_t format;
+  int64_t group;
+  bool asym;
+  const char *name;
+};
+
+const Format kFormats[] = {{LLMC_FORMAT_Q8, 32, false, "q8g32"},
+                           {LLMC_FORMAT_Q8, 128, false, "q8g128"},
+                           {LLMC_FORMAT_Q4, 32, false, "q4g32"},
+                           {LLMC_FORMAT_Q4, 128, false, "q4g128"},
+                           {LLMC_FORMAT_Q4, 32, true, "q4g32a"},
+                           {LLMC_FORMAT_Q4, 64, true, "q4g64a"}};
+
+// Row lengths with padded last groups, like stories260K's 172.
+const int64_t kLengths[] = {32, 64, 100, 172, 256, 300};
+
+std::vector<float> randomVec(size_t n, std::mt19937 &rng) {
+  std::normal_distribution<float> d(0.0f, 1.0f);
+  std::vector<float> v(n);
+  for (float &x : v) {
+    x = d(rng);
+  }
+  return v;
+}
+
+} // namespace
+
+TEST(Quant, RoundTripErrorIsWithinAStep) {
+  std::mt19937 rng(1);
+  for (const Format &f : kFormats) {
+    for (int64_t k : kLengths) {
+      auto x = randomVec(k, rng);
+      std::vector<uint8_t> q(quantRowBytes(f.format, k, f.group, f.asym));
+      quantizeRow(x.data(), k, f.format, f.group, f.asym, q.data());
+      std::vector<float> y(k);
+      dequantizeRow(q.data(), k, f.format, f.group, f.asym, y.data());
+      for (int64_t g0 = 0; g0 < k; g0 += f.group) {
+        int64_t len = std::min(f.group, k - g0);
+        float lo = x[g0], hi = x[g0], amax = 0;
+        for (int64_t i = 0; i < len; ++i) {
+          lo = std::min(lo, x[g0 + i]);
+          hi = std::max(hi, x[g0 + i]);
+          amax = std::max(amax, std::fabs(x[g0 + i]));
+        }
+        float step = f.format == LLMC_FORMAT_Q8 ? amax / 127
+                     : f.asym                   ? (hi - lo) / 15
+                                                : amax / 8;
+        // Half a step, plus the f16 rounding of the scale (and of the min).
+        // Symmetric q4 maps the extreme to -8, so values of the other sign
+        // beyond 7 steps clamp: a full step there.
+        float bound = (f.format == LLMC_FORMAT_Q4 && !f.asym ? 1.0f : 0.5f) * step +
+                      4e-3f * amax + 1e-6f;
+        for (int64_t i = 0; i < len; ++i) {
+          ASSERT_LE(std::fabs(x[g0 + i] - y[g0 + i]), bound)
+              << f.name << " k=" << k << " i=" << g0 + i;
+        }
+      }
+    }
+  }
+}
+
+TEST(Quant, BlockSizesMatchTheStructs) {
+  EXPECT_EQ(quantBlockBytes(LLMC_FORMAT_Q8, 32, false), sizeof(BlockQ8G32));
+  EXPECT_EQ(quantBlockBytes(LLMC_FORMAT_Q4, 32, false), sizeof(BlockQ4G32));
+  EXPECT_EQ(quantBlockBytes(LLMC_FORMAT_Q4, 32, true), sizeof(BlockQ4AsymG32));
+  EXPECT_EQ(quantRowBytes(LLMC_FORMAT_Q4, 172, 32, false), 6u * 18u);
+  EXPECT_EQ(quantRowBytes(LLMC_FORMAT_Q8, 2048, 128, false), 16u * 130u);
+}
+
+TEST(Quant, ActivationsRoundTrip) {
+  std::mt19937 rng(2);
+  auto x = randomVec(100, rng);
+  std::vector<ActBlock> a(4);
+  quantizeActivations(x.data(), 100, 4, a.data());
+  for (int64_t i = 0; i < 128; ++i) {
+    float v = a[i / 32].d * a[i / 32].q[i % 32];
+    if (i < 100) {
+      EXPECT_NEAR(v, x[i], a[i / 32].d * 0.5f + 1e-6f);
+    } else {
+      EXPECT_EQ(a[i / 32].q[i % 32], 0); // padding
+    }
+  }
+  for (const ActBlock &b : a) {
+    int s = 0;
+    for (int8_t q : b.q) {
+      s += q;
+    }
+    EXPECT_FLOAT_EQ(b.sum, b.d * s);
+  }
+}
+
+/// Every quantized dot equals the float dot of the dequantized weight row and
+/// the dequantized activations (the integer math is exact).
+TEST(Quant, DotsMatchDequantizedMath) {
+  std::mt19937 rng(3);
+  std::vector<const KernelTable *> tables = {&genericKernels()};
+  if (avx2Kernels()) {
+    tables.push_back(avx2Kernels());
+  }
+  for (const KernelTable *kt : tables) {
+    for (const Format &f : kFormats) {
+      for (int64_t k : kLengths) {
+        const int64_t nb = (k + f.group - 1) / f.group * f.group / 32;
+        auto w = randomVec(k, rng);
+        std::vector<uint8_t> q(quantRowBytes(f.format, k, f.group, f.asym));
+        quantizeRow(w.data(), k, f.format, f.group, f.asym, q.data());
+        std::vector<float> wd(k);
+        dequantizeRow(q.data(), k, f.format, f.group, f.asym, wd.data());
+        for (int m = 1; m <= 4; ++m) {
+          std::vector<ActBlock> a(nb * m);
+          std::vector<double> ref(m, 0.0);
+          for (int t = 0; t < m; ++t) {
+            auto x = randomVec(k, rng);
+            quantizeActivations(x.data(), k, nb, a.data() + t * nb);
+            for (int64_t i = 0; i < k; ++i) {
+              const ActBlock &b = a[t * nb + i / 32];
+              ref[t] += double(wd[i]) * b.d * b.q[i % 32];
+            }
+          }
+          float out[4];
+          auto dot = f.format == LLMC_FORMAT_Q8 ? kt->dotQ8
+                     : f.asym                   ? kt->dotQ4Asym
+                                                : kt->dotQ4;
+          dot(q.data(), a.data(), nb, m, f.group, out);
+          for (int t = 0; t < m; ++t) {
+            ASSERT_NEAR(out[t], ref[t], 1e-3 * (1 + std::fabs(ref[t])))
+                << kt->name << " " << f.name << " k=" << k << " m=" << m;
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST(Quant, Avx2MatchesGeneric) {
+  const KernelTable *avx2 = avx2Kernels();
+  if (!avx2) {
+    GTEST_SKIP() << "this CPU has no AVX2/FMA/F16C";
+  }
+  const KernelTable &gen = genericKernels();
+  std::mt19937 rng(4);
+  for (const Format &f : kFormats) {
+    for (int64_t k : kLengths) {
+      const int64_t nb = (k + f.group - 1) / f.group * f.group / 32;
+      auto w = randomVec(k, rng);
+      std::vector<uint8_t> q(quantRowBytes(f.format, k, f.group, f.asym));
+      quantizeRow(w.data(), k, f.format, f.group, f.asym, q.data());
+      std::vector<ActBlock> a(nb * 3);
+      for (int t = 0; t < 3; ++t) {
+        auto x = randomVec(k, rng);
+        quantizeActivations(x.data(), k, nb, a.data() + t * nb);
+      }
+      float g[4], v[4];
+      auto pick = [&](const KernelTable &t) {
+        return f.format == LLMC_FORMAT_Q8 ? t.dotQ8 : f.asym ? t.dotQ4Asym : t.dotQ4;
+      };
+      pick(gen)(q.data(), a.data(), nb, 3, f.group, g);
+      pick(*avx2)(q.data(), a.data(), nb, 3, f.group, v);
+      for (int t = 0; t < 3; ++t) {
+        EXPECT_NEAR(g[t], v[t], 1e-4 * (1 + std::fabs(g[t]))) << f.name << " k=" << k;
+      }
+    }
+  }
+}
+
+TEST(Quant, LinearAndEmbeddingOnQuantizedWeights) {
+  std::mt19937 rng(5);
+  ThreadPool pool(2);
+  llmc_exec e;
+  e.init(&pool, &bestKernels(), 1, 1, 4, 8);
+  const int64_t n = 6, in = 172, out = 40;
+  for (const Format &f : kFormats) {
+    auto x = randomVec(n * in, rng);
+    auto w = randomVec(out * in, rng);
+    const size_t rb = quantRowBytes(f.format, in, f.group, f.asym);
+    std::vector<uint8_t> q(rb * out);
+    std::vector<float> wd(out * in);
+    for (int64_t j = 0; j < out; ++j) {
+      quantizeRow(&w[j * in], in, f.format, f.group, f.asym, &q[j * rb]);
+      dequantizeRow(&q[j * rb], in, f.format, f.group, f.asym, &wd[j * in]);
+    }
+    std::vector<float> y(n * out);
+    llmc_k_linear(&e, x.data(), n, in, q.data(), f.format,
+                  static_cast<int32_t>(f.group), f.asym, out, nullptr, 0, y.data());
+    for (int64_t t = 0; t < n; ++t) {
+      for (int64_t j = 0; j < out; ++j) {
+        double ref = 0, mag = 0;
+        for (int64_t i = 0; i < in; ++i) {
+          ref += double(wd[j * in + i]) * x[t * in + i];
+          mag += std::fabs(double(wd[j * in + i]) * x[t * in + i]);
+        }
+        // Activations are int8 per 32: about 0.4% of the summed magnitude.
+        ASSERT_NEAR(y[t * out + j], ref, 1e-2 * mag) << f.name;
+      }
+    }
+    int32_t ids[2] = {3, 39};
+    std::vector<float> rows(2 * in);
+    llmc_k_embedding(&e, q.data(), f.format, static_cast<int32_t>(f.group),
+                     f.asym, ids, 2, in, rows.data());
+    for (int r = 0; r < 2; ++r) {
+      for (int64_t i = 0; i < in; ++i) {
+        ASSERT_EQ(rows[r * in + i], wd[ids[r] * in + i]) << f.name;
+      }
+    }
+  }
+}
