@@ -82,21 +82,21 @@ llvm::Expected<ModelConfig> parseConfig(const std::string &path) {
     return llvm::Error::success();
   };
 
-  if (auto e = getInt("hidden_size", c.hiddenSize, std::nullopt)) return std::move(e);
-  if (auto e = getInt("intermediate_size", c.intermediateSize, std::nullopt)) return std::move(e);
-  if (auto e = getInt("num_hidden_layers", c.numLayers, std::nullopt)) return std::move(e);
-  if (auto e = getInt("num_attention_heads", c.numHeads, std::nullopt)) return std::move(e);
-  if (auto e = getInt("num_key_value_heads", c.numKVHeads, c.numHeads)) return std::move(e);
-  if (auto e = getInt("vocab_size", c.vocabSize, std::nullopt)) return std::move(e);
-  if (auto e = getInt("max_position_embeddings", c.maxPositionEmbeddings, 2048)) return std::move(e);
+  if (auto e = getInt("hidden_size", c.hiddenSize, std::nullopt)) return e;
+  if (auto e = getInt("intermediate_size", c.intermediateSize, std::nullopt)) return e;
+  if (auto e = getInt("num_hidden_layers", c.numLayers, std::nullopt)) return e;
+  if (auto e = getInt("num_attention_heads", c.numHeads, std::nullopt)) return e;
+  if (auto e = getInt("num_key_value_heads", c.numKVHeads, c.numHeads)) return e;
+  if (auto e = getInt("vocab_size", c.vocabSize, std::nullopt)) return e;
+  if (auto e = getInt("max_position_embeddings", c.maxPositionEmbeddings, 2048)) return e;
   if (c.hiddenSize % c.numHeads != 0 && !j.contains("head_dim")) {
     return fileError(path, "num_attention_heads (" + llvm::Twine(c.numHeads) +
                                ") does not divide hidden_size (" +
                                llvm::Twine(c.hiddenSize) + ")");
   }
-  if (auto e = getInt("head_dim", c.headDim, c.hiddenSize / c.numHeads)) return std::move(e);
-  if (auto e = getFloat("rms_norm_eps", c.rmsNormEps, 1e-6)) return std::move(e);
-  if (auto e = getFloat("rope_theta", c.ropeTheta, 10000.0)) return std::move(e);
+  if (auto e = getInt("head_dim", c.headDim, c.hiddenSize / c.numHeads)) return e;
+  if (auto e = getFloat("rms_norm_eps", c.rmsNormEps, 1e-6)) return e;
+  if (auto e = getFloat("rope_theta", c.ropeTheta, 10000.0)) return e;
 
   if (c.numHeads % c.numKVHeads != 0) {
     return fileError(path, "num_key_value_heads (" + llvm::Twine(c.numKVHeads) +
@@ -230,7 +230,7 @@ Checkpoint::open(const std::string &path) {
     }
     ckpt->files_.push_back(std::move(*f));
   }
-  return std::move(ckpt);
+  return ckpt;
 }
 
 const TensorView *Checkpoint::lookup(llvm::StringRef name) const {

@@ -212,7 +212,7 @@ SafetensorsFile::open(const std::string &path) {
   for (size_t i = 0; i < file->tensors_.size(); ++i) {
     file->index_[file->tensors_[i].name] = i;
   }
-  return std::move(file);
+  return file;
 }
 
 const TensorView *SafetensorsFile::lookup(llvm::StringRef name) const {

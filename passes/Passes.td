@@ -31,4 +31,102 @@ def ConvertWeightFormatPass : Pass<"llm-convert-weight-format", "mlir::ModuleOp"
   ];
 }
 
+defvar QuantOptions = [
+  Option<"format", "format", "std::string", /*default=*/"\"q4\"",
+         "Target format: q8, q4 or q4a (q4 with a zero point)">,
+  Option<"groupSize", "group-size", "int64_t", /*default=*/"32",
+         "Elements per quantization group (a multiple of 32)">,
+  ListOption<"keep", "keep", "std::string",
+             "PATTERN=FORMAT rules: weights whose name matches the glob get "
+             "FORMAT (f32, f16, bf16, q8, q4, q4a) instead">,
+];
+
+def QuantizeWeightsPass : Pass<"llm-quantize-weights", "mlir::ModuleOp"> {
+  let summary = "Round-to-nearest quantization of every weight matrix";
+  let description = [{
+    Stores each rank-2 `llm.global` that is still in a float format in
+    `format`, by round-to-nearest per group of `group-size` elements along the
+    row (block layouts in runtime/kernels/quant.h). A `keep` rule whose glob
+    matches the global's name picks another format (mixed precision). Norms
+    (rank 1) and weights already quantized by GPTQ or AWQ are left alone.
+
+    Before (format=q4 group-size=32):
+    ```mlir
+    llm.global @w : !llm.weight<64x64, f32> = dense_resource<w> : tensor<64x64xf32>
+    ```
+    After:
+    ```mlir
+    llm.global @w : !llm.weight<64x64, q4<g32>> = dense_resource<w.q4g32> : tensor<2304xi8>
+    ```
+  }];
+  let options = QuantOptions;
+}
+
+def GPTQPass : Pass<"llm-gptq", "mlir::ModuleOp"> {
+  let summary = "GPTQ quantization of the decoder's linear layers";
+  let description = [{
+    GPTQ (Frantar et al. 2022). Runs the calibration tokens of the
+    `llm.calibration` module attribute through the model layer by layer with
+    the runtime's kernels; for each layer, accumulates the Hessian
+    H = 2/N · XᵀX of each linear's input (layers before it already
+    quantized), adds `damp` × mean(diag H) to its diagonal, and quantizes the
+    weight column by column, spreading each column's rounding error over the
+    remaining columns through the Cholesky factor of H⁻¹ (Eigen's LLT), in
+    blocks of `block-size` columns with lazy updates. `act-order` visits
+    columns by decreasing diag(H), with group parameters fixed beforehand.
+    Embeddings and the LM head are not touched (run llm-quantize-weights
+    after it); weights matching a `keep` rule are skipped.
+
+    Before:
+    ```mlir
+    llm.global @model.layers.0.mlp.down_proj.weight : !llm.weight<64x172, f32> = ...
+    ```
+    After (format=q4):
+    ```mlir
+    llm.global @model.layers.0.mlp.down_proj.weight : !llm.weight<64x172, q4<g32>> = ...
+    ```
+  }];
+  let options = !listconcat(QuantOptions, [
+    Option<"damp", "damp", "double", /*default=*/"0.01",
+           "Diagonal dampening, as a fraction of mean(diag H)">,
+    Option<"blockSize", "block-size", "int64_t", /*default=*/"128",
+           "Columns per lazy-update block">,
+    Option<"actOrder", "act-order", "bool", /*default=*/"false",
+           "Quantize columns in order of decreasing Hessian diagonal">,
+    Option<"progress", "progress", "bool", /*default=*/"false",
+           "Print a line per layer with the time left">,
+  ]);
+}
+
+def AWQPass : Pass<"llm-awq", "mlir::ModuleOp"> {
+  let summary = "Activation-aware weight quantization of the decoder's linear layers";
+  let description = [{
+    AWQ (Lin et al. 2023). For each group of linears that share an input
+    (q/k/v, gate/up, down, and o when there is no grouped-query attention),
+    searches per-input-channel scales s = mean|x|^α over a grid of α in
+    [0, 1) on the calibration activations (`llm.calibration`), minimizing
+    ‖X·(Q(W·s)/s)ᵀ − X·Wᵀ‖², then folds 1/s into the op before (the RMSNorm
+    weight, up_proj's rows, or v_proj's rows) and quantizes W·s by
+    round-to-nearest.
+
+    Before:
+    ```mlir
+    llm.global @model.layers.0.input_layernorm.weight : !llm.weight<64, f32> = ...
+    llm.global @model.layers.0.self_attn.q_proj.weight : !llm.weight<64x64, f32> = ...
+    ```
+    After (format=q4): the norm weight divided by s, q_proj scaled and
+    ```mlir
+    llm.global @model.layers.0.self_attn.q_proj.weight : !llm.weight<64x64, q4<g32>> = ...
+    ```
+  }];
+  let options = !listconcat(QuantOptions, [
+    Option<"grid", "grid", "int64_t", /*default=*/"20",
+           "Number of α values tried">,
+    Option<"maxTokens", "max-tokens", "int64_t", /*default=*/"512",
+           "Calibration tokens the scale search evaluates">,
+    Option<"progress", "progress", "bool", /*default=*/"false",
+           "Print a line per layer with the time left">,
+  ]);
+}
+
 #endif // LLMC_PASSES_PASSES_TD

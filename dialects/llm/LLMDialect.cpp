@@ -35,6 +35,16 @@ LogicalResult LLMDialect::verifyOperationAttribute(Operation *op,
     }
     return success();
   }
+  if (attr.getName() == "llm.calibration") {
+    auto tokens = dyn_cast<DenseIntElementsAttr>(attr.getValue());
+    auto type = tokens ? dyn_cast<RankedTensorType>(tokens.getType()) : nullptr;
+    if (!type || type.getRank() != 2 || !type.getElementType().isInteger(32) ||
+        type.getDimSize(0) < 1 || type.getDimSize(1) < 2) {
+      return op->emitError() << "'llm.calibration' must be a "
+                                "tensor<WINDOWSxCTXxi32> of token ids";
+    }
+    return success();
+  }
   if (attr.getName() != kConfigAttrName) {
     return op->emitError() << "unknown llm attribute '" << attr.getName()
                            << "'";

@@ -5,6 +5,7 @@
 #include "llmc/runtime.h"
 #include "runtime/artifact/reader.h"
 #include "runtime/core/exec.h"
+#include "runtime/core/reference.h"
 #include "runtime/tokenizer/tokenizer.h"
 
 #include <memory>
@@ -23,6 +24,7 @@ struct llmc_model {
   float rmsNormEps = 1e-5f, ropeTheta = 10000.0f;
   bool tied = false;
   uint64_t fingerprint = 0;
+  llmc::RefModel ref; // for the reference program
 };
 
 struct llmc_session {
@@ -40,10 +42,6 @@ namespace llmc {
 /// Sets the calling thread's last error and returns `status`.
 llmc_status fail(llmc_status status, const std::string &message);
 
-/// The reference forward pass over `model`'s named tensors.
-void referenceForward(const llmc_model &model, llmc_exec *exec,
-                      const int32_t *tokens, int64_t n, int64_t start,
-                      int64_t logitsRows, float *logits);
 
 } // namespace llmc
 

@@ -69,6 +69,43 @@ llmc_status checkReferenceTensors(const llmc_model &m) {
   return LLMC_OK;
 }
 
+RefWeight refWeight(const llmc_model &m, const std::string &name) {
+  const artifact::TensorRef *t = m.reader->find(name);
+  return {t->data, static_cast<int32_t>(t->format), t->groupSize,
+          t->asymmetric ? 1 : 0};
+}
+
+/// The reference evaluator's view of an artifact, by Hugging Face names.
+RefModel referenceModelOf(const llmc_model &m) {
+  RefModel r;
+  r.hidden = m.info.hidden_size;
+  r.ffn = m.intermediateSize;
+  r.heads = m.numHeads;
+  r.kvHeads = m.numKvHeads;
+  r.headDim = m.headDim;
+  r.vocab = m.info.vocab_size;
+  r.eps = m.rmsNormEps;
+  r.theta = m.ropeTheta;
+  r.embed = refWeight(m, "model.embed_tokens.weight");
+  r.finalNorm = refWeight(m, "model.norm.weight");
+  r.lmHead = m.tied ? r.embed : refWeight(m, "lm_head.weight");
+  for (int64_t l = 0; l < m.info.num_layers; ++l) {
+    std::string p = "model.layers." + std::to_string(l) + ".";
+    RefLayer L;
+    L.inputNorm = refWeight(m, p + "input_layernorm.weight");
+    L.postNorm = refWeight(m, p + "post_attention_layernorm.weight");
+    L.q = refWeight(m, p + "self_attn.q_proj.weight");
+    L.k = refWeight(m, p + "self_attn.k_proj.weight");
+    L.v = refWeight(m, p + "self_attn.v_proj.weight");
+    L.o = refWeight(m, p + "self_attn.o_proj.weight");
+    L.gate = refWeight(m, p + "mlp.gate_proj.weight");
+    L.up = refWeight(m, p + "mlp.up_proj.weight");
+    L.down = refWeight(m, p + "mlp.down_proj.weight");
+    r.layers.push_back(L);
+  }
+  return r;
+}
+
 } // namespace
 
 llmc_status fail(llmc_status status, const std::string &message) {
@@ -141,6 +178,7 @@ llmc_status llmc_model_load(const char *path, const llmc_program *program,
     if (llmc_status s = checkReferenceTensors(*m)) {
       return s;
     }
+    m->ref = referenceModelOf(*m);
   } else if (program->fingerprint != m->fingerprint ||
              program->num_weights != m->weights.size()) {
     return fail(LLMC_ERROR_FORMAT,
@@ -297,8 +335,8 @@ llmc_status llmc_session_prefill(llmc_session *s, const int32_t *tokens,
     bool last = done + chunk == n;
     int64_t rows = last ? logits_rows : 1;
     if (m.reference) {
-      referenceForward(m, &s->exec, tokens + done, chunk, s->position, rows,
-                       s->logits.data());
+      referenceForward(m.ref, &s->exec, tokens + done, chunk, s->position,
+                       rows, s->logits.data());
     } else {
       m.program->forward(&s->exec, m.weights.data(), s->arena, tokens + done,
                          chunk, s->position, rows, s->logits.data());

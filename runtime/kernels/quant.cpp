@@ -31,68 +31,90 @@ void unpackNibbles(const uint8_t *qs, int64_t g, uint8_t *n) {
 
 } // namespace
 
+GroupParams groupParams(const float *x, int64_t len, int32_t format,
+                        bool asym) {
+  GroupParams p;
+  if (format == 3) { // q8
+    float amax = 0.0f;
+    for (int64_t i = 0; i < len; ++i) {
+      amax = std::max(amax, std::fabs(x[i]));
+    }
+    p.dBits = floatToHalf(amax / 127.0f);
+  } else if (!asym) {
+    float amax = 0.0f, extreme = 0.0f;
+    for (int64_t i = 0; i < len; ++i) {
+      if (std::fabs(x[i]) > amax) {
+        amax = std::fabs(x[i]);
+        extreme = x[i];
+      }
+    }
+    p.dBits = floatToHalf(extreme / -8.0f);
+  } else {
+    float mn = len > 0 ? x[0] : 0.0f, mx = mn;
+    for (int64_t i = 0; i < len; ++i) {
+      mn = std::min(mn, x[i]);
+      mx = std::max(mx, x[i]);
+    }
+    p.dBits = floatToHalf((mx - mn) / 15.0f);
+    p.mBits = floatToHalf(mn);
+  }
+  p.d = halfToFloat(p.dBits);
+  p.m = halfToFloat(p.mBits);
+  return p;
+}
+
+int quantCode(float v, const GroupParams &p, int32_t format, bool asym) {
+  float inv = p.d != 0.0f ? 1.0f / p.d : 0.0f;
+  if (format == 3) {
+    return static_cast<int>(std::clamp(std::nearbyint(v * inv), -127.0f, 127.0f));
+  }
+  if (!asym) {
+    return static_cast<int>(std::clamp(std::nearbyint(v * inv) + 8.0f, 0.0f, 15.0f));
+  }
+  return static_cast<int>(std::clamp(std::nearbyint((v - p.m) * inv), 0.0f, 15.0f));
+}
+
+float dequantCode(int code, const GroupParams &p, int32_t format, bool asym) {
+  if (format == 3) {
+    return p.d * static_cast<float>(code);
+  }
+  return asym ? p.d * static_cast<float>(code) + p.m
+              : p.d * static_cast<float>(code - 8);
+}
+
+void packGroup(const int *codes, int64_t group, const GroupParams &p,
+               int32_t format, bool asym, uint8_t *block) {
+  std::memcpy(block, &p.dBits, 2);
+  if (format == 3) {
+    for (int64_t i = 0; i < group; ++i) {
+      block[2 + i] = static_cast<uint8_t>(static_cast<int8_t>(codes[i]));
+    }
+    return;
+  }
+  if (asym) {
+    std::memcpy(block + 2, &p.mBits, 2);
+  }
+  std::vector<uint8_t> nib(static_cast<size_t>(group));
+  for (int64_t i = 0; i < group; ++i) {
+    nib[i] = static_cast<uint8_t>(codes[i]);
+  }
+  packNibbles(nib.data(), group, block + (asym ? 4 : 2));
+}
+
 void quantizeRow(const float *x, int64_t k, int32_t format, int64_t group,
                  bool asym, uint8_t *out) {
   const size_t blockBytes = quantBlockBytes(format, group, asym);
-  std::vector<float> buf(static_cast<size_t>(group));
-  std::vector<uint8_t> nib(static_cast<size_t>(group));
+  std::vector<int> codes(static_cast<size_t>(group));
   for (int64_t g0 = 0; g0 < k; g0 += group) {
     int64_t len = std::min(group, k - g0);
-    std::fill(buf.begin(), buf.end(), 0.0f);
-    std::copy(x + g0, x + g0 + len, buf.begin());
-    uint8_t *blk = out + (g0 / group) * blockBytes;
-    if (format == 3) { // q8
-      float amax = 0.0f;
-      for (float v : buf) {
-        amax = std::max(amax, std::fabs(v));
-      }
-      float d = amax / 127.0f;
-      uint16_t dh = floatToHalf(d);
-      float dq = halfToFloat(dh);
-      float inv = dq != 0.0f ? 1.0f / dq : 0.0f;
-      std::memcpy(blk, &dh, 2);
-      int8_t *q = reinterpret_cast<int8_t *>(blk + 2);
-      for (int64_t i = 0; i < group; ++i) {
-        q[i] = static_cast<int8_t>(
-            std::clamp(std::nearbyint(buf[i] * inv), -127.0f, 127.0f));
-      }
-    } else if (!asym) { // q4 symmetric: the extreme value maps to -8
-      float amax = 0.0f, extreme = 0.0f;
-      for (float v : buf) {
-        if (std::fabs(v) > amax) {
-          amax = std::fabs(v);
-          extreme = v;
-        }
-      }
-      float d = extreme / -8.0f;
-      uint16_t dh = floatToHalf(d);
-      float dq = halfToFloat(dh);
-      float inv = dq != 0.0f ? 1.0f / dq : 0.0f;
-      std::memcpy(blk, &dh, 2);
-      for (int64_t i = 0; i < group; ++i) {
-        nib[i] = static_cast<uint8_t>(
-            std::clamp(std::nearbyint(buf[i] * inv) + 8.0f, 0.0f, 15.0f));
-      }
-      packNibbles(nib.data(), group, blk + 2);
-    } else { // q4 asymmetric over [min, max] of the real elements
-      float mn = x[g0], mx = x[g0];
-      for (int64_t i = 0; i < len; ++i) {
-        mn = std::min(mn, x[g0 + i]);
-        mx = std::max(mx, x[g0 + i]);
-      }
-      float d = (mx - mn) / 15.0f;
-      uint16_t dh = floatToHalf(d), mh = floatToHalf(mn);
-      float dq = halfToFloat(dh), mq = halfToFloat(mh);
-      float inv = dq != 0.0f ? 1.0f / dq : 0.0f;
-      std::memcpy(blk, &dh, 2);
-      std::memcpy(blk + 2, &mh, 2);
-      for (int64_t i = 0; i < group; ++i) {
-        nib[i] = i < len ? static_cast<uint8_t>(std::clamp(
-                               std::nearbyint((buf[i] - mq) * inv), 0.0f, 15.0f))
-                         : 0;
-      }
-      packNibbles(nib.data(), group, blk + 4);
+    GroupParams p = groupParams(x + g0, len, format, asym);
+    for (int64_t i = 0; i < group; ++i) {
+      // Padding takes the code of 0.0 (asymmetric: the minimum's code 0).
+      codes[i] = i < len ? quantCode(x[g0 + i], p, format, asym)
+                         : (format == 3 ? 0 : asym ? 0 : 8);
     }
+    packGroup(codes.data(), group, p, format, asym,
+              out + (g0 / group) * blockBytes);
   }
 }
 

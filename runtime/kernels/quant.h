@@ -51,6 +51,24 @@ inline size_t quantRowBytes(int32_t format, int64_t k, int64_t group, bool asym)
          quantBlockBytes(format, group, asym);
 }
 
+/// The scale (and q4-asym minimum) of one group, already rounded to f16 as
+/// stored. Symmetric q8: d = max|x| / 127. Symmetric q4: the extreme value
+/// maps to -8 (d = extreme / -8), as ggml's Q4_0. Asymmetric q4: [min, max]
+/// maps onto 0..15.
+struct GroupParams {
+  uint16_t dBits = 0, mBits = 0;
+  float d = 0.0f, m = 0.0f;
+};
+GroupParams groupParams(const float *x, int64_t len, int32_t format, bool asym);
+
+/// The stored code of `v` in a group: q8 in [-127, 127], q4 in [0, 15].
+int quantCode(float v, const GroupParams &p, int32_t format, bool asym);
+/// The value a code stands for.
+float dequantCode(int code, const GroupParams &p, int32_t format, bool asym);
+/// Writes one block from its parameters and `group` codes.
+void packGroup(const int *codes, int64_t group, const GroupParams &p,
+               int32_t format, bool asym, uint8_t *block);
+
 /// Quantizes one row of `k` floats by round-to-nearest into `out`
 /// (quantRowBytes bytes): symmetric scales d = max|x| / 127 (q8) or
 /// max|x| / 8 with the sign of the extreme value (q4, as ggml's Q4_0);

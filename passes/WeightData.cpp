@@ -1,0 +1,207 @@
+// Weight data access for passes: float views of globals, re-encoding, RTN quantization, keep rules.
+#include "passes/WeightData.h"
+
+#include "runtime/kernels/kernels.h"
+#include "runtime/kernels/quant.h"
+
+#include "mlir/IR/AsmState.h"
+#include "mlir/IR/DialectResourceBlobManager.h"
+#include "llvm/Support/GlobPattern.h"
+
+#include <cstring>
+
+using namespace mlir;
+
+namespace llmc {
+
+namespace {
+
+ArrayRef<char> rawBytes(ElementsAttr data) {
+  if (auto r = dyn_cast<DenseResourceElementsAttr>(data)) {
+    if (AsmResourceBlob *blob = r.getRawHandle().getBlob()) {
+      return blob->getData();
+    }
+    return {};
+  }
+  if (auto d = dyn_cast<DenseElementsAttr>(data)) {
+    return d.getRawData();
+  }
+  return {};
+}
+
+Type elementType(MLIRContext *ctx, llm::StorageKind k) {
+  switch (k) {
+  case llm::StorageKind::f16:
+    return Float16Type::get(ctx);
+  case llm::StorageKind::bf16:
+    return BFloat16Type::get(ctx);
+  default:
+    return Float32Type::get(ctx);
+  }
+}
+
+std::string blobName(llm::GlobalOp g, llm::WeightType t) {
+  std::string s = (g.getSymName() + "." + llm::stringifyStorageKind(t.getKind())).str();
+  if (t.getGroupSize()) {
+    s += "g" + std::to_string(t.getGroupSize()) + (t.getAsymmetric() ? "a" : "");
+  }
+  return s;
+}
+
+} // namespace
+
+std::optional<std::vector<float>> readFloatWeight(llm::GlobalOp g) {
+  llm::WeightType t = g.getWeightType();
+  if (!t.isFloat()) {
+    return std::nullopt;
+  }
+  int64_t n = t.getNumElements();
+  std::vector<float> out(static_cast<size_t>(n));
+  ArrayRef<char> raw = rawBytes(g.getData());
+  auto dense = dyn_cast<DenseElementsAttr>(g.getData());
+  int64_t elem = llm::floatElementBytes(t.getKind());
+  if (dense && dense.isSplat()) {
+    float v;
+    kernels::toFloat(raw.data(), static_cast<int32_t>(t.getKind()), 1, &v);
+    std::fill(out.begin(), out.end(), v);
+    return out;
+  }
+  if (static_cast<int64_t>(raw.size()) != n * elem) {
+    return std::nullopt;
+  }
+  kernels::toFloat(raw.data(), static_cast<int32_t>(t.getKind()), n, out.data());
+  return out;
+}
+
+void writeFloatWeight(llm::GlobalOp g, llm::StorageKind kind,
+                      const std::vector<float> &values) {
+  llm::WeightType t = g.getWeightType().withFormat(kind);
+  int64_t n = t.getNumElements();
+  int64_t elem = llm::floatElementBytes(kind);
+  auto blob = HeapAsmResourceBlob::allocate(n * elem, 64);
+  char *out = blob.getMutableData().data();
+  for (int64_t i = 0; i < n; ++i) {
+    if (kind == llm::StorageKind::f32) {
+      std::memcpy(out + 4 * i, &values[i], 4);
+    } else {
+      uint16_t h;
+      if (kind == llm::StorageKind::f16) {
+        h = kernels::floatToHalf(values[i]);
+      } else {
+        uint32_t x;
+        std::memcpy(&x, &values[i], 4);
+        x += 0x7fff + ((x >> 16) & 1);
+        h = static_cast<uint16_t>(x >> 16);
+      }
+      std::memcpy(out + 2 * i, &h, 2);
+    }
+  }
+  auto type = RankedTensorType::get(t.getShape(), elementType(g.getContext(), kind));
+  g.setTypeAttr(TypeAttr::get(t));
+  g.setDataAttr(DenseResourceElementsAttr::get(type, blobName(g, t), std::move(blob)));
+}
+
+void writeQuantWeight(llm::GlobalOp g, llm::StorageKind kind, int64_t groupSize,
+                      bool asymmetric, std::vector<uint8_t> bytes) {
+  llm::WeightType t = g.getWeightType().withFormat(kind, groupSize, asymmetric);
+  auto blob = HeapAsmResourceBlob::allocateAndCopyWithAlign(
+      ArrayRef<char>(reinterpret_cast<const char *>(bytes.data()), bytes.size()),
+      64);
+  auto type = RankedTensorType::get({static_cast<int64_t>(bytes.size())},
+                                    IntegerType::get(g.getContext(), 8));
+  g.setTypeAttr(TypeAttr::get(t));
+  g.setDataAttr(DenseResourceElementsAttr::get(type, blobName(g, t), std::move(blob)));
+}
+
+void quantizeWeightRTN(llm::GlobalOp g, llm::StorageKind kind, int64_t groupSize,
+                       bool asymmetric) {
+  llm::WeightType t = g.getWeightType();
+  std::optional<std::vector<float>> w = readFloatWeight(g);
+  if (!w) {
+    return;
+  }
+  int64_t k = t.getShape().back();
+  int64_t rows = t.getNumElements() / k;
+  int32_t format = static_cast<int32_t>(kind);
+  size_t rowBytes = kernels::quantRowBytes(format, k, groupSize, asymmetric);
+  std::vector<uint8_t> bytes(rowBytes * rows);
+  for (int64_t r = 0; r < rows; ++r) {
+    kernels::quantizeRow(w->data() + r * k, k, format, groupSize, asymmetric,
+                         bytes.data() + r * rowBytes);
+  }
+  writeQuantWeight(g, kind, groupSize, asymmetric, std::move(bytes));
+}
+
+void retypeWeightRefs(ModuleOp module) {
+  llvm::StringMap<llm::WeightType> types;
+  for (llm::GlobalOp g : module.getOps<llm::GlobalOp>()) {
+    types[g.getSymName()] = g.getWeightType();
+  }
+  module.walk([&](llm::WeightOp ref) {
+    auto it = types.find(ref.getGlobal());
+    if (it != types.end()) {
+      ref.getResult().setType(it->second);
+    }
+  });
+}
+
+std::optional<TargetFormat> parseTargetFormat(llvm::StringRef name) {
+  if (name == "q4a") {
+    return TargetFormat{llm::StorageKind::q4, true};
+  }
+  std::optional<llm::StorageKind> k = llm::symbolizeStorageKind(name);
+  if (!k) {
+    return std::nullopt;
+  }
+  return TargetFormat{*k, false};
+}
+
+std::optional<std::vector<KeepRule>>
+parseKeepRules(ModuleOp module, ArrayRef<std::string> rules) {
+  std::vector<KeepRule> out;
+  for (const std::string &r : rules) {
+    size_t eq = r.rfind('=');
+    std::optional<TargetFormat> f;
+    if (eq != std::string::npos) {
+      f = parseTargetFormat(llvm::StringRef(r).substr(eq + 1));
+    }
+    if (eq == std::string::npos || eq == 0 || !f ||
+        !llvm::GlobPattern::create(r.substr(0, eq))) {
+      module.emitError() << "bad keep rule '" << r
+                         << "': expected PATTERN=FORMAT with FORMAT one of "
+                            "f32, f16, bf16, q8, q4, q4a";
+      return std::nullopt;
+    }
+    out.push_back({r.substr(0, eq), *f});
+  }
+  return out;
+}
+
+const KeepRule *matchKeep(const std::vector<KeepRule> &rules,
+                          llvm::StringRef name) {
+  for (const KeepRule &r : rules) {
+    auto glob = llvm::GlobPattern::create(r.pattern);
+    if (glob && glob->match(name)) {
+      return &r;
+    }
+  }
+  return nullptr;
+}
+
+void applyFormat(llm::GlobalOp g, const TargetFormat &f, int64_t groupSize) {
+  llm::WeightType t = g.getWeightType();
+  if (!t.isFloat()) {
+    return; // already quantized by an earlier pass
+  }
+  if (llm::floatElementBytes(f.kind) != 0) {
+    if (f.kind != t.getKind()) {
+      if (auto w = readFloatWeight(g)) {
+        writeFloatWeight(g, f.kind, *w);
+      }
+    }
+    return;
+  }
+  quantizeWeightRTN(g, f.kind, groupSize, f.asymmetric);
+}
+
+} // namespace llmc

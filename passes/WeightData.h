@@ -1,0 +1,60 @@
+// Reading and replacing the data of `llm.global` weights, shared by the compression passes.
+#ifndef LLMC_PASSES_WEIGHTDATA_H
+#define LLMC_PASSES_WEIGHTDATA_H
+
+#include "dialects/llm/LLMDialect.h"
+
+#include "mlir/IR/BuiltinOps.h"
+
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace llmc {
+
+/// A global's values as floats (float formats only); std::nullopt if its
+/// data cannot be read.
+std::optional<std::vector<float>> readFloatWeight(llm::GlobalOp global);
+
+/// Replaces a global's data with `values` stored in float format `kind`.
+void writeFloatWeight(llm::GlobalOp global, llm::StorageKind kind,
+                      const std::vector<float> &values);
+
+/// Replaces a global's data with quantized rows already in block layout.
+void writeQuantWeight(llm::GlobalOp global, llm::StorageKind kind,
+                      int64_t groupSize, bool asymmetric,
+                      std::vector<uint8_t> bytes);
+
+/// Quantizes a float global by round-to-nearest.
+void quantizeWeightRTN(llm::GlobalOp global, llm::StorageKind kind,
+                       int64_t groupSize, bool asymmetric);
+
+/// Sets every `llm.weight` reference to the type of the global it names.
+void retypeWeightRefs(mlir::ModuleOp module);
+
+/// A target format parsed from "f32", "f16", "bf16", "q8", "q4" or "q4a".
+struct TargetFormat {
+  llm::StorageKind kind;
+  bool asymmetric = false;
+};
+std::optional<TargetFormat> parseTargetFormat(llvm::StringRef name);
+
+/// `--keep` rules: "GLOB=FORMAT" (e.g. "model.embed_tokens.weight=q8").
+struct KeepRule {
+  std::string pattern;
+  TargetFormat format;
+};
+/// Parses the rules; on error, emits it at `module` and returns nullopt.
+std::optional<std::vector<KeepRule>>
+parseKeepRules(mlir::ModuleOp module, llvm::ArrayRef<std::string> rules);
+/// The first rule whose glob matches `name`.
+const KeepRule *matchKeep(const std::vector<KeepRule> &rules,
+                          llvm::StringRef name);
+
+/// Applies `format` (float conversion, or RTN with `groupSize`) to a global.
+void applyFormat(llm::GlobalOp global, const TargetFormat &format,
+                 int64_t groupSize);
+
+} // namespace llmc
+
+#endif // LLMC_PASSES_WEIGHTDATA_H
