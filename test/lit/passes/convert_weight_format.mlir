@@ -13,7 +13,7 @@
 // The f16 bits of 1.0, -2.0, 0.5, 65504.0 (0x3C00, 0xC000, 0x3800, 0x7BFF), little-endian after the blob's alignment word (64):
 // CHECK: w.f16: "0x40000000003C00C00038FF7B"
 // BF16-DAG: llm.global @w : !llm.weight<2x2, bf16>
-// BF16-DAG: llm.global @norm : !llm.weight<2, bf16> = dense<1.000000e+00> : tensor<2xbf16>
+// BF16-DAG: llm.global @norm : !llm.weight<2, bf16> = dense_resource<norm.bf16> : tensor<2xbf16>
 // BAD: format must be f16, bf16 or f32, got 'q4'
 llm.global @w : !llm.weight<2x2, f32> = dense<[[1.0, -2.0], [0.5, 65504.0]]> : tensor<2x2xf32>
 llm.global @norm : !llm.weight<2, f32> = dense<1.0> : tensor<2xf32>
