@@ -34,6 +34,7 @@ struct Options {
   std::string perplexityFile;
   int64_t pplTokens = 0;
   bool pplBos = false;
+  std::string klReference;
   bool bench = false;
   int64_t benchPrefill = 128;
   int64_t benchDecode = 128;
@@ -62,6 +63,9 @@ const char *kUsage =
     "                        --ctx tokens; tokens 1..ctx-1 of each are scored\n"
     "  --ppl-tokens N        use only the first N tokens of FILE (default all)\n"
     "  --ppl-bos             windows of BOS + ctx-1 tokens, all ctx-1 scored\n"
+    "  --kl-reference FILE   with --perplexity: also the KL divergence from the\n"
+    "                        model in artifact FILE (run by the reference\n"
+    "                        evaluator) and the top-1 agreement with it\n"
     "  --logits              with -p: print the logits of every prompt position\n"
     "\n"
     "Speed:\n"
@@ -138,8 +142,53 @@ double logProb(const float *row, int64_t vocab, int32_t target) {
   return static_cast<double>(row[target]) - mx - std::log(sum);
 }
 
+/// Log-softmax of one row, in double precision.
+void logSoftmax(const float *row, int64_t vocab, std::vector<double> &out) {
+  out.resize(static_cast<size_t>(vocab));
+  float mx = *std::max_element(row, row + vocab);
+  double sum = 0.0;
+  for (int64_t i = 0; i < vocab; ++i) {
+    sum += std::exp(static_cast<double>(row[i]) - mx);
+  }
+  double lse = mx + std::log(sum);
+  for (int64_t i = 0; i < vocab; ++i) {
+    out[i] = static_cast<double>(row[i]) - lse;
+  }
+}
+
 int runPerplexity(const char *argv0, llmc_model *model, llmc_session *session,
                   const llmc_model_info &info, const Options &o, int64_t ctx) {
+  // The reference model for KL divergence and top-1 agreement.
+  llmc_model *refModel = nullptr;
+  llmc_session *refSession = nullptr;
+  if (!o.klReference.empty()) {
+    if (llmc_model_load(o.klReference.c_str(), llmc_reference_program(), 0,
+                        &refModel)) {
+      return apiError(argv0);
+    }
+    llmc_model_info ri;
+    llmc_model_get_info(refModel, &ri);
+    llmc_session_options so = {o.threads, ctx};
+    if (ri.vocab_size != info.vocab_size ||
+        llmc_session_create(refModel, &so, &refSession)) {
+      std::string why = ri.vocab_size != info.vocab_size
+                            ? o.klReference + ": its vocabulary differs"
+                            : std::string(llmc_last_error());
+      llmc_model_release(refModel);
+      return usageError(argv0, why);
+    }
+  }
+  struct Release {
+    llmc_model *m;
+    llmc_session *s;
+    ~Release() {
+      llmc_session_release(s);
+      llmc_model_release(m);
+    }
+  } release{refModel, refSession};
+  double kl = 0.0;
+  int64_t agree = 0;
+  std::vector<double> lp, lq;
   std::ifstream in(o.perplexityFile, std::ios::binary);
   if (!in) {
     return usageError(argv0, o.perplexityFile + ": cannot read: " +
@@ -177,10 +226,30 @@ int runPerplexity(const char *argv0, llmc_model *model, llmc_session *session,
       }
       int64_t rows;
       const float *lg = llmc_session_logits(session, &rows);
+      const float *ref = nullptr;
+      if (refSession) {
+        if (b == 0) {
+          llmc_session_reset(refSession);
+        }
+        if (llmc_session_prefill(refSession, window.data() + b, chunk, chunk)) {
+          return apiError(argv0);
+        }
+        ref = llmc_session_logits(refSession, &rows);
+      }
       for (int64_t r = 0; r < chunk; ++r) {
-        nll -= logProb(lg + r * info.vocab_size, info.vocab_size,
-                       window[b + r + 1]);
+        const float *row = lg + r * info.vocab_size;
+        nll -= logProb(row, info.vocab_size, window[b + r + 1]);
         ++scored;
+        if (ref) {
+          const float *rrow = ref + r * info.vocab_size;
+          logSoftmax(rrow, info.vocab_size, lp);
+          logSoftmax(row, info.vocab_size, lq);
+          for (int64_t v = 0; v < info.vocab_size; ++v) {
+            kl += std::exp(lp[v]) * (lp[v] - lq[v]);
+          }
+          agree += std::max_element(rrow, rrow + info.vocab_size) - rrow ==
+                   std::max_element(row, row + info.vocab_size) - row;
+        }
       }
     }
     if (!o.json && isatty(2)) {
@@ -198,12 +267,17 @@ int runPerplexity(const char *argv0, llmc_model *model, llmc_session *session,
     std::printf("{\"file\": \"%s\", \"file_tokens\": %lld, \"ctx\": %lld, "
                 "\"bos\": %s, \"windows\": %lld, \"tokens_used\": %lld, "
                 "\"scored\": %lld, \"mean_nll\": %.6f, \"ppl\": %.6f, "
-                "\"seconds\": %.3f}\n",
+                "\"seconds\": %.3f",
                 o.perplexityFile.c_str(), static_cast<long long>(fileTokens),
                 static_cast<long long>(ctx), o.pplBos ? "true" : "false",
                 static_cast<long long>(windows),
                 static_cast<long long>(windows * textPerWindow),
                 static_cast<long long>(scored), mean, std::exp(mean), seconds);
+    if (refSession) {
+      std::printf(", \"kl\": %.6f, \"top1\": %.6f", kl / scored,
+                  static_cast<double>(agree) / scored);
+    }
+    std::printf("}\n");
   } else {
     std::printf("perplexity of %s\n", o.perplexityFile.c_str());
     std::printf("  protocol: whole file tokenized (%lld tokens), first %lld used "
@@ -216,6 +290,12 @@ int runPerplexity(const char *argv0, llmc_model *model, llmc_session *session,
     std::printf("  scored tokens: %lld, mean NLL: %.6f nats\n",
                 static_cast<long long>(scored), mean);
     std::printf("  perplexity: %.4f\n", std::exp(mean));
+    if (refSession) {
+      std::printf("  vs %s: KL divergence %.6f nats/token, top-1 agreement "
+                  "%.2f%%\n",
+                  o.klReference.c_str(), kl / scored,
+                  100.0 * static_cast<double>(agree) / scored);
+    }
     std::printf("  time: %.2f s (%.1f tokens/s)\n", seconds,
                 static_cast<double>(windows * textPerWindow) / seconds);
   }
@@ -433,6 +513,9 @@ int runCli(int argc, char **argv, const llmc_program *program, bool embedded) {
         return usageError(argv0, "--ppl-tokens needs a positive integer");
     } else if (a == "--ppl-bos") {
       o.pplBos = true;
+    } else if (a == "--kl-reference") {
+      if (!value(v)) return usageError(argv0, "--kl-reference needs a file");
+      o.klReference = v;
     } else if (a == "--bench") {
       o.bench = true;
     } else if (a == "--bench-prefill") {
@@ -459,6 +542,9 @@ int runCli(int argc, char **argv, const llmc_program *program, bool embedded) {
   }
   if (o.bench + !o.perplexityFile.empty() > 1) {
     return usageError(argv0, "--bench and --perplexity are separate runs");
+  }
+  if (!o.klReference.empty() && o.perplexityFile.empty()) {
+    return usageError(argv0, "--kl-reference goes with --perplexity");
   }
   if (o.printLogits && !o.promptGiven) {
     return usageError(argv0, "--logits needs a prompt (-p)");

@@ -7,6 +7,8 @@
 #include "compiler/TokenizerImport.h"
 #include "dialects/llm/LLMDialect.h"
 #include "passes/Passes.h"
+#include "passes/WeightData.h"
+#include "runtime/tokenizer/tokenizer.h"
 #include "runtime/artifact/reader.h"
 
 #include "mlir/Conversion/ArithToLLVM/ArithToLLVM.h"
@@ -23,6 +25,7 @@
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/FileUtilities.h"
 #include "llvm/Support/InitLLVM.h"
+#include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/Path.h"
 #include "llvm/Support/Process.h"
 #include "llvm/Support/WithColor.h"
@@ -64,6 +67,73 @@ cl::opt<bool> toF16("f16",
                     cl::desc("Store linear and embedding weights in f16 "
                              "(default: the checkpoint's dtype)"),
                     cl::init(false), cl::sub(compileCmd), cl::cat(compileCat));
+
+cl::opt<bool> toQ8("q8",
+                   cl::desc("Quantize every weight matrix (embeddings "
+                            "included) to int8, groups of --group-size"),
+                   cl::init(false), cl::sub(compileCmd), cl::cat(compileCat));
+
+cl::opt<bool> toQ4(
+    "q4",
+    cl::desc("Quantize the decoder's weight matrices to int4, groups of "
+             "--group-size; by default the embeddings and the LM head stay "
+             "q8 (override with --keep)"),
+    cl::init(false), cl::sub(compileCmd), cl::cat(compileCat));
+
+cl::opt<bool> asymmetric("asym",
+                         cl::desc("With --q4: a zero point per group "
+                                  "(min/max range) instead of symmetric"),
+                         cl::init(false), cl::sub(compileCmd),
+                         cl::cat(compileCat));
+
+cl::opt<int64_t> groupSize("group-size",
+                           cl::desc("Elements per quantization group, a "
+                                    "multiple of 32 (default 32)"),
+                           cl::value_desc("n"), cl::init(32),
+                           cl::sub(compileCmd), cl::cat(compileCat));
+
+enum class QuantMethod { RTN, GPTQ, AWQ };
+cl::opt<QuantMethod> quantMethod(
+    "quant-method", cl::desc("How --q4/--q8 choose the quantized values"),
+    cl::values(clEnumValN(QuantMethod::RTN, "rtn",
+                          "round to nearest (default; no calibration)"),
+               clEnumValN(QuantMethod::GPTQ, "gptq",
+                          "GPTQ: Hessian-guided error compensation (needs --calib)"),
+               clEnumValN(QuantMethod::AWQ, "awq",
+                          "AWQ: activation-aware channel scales (needs --calib)")),
+    cl::init(QuantMethod::RTN), cl::sub(compileCmd), cl::cat(compileCat));
+
+cl::list<std::string> keepRules(
+    "keep",
+    cl::desc("Mixed precision: weights whose name matches GLOB get FORMAT "
+             "(f32, f16, bf16, q8, q4, q4a), e.g. --keep 'lm_head.weight=q8' "
+             "--keep '*.down_proj.weight=f16'; repeatable, first match wins"),
+    cl::value_desc("GLOB=FORMAT"), cl::sub(compileCmd), cl::cat(compileCat));
+
+cl::opt<std::string> calibPath(
+    "calib",
+    cl::desc("Calibration text for --quant-method gptq|awq (tokenized whole, "
+             "cut into --calib-windows windows of --calib-ctx tokens)"),
+    cl::value_desc("file"), cl::init(""), cl::sub(compileCmd),
+    cl::cat(compileCat));
+
+cl::opt<int64_t> calibCtx("calib-ctx",
+                          cl::desc("Tokens per calibration window (default "
+                                   "min(256, max-seq))"),
+                          cl::value_desc("tokens"), cl::init(0),
+                          cl::sub(compileCmd), cl::cat(compileCat));
+
+cl::opt<int64_t> calibWindows(
+    "calib-windows",
+    cl::desc("Most calibration windows to use (default 16)"),
+    cl::value_desc("n"), cl::init(16), cl::sub(compileCmd),
+    cl::cat(compileCat));
+
+cl::opt<bool> actOrder("act-order",
+                       cl::desc("GPTQ: quantize columns by decreasing "
+                                "activation energy"),
+                       cl::init(false), cl::sub(compileCmd),
+                       cl::cat(compileCat));
 
 cl::opt<std::string> weightsPath(
     "weights",
@@ -193,6 +263,43 @@ int runCompile(int argc, char **argv) {
   if (!weightsPath.empty() && weightsPath == out) {
     return fail("--weights and -o name the same file");
   }
+  if (toQ8 && toQ4) {
+    return fail("--q8 and --q4 exclude each other");
+  }
+  const bool quantize = toQ8 || toQ4;
+  const bool calibrated = quantMethod != QuantMethod::RTN;
+  const char *methodName = quantMethod == QuantMethod::GPTQ ? "gptq" : "awq";
+  if (calibrated && !quantize) {
+    return fail(Twine("--quant-method ") + methodName + " needs --q4 or --q8");
+  }
+  if (calibrated && calibPath.empty()) {
+    return fail(Twine("--quant-method ") + methodName +
+                " needs calibration text: --calib FILE");
+  }
+  if (!calibrated && !calibPath.empty()) {
+    return fail("--calib is only used by --quant-method gptq or awq");
+  }
+  if (groupSize <= 0 || groupSize % 32 != 0) {
+    return fail("--group-size must be a positive multiple of 32, got " +
+                Twine(groupSize));
+  }
+  if (asymmetric && !toQ4) {
+    return fail("--asym applies to --q4");
+  }
+  if (!keepRules.empty() && !quantize) {
+    return fail("--keep applies to --q4 and --q8");
+  }
+  for (const std::string &r : keepRules) {
+    size_t eq = r.rfind('=');
+    if (eq == std::string::npos || eq == 0 ||
+        !llmc::parseTargetFormat(StringRef(r).substr(eq + 1))) {
+      return fail("--keep '" + r + "': expected GLOB=FORMAT with FORMAT one "
+                  "of f32, f16, bf16, q8, q4, q4a");
+    }
+  }
+  if (calibWindows <= 0 || calibCtx < 0) {
+    return fail("--calib-windows and --calib-ctx must be positive");
+  }
 
   auto ckpt = llmc::Checkpoint::open(checkpointPath);
   if (!ckpt) {
@@ -205,12 +312,45 @@ int runCompile(int argc, char **argv) {
   // The tokenizer is needed only for the artifact, but a missing one is a
   // checkpoint error to report before any heavy work.
   std::optional<llmc::fb::TokenizerT> tokenizer;
-  if (emitKind == EmitKind::Exe) {
+  if (emitKind == EmitKind::Exe || calibrated) {
     auto tok = llmc::readTokenizer((*ckpt)->directory());
     if (!tok) {
       return fail(toString(tok.takeError()));
     }
     tokenizer = std::move(*tok);
+  }
+
+  // Calibration text: tokenized whole (no BOS), cut into windows.
+  const int64_t ctxPerWindow =
+      calibCtx > 0 ? std::min<int64_t>(calibCtx, maxSeq) : std::min<int64_t>(256, maxSeq);
+  std::vector<int32_t> calibTokens;
+  int64_t windows = 0;
+  if (calibrated) {
+    auto text = MemoryBuffer::getFile(calibPath, /*IsText=*/true);
+    if (!text) {
+      return fail(calibPath + ": cannot read: " + text.getError().message());
+    }
+    std::vector<llmc::Tokenizer::Type> types;
+    for (llmc::fb::TokenType t : tokenizer->types) {
+      types.push_back(static_cast<llmc::Tokenizer::Type>(t));
+    }
+    llmc::Tokenizer::Options to;
+    to.unkId = tokenizer->unk_id;
+    to.bosId = tokenizer->bos_id;
+    to.eosId = tokenizer->eos_id;
+    to.addDummyPrefix = tokenizer->add_dummy_prefix;
+    to.removeExtraWhitespaces = tokenizer->remove_extra_whitespaces;
+    to.byteFallback = tokenizer->byte_fallback;
+    llmc::Tokenizer tok(tokenizer->pieces, tokenizer->scores, types, to);
+    std::vector<int32_t> ids = tok.encode((*text)->getBuffer());
+    if (static_cast<int64_t>(ids.size()) < ctxPerWindow) {
+      return fail(calibPath + ": " + Twine(ids.size()) +
+                  " tokens, fewer than one calibration window of " +
+                  Twine(ctxPerWindow) + " (see --calib-ctx)");
+    }
+    windows = std::min<int64_t>(calibWindows,
+                                static_cast<int64_t>(ids.size()) / ctxPerWindow);
+    calibTokens.assign(ids.begin(), ids.begin() + windows * ctxPerWindow);
   }
 
   mlir::MLIRContext context;
@@ -231,6 +371,45 @@ int runCompile(int argc, char **argv) {
 
   // Compression and clean-up passes on the llm dialect.
   mlir::PassManager pm(&context);
+  std::vector<std::string> keep(keepRules.begin(), keepRules.end());
+  if (toQ4) {
+    // Default mixed precision: the embedding table (and a tied or untied
+    // LM head) is the most sensitive matrix and costs little at q8.
+    keep.push_back("model.embed_tokens.weight=q8");
+    keep.push_back("lm_head.weight=q8");
+  }
+  const std::string qformat = toQ8 ? "q8" : (asymmetric ? "q4a" : "q4");
+  if (calibrated) {
+    mlir::Builder b(&context);
+    auto type = mlir::RankedTensorType::get({windows, ctxPerWindow},
+                                            b.getI32Type());
+    (**module)->setAttr("llm.calibration",
+                        mlir::DenseIntElementsAttr::get(type, calibTokens));
+    progress.step("calibration: " + Twine(windows) + " windows of " +
+                  Twine(ctxPerWindow) + " tokens from " + calibPath);
+  }
+  auto setQuantOptions = [&](auto &o) {
+    o.format = qformat;
+    o.groupSize = groupSize;
+    o.keep.assign(keep.begin(), keep.end());
+  };
+  if (quantMethod == QuantMethod::AWQ) {
+    llmc::AWQPassOptions o;
+    setQuantOptions(o);
+    o.progress = !quiet;
+    pm.addPass(llmc::createAWQPass(o));
+  } else if (quantMethod == QuantMethod::GPTQ) {
+    llmc::GPTQPassOptions o;
+    setQuantOptions(o);
+    o.actOrder = actOrder;
+    o.progress = !quiet;
+    pm.addPass(llmc::createGPTQPass(o));
+  }
+  if (quantize) {
+    llmc::QuantizeWeightsPassOptions o;
+    setQuantOptions(o);
+    pm.addPass(llmc::createQuantizeWeightsPass(o));
+  }
   if (toF16) {
     llmc::ConvertWeightFormatPassOptions o;
     o.format = "f16";
@@ -240,8 +419,13 @@ int runCompile(int argc, char **argv) {
   if (failed(pm.run(**module))) {
     return fail("the llm passes failed on " + checkpointPath);
   }
+  (**module)->removeAttr("llm.calibration");
+  if (quantize) {
+    progress.step("quantized to " + qformat + " (group " + Twine(groupSize) +
+                  ", " + (calibrated ? methodName : "rtn") + ")");
+  }
   if (toF16) {
-    progress.step("converted weights to f16");
+    progress.step("converted the remaining float weights to f16");
   }
 
   mlir::OpPrintingFlags flags;
@@ -473,7 +657,7 @@ int main(int argc, char **argv) {
   cl::ParseCommandLineOptions(
       argc, argv,
       "llmc: an ahead-of-time compiler for LLaMA-family models\n\n"
-      "  llmc compile CKPT -o OUT [--f16] [--emit=mlir|llvm|obj|exe]\n"
+      "  llmc compile CKPT -o OUT [--f16 | --q8 | --q4] [--emit=mlir|llvm|obj|exe]\n"
       "  llmc inspect FILE [--verify]\n"
       "  llmc <command> --help   lists the options of a command\n");
   if (compileCmd) {
