@@ -9,14 +9,16 @@
 
 namespace llmc {
 
-std::string serializeSafetensors(const std::vector<TensorData> &tensors) {
+std::string serializeSafetensorsHeader(const std::vector<TensorData> &tensors,
+                                       const std::vector<uint64_t> &sizes) {
   nlohmann::ordered_json header = nlohmann::ordered_json::object();
   uint64_t offset = 0;
-  for (const TensorData &t : tensors) {
+  for (size_t i = 0; i < tensors.size(); ++i) {
+    const TensorData &t = tensors[i];
     header[t.name] = {{"dtype", dtypeName(t.dtype)},
                       {"shape", t.shape},
-                      {"data_offsets", {offset, offset + t.bytes.size()}}};
-    offset += t.bytes.size();
+                      {"data_offsets", {offset, offset + sizes[i]}}};
+    offset += sizes[i];
   }
   std::string json = header.dump();
   json.append((8 - json.size() % 8) % 8, ' ');
@@ -25,7 +27,15 @@ std::string serializeSafetensors(const std::vector<TensorData> &tensors) {
   for (int i = 0; i < 8; ++i) {
     out.push_back(static_cast<char>((n >> (8 * i)) & 0xff));
   }
-  out += json;
+  return out + json;
+}
+
+std::string serializeSafetensors(const std::vector<TensorData> &tensors) {
+  std::vector<uint64_t> sizes;
+  for (const TensorData &t : tensors) {
+    sizes.push_back(t.bytes.size());
+  }
+  std::string out = serializeSafetensorsHeader(tensors, sizes);
   for (const TensorData &t : tensors) {
     out.append(t.bytes.data(), t.bytes.size());
   }

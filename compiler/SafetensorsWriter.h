@@ -14,6 +14,11 @@ struct TensorData {
   std::vector<char> bytes;
 };
 
+/// The 8-byte length and padded JSON header for tensors of the given byte
+/// sizes, laid out in order (for writers that stream the data after it).
+std::string serializeSafetensorsHeader(const std::vector<TensorData> &tensors,
+                                       const std::vector<uint64_t> &sizes);
+
 /// The complete file image (header length, JSON header padded to 8 bytes,
 /// tensor data in the given order).
 std::string serializeSafetensors(const std::vector<TensorData> &tensors);
