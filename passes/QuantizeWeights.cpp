@@ -28,7 +28,7 @@ struct QuantizeWeightsPass
     if (groupSize <= 0 || groupSize % 32 != 0) {
       module.emitError() << "llm-quantize-weights: group-size must be a "
                             "positive multiple of 32, got "
-                         << groupSize;
+                         << static_cast<int64_t>(groupSize);
       return signalPassFailure();
     }
     auto keepRules = parseKeepRules(module, keep);
