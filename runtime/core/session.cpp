@@ -173,6 +173,11 @@ llmc_status llmc_model_load(const char *path, const llmc_program *program,
   m->fingerprint = artifact::tensorTableFingerprint(sigs);
   m->program = program;
   m->reader = std::move(reader);
+  for (const artifact::TensorRef &t : m->reader->tensors()) {
+    if (!(t.name == "model.embed_tokens.weight" && !m->tied)) {
+      m->info.bytes_per_token += t.size;
+    }
+  }
   m->reference = program == &kReferenceProgram;
   if (m->reference) {
     if (llmc_status s = checkReferenceTensors(*m)) {

@@ -115,62 +115,108 @@ inline __m256 sumPairsToFloat(__m256i p16) {
   return _mm256_cvtepi32_ps(_mm256_madd_epi16(p16, _mm256_set1_epi16(1)));
 }
 
-void dotQ8Avx2(const uint8_t *w, const ActBlock *a, int64_t nb, int m,
-               int64_t group, float *out) {
+/// One quantized weight row against M activation rows: each 32-element
+/// sub-block of the weights is loaded (and for q4 unpacked) once and used for
+/// all M rows.
+template <int M>
+void dotQ8Rows(const uint8_t *w, const ActBlock *a, int64_t nb, int64_t group,
+               float *out) {
   const int64_t sub = group / kQuantSubBlock;
   const size_t blockBytes = 2 + static_cast<size_t>(group);
-  for (int t = 0; t < m; ++t) {
-    const ActBlock *at = a + t * nb;
-    __m256 acc = _mm256_setzero_ps();
-    for (int64_t b = 0; b < nb; ++b) {
-      const uint8_t *blk = w + (b / sub) * blockBytes;
-      uint16_t dh;
-      std::memcpy(&dh, blk, 2);
-      __m256i wq = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(
-          blk + 2 + (b % sub) * kQuantSubBlock));
-      __m256i xq = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(at[b].q));
-      // maddubs wants unsigned x signed: |w| times x with w's sign.
-      __m256i p16 = _mm256_maddubs_epi16(_mm256_sign_epi8(wq, wq),
-                                         _mm256_sign_epi8(xq, wq));
-      acc = _mm256_fmadd_ps(_mm256_set1_ps(_cvtsh_ss(dh) * at[b].d),
-                            sumPairsToFloat(p16), acc);
+  __m256 acc[M];
+  for (int t = 0; t < M; ++t) {
+    acc[t] = _mm256_setzero_ps();
+  }
+  for (int64_t b = 0; b < nb; ++b) {
+    const uint8_t *blk = w + (b / sub) * blockBytes;
+    uint16_t dh;
+    std::memcpy(&dh, blk, 2);
+    const float d = _cvtsh_ss(dh);
+    __m256i wq = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(
+        blk + 2 + (b % sub) * kQuantSubBlock));
+    // maddubs wants unsigned x signed: |w| times x with w's sign.
+    __m256i aw = _mm256_sign_epi8(wq, wq);
+    for (int t = 0; t < M; ++t) {
+      const ActBlock &x = a[t * nb + b];
+      __m256i xq = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(x.q));
+      __m256i p16 = _mm256_maddubs_epi16(aw, _mm256_sign_epi8(xq, wq));
+      acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(d * x.d), sumPairsToFloat(p16),
+                               acc[t]);
     }
-    out[t] = hsum(acc);
+  }
+  for (int t = 0; t < M; ++t) {
+    out[t] = hsum(acc[t]);
+  }
+}
+
+void dotQ8Avx2(const uint8_t *w, const ActBlock *a, int64_t nb, int m,
+               int64_t group, float *out) {
+  switch (m) {
+  case 1:
+    return dotQ8Rows<1>(w, a, nb, group, out);
+  case 2:
+    return dotQ8Rows<2>(w, a, nb, group, out);
+  case 3:
+    return dotQ8Rows<3>(w, a, nb, group, out);
+  default:
+    return dotQ8Rows<4>(w, a, nb, group, out);
+  }
+}
+
+template <bool Asym, int M>
+void dotQ4Rows(const uint8_t *w, const ActBlock *a, int64_t nb, int64_t group,
+               float *out) {
+  const int64_t sub = group / kQuantSubBlock;
+  const size_t head = Asym ? 4 : 2;
+  const size_t blockBytes = head + static_cast<size_t>(group) / 2;
+  const __m128i low = _mm_set1_epi8(0x0F);
+  __m256 acc[M];
+  float offset[M];
+  for (int t = 0; t < M; ++t) {
+    acc[t] = _mm256_setzero_ps();
+    offset[t] = 0.0f;
+  }
+  for (int64_t b = 0; b < nb; ++b) {
+    const uint8_t *blk = w + (b / sub) * blockBytes;
+    uint16_t dh;
+    std::memcpy(&dh, blk, 2);
+    const float d = _cvtsh_ss(dh);
+    float mn = 0.0f;
+    if (Asym) {
+      uint16_t mh;
+      std::memcpy(&mh, blk + 2, 2);
+      mn = _cvtsh_ss(mh);
+    }
+    __m128i raw = _mm_loadu_si128(
+        reinterpret_cast<const __m128i *>(blk + head + (b % sub) * 16));
+    __m256i nib = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(raw, 4), low),
+                                   _mm_and_si128(raw, low));
+    for (int t = 0; t < M; ++t) {
+      const ActBlock &x = a[t * nb + b];
+      __m256i xq = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(x.q));
+      acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(d * x.d),
+                               sumPairsToFloat(_mm256_maddubs_epi16(nib, xq)),
+                               acc[t]);
+      offset[t] += Asym ? mn * x.sum : -8.0f * d * x.sum;
+    }
+  }
+  for (int t = 0; t < M; ++t) {
+    out[t] = hsum(acc[t]) + offset[t];
   }
 }
 
 template <bool Asym>
 void dotQ4Avx2Impl(const uint8_t *w, const ActBlock *a, int64_t nb, int m,
                    int64_t group, float *out) {
-  const int64_t sub = group / kQuantSubBlock;
-  const size_t head = Asym ? 4 : 2;
-  const size_t blockBytes = head + static_cast<size_t>(group) / 2;
-  const __m128i low = _mm_set1_epi8(0x0F);
-  for (int t = 0; t < m; ++t) {
-    const ActBlock *at = a + t * nb;
-    __m256 acc = _mm256_setzero_ps();
-    float offset = 0.0f;
-    for (int64_t b = 0; b < nb; ++b) {
-      const uint8_t *blk = w + (b / sub) * blockBytes;
-      uint16_t dh;
-      std::memcpy(&dh, blk, 2);
-      float d = _cvtsh_ss(dh);
-      __m128i raw = _mm_loadu_si128(
-          reinterpret_cast<const __m128i *>(blk + head + (b % sub) * 16));
-      __m256i nib = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(raw, 4), low),
-                                     _mm_and_si128(raw, low));
-      __m256i xq = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(at[b].q));
-      acc = _mm256_fmadd_ps(_mm256_set1_ps(d * at[b].d),
-                            sumPairsToFloat(_mm256_maddubs_epi16(nib, xq)), acc);
-      if (Asym) {
-        uint16_t mh;
-        std::memcpy(&mh, blk + 2, 2);
-        offset += _cvtsh_ss(mh) * at[b].sum;
-      } else {
-        offset -= 8.0f * d * at[b].sum;
-      }
-    }
-    out[t] = hsum(acc) + offset;
+  switch (m) {
+  case 1:
+    return dotQ4Rows<Asym, 1>(w, a, nb, group, out);
+  case 2:
+    return dotQ4Rows<Asym, 2>(w, a, nb, group, out);
+  case 3:
+    return dotQ4Rows<Asym, 3>(w, a, nb, group, out);
+  default:
+    return dotQ4Rows<Asym, 4>(w, a, nb, group, out);
   }
 }
 

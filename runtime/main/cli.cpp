@@ -13,6 +13,7 @@
 #include <sstream>
 #include <string>
 #include <sys/resource.h>
+#include <thread>
 #include <unistd.h>
 #include <vector>
 
@@ -351,24 +352,30 @@ int runBench(const char *argv0, llmc_session *session,
     return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
   };
   double p = median(pre), d = median(dec);
-  double gb = static_cast<double>(info.weight_bytes) / 1e9;
+  double gb = static_cast<double>(info.bytes_per_token) / 1e9;
   if (o.json) {
     std::printf("{\"prefill_tokens\": %lld, \"decode_tokens\": %lld, "
                 "\"reps\": %d, \"threads\": %d, \"prefill_tok_s\": %.3f, "
                 "\"decode_tok_s\": %.3f, \"weight_bytes\": %llu, "
-                "\"decode_gb_s\": %.3f, \"peak_rss_mib\": %.1f}\n",
+                "\"bytes_per_token\": %llu, \"decode_gb_s\": %.3f, "
+                "\"peak_rss_mib\": %.1f}\n",
                 static_cast<long long>(o.benchPrefill),
-                static_cast<long long>(o.benchDecode), o.benchReps, o.threads,
+                static_cast<long long>(o.benchDecode), o.benchReps,
+                o.threads > 0 ? o.threads
+                              : static_cast<int>(std::thread::hardware_concurrency()),
                 p, d, static_cast<unsigned long long>(info.weight_bytes),
-                d * gb, peakRssMiB());
+                static_cast<unsigned long long>(info.bytes_per_token), d * gb,
+                peakRssMiB());
   } else {
     std::printf("bench: %d reps, median\n", o.benchReps);
     std::printf("  prefill %4lld tokens: %10.1f tokens/s\n",
                 static_cast<long long>(o.benchPrefill), p);
-    std::printf("  decode  %4lld tokens: %10.1f tokens/s (%.2f GB/s of weights)\n",
+    std::printf("  decode  %4lld tokens: %10.1f tokens/s (%.2f GB/s of weights read)\n",
                 static_cast<long long>(o.benchDecode), d, d * gb);
-    std::printf("  weights: %.1f MiB, peak resident memory: %.1f MiB\n",
+    std::printf("  weights: %.1f MiB, %.1f MiB read per token, peak resident "
+                "memory: %.1f MiB\n",
                 static_cast<double>(info.weight_bytes) / (1024.0 * 1024.0),
+                static_cast<double>(info.bytes_per_token) / (1024.0 * 1024.0),
                 peakRssMiB());
   }
   return 0;

@@ -42,6 +42,9 @@ typedef struct llmc_model_info {
   int32_t bos_token_id;
   int32_t eos_token_id;
   uint64_t weight_bytes;
+  /* Weight bytes one decode step reads: all of them, less the embedding
+   * table when the LM head has its own (a lookup reads one row). */
+  uint64_t bytes_per_token;
   uint64_t artifact_bytes;
 } llmc_model_info;
 
