@@ -27,10 +27,6 @@ std::string serializeSafetensors(const std::vector<TensorData> &tensors);
 llvm::Error writeSafetensors(const std::string &path,
                              const std::vector<TensorData> &tensors);
 
-/// IEEE half and bfloat16 from float (round to nearest even).
-uint16_t floatToHalf(float f);
-uint16_t floatToBFloat16(float f);
-
 } // namespace llmc
 
 #endif // LLMC_COMPILER_SAFETENSORSWRITER_H

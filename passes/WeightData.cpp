@@ -84,15 +84,9 @@ void writeFloatWeight(llm::GlobalOp g, llm::StorageKind kind,
     if (kind == llm::StorageKind::f32) {
       std::memcpy(out + 4 * i, &values[i], 4);
     } else {
-      uint16_t h;
-      if (kind == llm::StorageKind::f16) {
-        h = kernels::floatToHalf(values[i]);
-      } else {
-        uint32_t x;
-        std::memcpy(&x, &values[i], 4);
-        x += 0x7fff + ((x >> 16) & 1);
-        h = static_cast<uint16_t>(x >> 16);
-      }
+      uint16_t h = kind == llm::StorageKind::f16
+                       ? kernels::floatToHalf(values[i])
+                       : kernels::floatToBF16(values[i]);
       std::memcpy(out + 2 * i, &h, 2);
     }
   }

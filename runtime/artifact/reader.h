@@ -28,7 +28,7 @@ public:
   /// Maps `path`: an artifact file, or an executable whose trailer points at
   /// its appended artifact. Every offset is checked and the flatbuffer is
   /// verified before this returns; `verifyWeights` also checks each
-  /// segment's checksum (reads every byte). On failure returns nullptr and
+  /// tensor's checksum (reads every byte). On failure returns nullptr and
   /// sets `error` to "PATH: problem".
   static std::unique_ptr<Reader> open(const std::string &path,
                                       std::string &error,

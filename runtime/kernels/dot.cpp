@@ -69,6 +69,16 @@ uint16_t floatToHalf(float f) {
   return static_cast<uint16_t>(half);
 }
 
+uint16_t floatToBF16(float f) {
+  uint32_t x;
+  std::memcpy(&x, &f, 4);
+  if ((x & 0x7fffffff) > 0x7f800000) {
+    return static_cast<uint16_t>((x >> 16) | 0x40); // quiet NaN
+  }
+  x += 0x7fff + ((x >> 16) & 1);
+  return static_cast<uint16_t>(x >> 16);
+}
+
 void toFloat(const void *src, int32_t format, int64_t n, float *dst) {
   switch (format) {
   case LLMC_FORMAT_F16: {

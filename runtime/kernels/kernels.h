@@ -42,8 +42,10 @@ const KernelTable *avx2Kernels();
 /// portable one.
 const KernelTable &bestKernels();
 
+/// IEEE half <-> float; float -> half and -> bfloat16 round to nearest even.
 float halfToFloat(uint16_t h);
 uint16_t floatToHalf(float f);
+uint16_t floatToBF16(float f);
 inline float bf16ToFloat(uint16_t h) {
   uint32_t x = static_cast<uint32_t>(h) << 16;
   float f;

@@ -2,6 +2,7 @@
 #include "compiler/Checkpoint.h"
 #include "compiler/Importer.h"
 #include "compiler/SafetensorsWriter.h"
+#include "runtime/kernels/kernels.h"
 
 #include "mlir/IR/MLIRContext.h"
 #include "llvm/Support/FileSystem.h"
@@ -103,7 +104,7 @@ std::vector<TensorData> tinyTensors(bool withHead, DType dtype = DType::F32) {
       for (size_t i = 0; i < td.bytes.size() / 4; ++i) {
         float f;
         std::memcpy(&f, td.bytes.data() + 4 * i, 4);
-        uint16_t h = dtype == DType::F16 ? floatToHalf(f) : floatToBFloat16(f);
+        uint16_t h = dtype == DType::F16 ? kernels::floatToHalf(f) : kernels::floatToBF16(f);
         std::memcpy(out.data() + 2 * i, &h, 2);
       }
       td.bytes = std::move(out);
@@ -125,8 +126,8 @@ TEST(Safetensors, ReadsEveryFloatDType) {
   for (DType dt : {DType::F16, DType::BF16}) {
     std::vector<char> b(values.size() * 2);
     for (size_t i = 0; i < values.size(); ++i) {
-      uint16_t h = dt == DType::F16 ? floatToHalf(values[i])
-                                    : floatToBFloat16(values[i]);
+      uint16_t h = dt == DType::F16 ? kernels::floatToHalf(values[i])
+                                    : kernels::floatToBF16(values[i]);
       std::memcpy(b.data() + 2 * i, &h, 2);
     }
     tensors.push_back({dt == DType::F16 ? "b" : "c", dt, {3, 2}, b});

@@ -1,6 +1,7 @@
 // llmc-make-model: writes a Hugging Face LLaMA checkpoint with deterministic random weights at preset shapes.
 #include "compiler/Safetensors.h"
 #include "compiler/SafetensorsWriter.h"
+#include "runtime/kernels/kernels.h"
 
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/FileSystem.h"
@@ -186,8 +187,8 @@ int main(int argc, char **argv) {
         if (dt == llmc::DType::F32) {
           std::memcpy(&chunk[4 * j], &v, 4);
         } else {
-          uint16_t h = dt == llmc::DType::F16 ? llmc::floatToHalf(v)
-                                              : llmc::floatToBFloat16(v);
+          uint16_t h = dt == llmc::DType::F16 ? llmc::kernels::floatToHalf(v)
+                                              : llmc::kernels::floatToBF16(v);
           std::memcpy(&chunk[2 * j], &h, 2);
         }
       }

@@ -34,10 +34,7 @@ std::vector<uint16_t> toHalf(const std::vector<float> &v) {
 std::vector<uint16_t> toBF16(const std::vector<float> &v) {
   std::vector<uint16_t> h(v.size());
   for (size_t i = 0; i < v.size(); ++i) {
-    uint32_t x;
-    std::memcpy(&x, &v[i], 4);
-    x += 0x7fff + ((x >> 16) & 1);
-    h[i] = static_cast<uint16_t>(x >> 16);
+    h[i] = floatToBF16(v[i]);
   }
   return h;
 }

@@ -1,0 +1,85 @@
+#!/usr/bin/env python3
+"""Quality of llmc's compression methods, in the survey's terms and beyond.
+
+For one checkpoint (default ../shared/models/stories260K), compiles f32, q8,
+q4 RTN, GPTQ and AWQ variants and measures on the same text and tokens:
+perplexity, KL divergence from the f32 model's next-token distribution and
+top-1 agreement with it (--kl-reference), weight bytes, decode/prefill
+tokens/s and peak memory (--bench). Prints a markdown table, writes JSON.
+
+  bench/quality.py [--ckpt DIR] [--text FILE] [--calib FILE] [--ctx 256]
+                   [--tokens 19968] [--groups 32,128] [--out bench/out]
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SHARED = os.path.join(ROOT, "..", "shared")
+
+
+def run(cmd):
+    print("+ " + " ".join(cmd), file=sys.stderr, flush=True)
+    return subprocess.run(cmd, check=True, stdout=subprocess.PIPE, text=True).stdout
+
+
+def last_json(text):
+    return json.loads(text.strip().splitlines()[-1])
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--build", default=os.path.join(ROOT, "build"))
+    ap.add_argument("--out", default=os.path.join(ROOT, "bench", "out"))
+    ap.add_argument("--ckpt", default=os.path.join(SHARED, "models", "stories260K"))
+    ap.add_argument("--text", default=os.path.join(SHARED, "data", "text", "tinystories_val_dev.txt"))
+    ap.add_argument("--calib", default=os.path.join(SHARED, "data", "text", "calib_mixed.txt"))
+    ap.add_argument("--ctx", type=int, default=256)
+    ap.add_argument("--tokens", type=int, default=19968)
+    ap.add_argument("--groups", default="32,128")
+    ap.add_argument("--threads", type=int, default=1)
+    args = ap.parse_args()
+
+    llmc = os.path.join(args.build, "bin", "llmc")
+    os.makedirs(args.out, exist_ok=True)
+    name = os.path.basename(os.path.normpath(args.ckpt))
+    ref = os.path.join(args.out, name + "-f32.llmc")
+    configs = [("f32", ["--weights", ref]), ("q8 rtn g32", ["--q8"])]
+    for g in args.groups.split(","):
+        gs = ["--q4", "--group-size", g]
+        configs += [("q4 rtn g" + g, gs),
+                    ("q4 gptq g" + g, gs + ["--quant-method", "gptq", "--calib", args.calib]),
+                    ("q4 awq g" + g, gs + ["--quant-method", "awq", "--calib", args.calib])]
+    results = []
+    for label, flags in configs:
+        exe = os.path.join(args.out, name + "-" + label.replace(" ", "-"))
+        run([llmc, "compile", args.ckpt, "-o", exe, "--quiet"] + flags)
+        ppl_cmd = [exe, "--perplexity", args.text, "--ctx", str(args.ctx),
+                   "--ppl-tokens", str(args.tokens), "--json", "--threads", str(args.threads)]
+        if label != "f32":
+            ppl_cmd += ["--kl-reference", ref]
+        p = last_json(run(ppl_cmd))
+        b = last_json(run([exe, "--bench", "--threads", str(args.threads), "--json"]))
+        results.append({"config": label, "flags": " ".join(flags), "ppl": p["ppl"],
+                        "kl": p.get("kl", 0.0), "top1": p.get("top1", 1.0),
+                        "weight_bytes": b["weight_bytes"],
+                        "prefill_tok_s": b["prefill_tok_s"],
+                        "decode_tok_s": b["decode_tok_s"],
+                        "peak_rss_mib": b["peak_rss_mib"]})
+    print("| config | perplexity | KL vs f32 (nats/token) | top-1 agreement | weight bytes | prefill tok/s | decode tok/s | peak RSS MiB |")
+    print("|---|---|---|---|---|---|---|---|")
+    for r in results:
+        print("| %s | %.4f | %.5f | %.2f%% | %d | %.0f | %.0f | %.1f |" % (
+            r["config"], r["ppl"], r["kl"], 100 * r["top1"], r["weight_bytes"],
+            r["prefill_tok_s"], r["decode_tok_s"], r["peak_rss_mib"]))
+    path = os.path.join(args.out, name + "-quality.json")
+    with open(path, "w") as f:
+        json.dump({"ckpt": args.ckpt, "text": args.text, "calib": args.calib,
+                   "ctx": args.ctx, "tokens": args.tokens, "results": results}, f, indent=1)
+    print("JSON: " + path)
+
+
+if __name__ == "__main__":
+    main()
