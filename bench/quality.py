@@ -35,7 +35,11 @@ def main():
     ap.add_argument("--out", default=os.path.join(ROOT, "bench", "out"))
     ap.add_argument("--ckpt", default=os.path.join(SHARED, "models", "stories260K"))
     ap.add_argument("--text", default=os.path.join(SHARED, "data", "text", "tinystories_val_dev.txt"))
-    ap.add_argument("--calib", default=os.path.join(SHARED, "data", "text", "calib_mixed.txt"))
+    ap.add_argument("--calib", default="",
+                    help="calibration text (default: the last --calib-tail bytes of --text)")
+    ap.add_argument("--calib-tail", type=int, default=300000,
+                    help="bytes from the end of --text used for calibration; they must "
+                         "lie beyond the scored tokens (the first --tokens)")
     ap.add_argument("--ctx", type=int, default=256)
     ap.add_argument("--tokens", type=int, default=19968)
     ap.add_argument("--groups", default="32,128")
@@ -44,6 +48,19 @@ def main():
 
     llmc = os.path.join(args.build, "bin", "llmc")
     os.makedirs(args.out, exist_ok=True)
+    if not args.calib:
+        # Held-out, in-domain calibration text: the tail of the evaluation
+        # file, disjoint from the scored prefix.
+        with open(args.text, "rb") as f:
+            data = f.read()
+        # 8 bytes per token bounds English text under these tokenizers, so
+        # the tail starts past every scored token.
+        if len(data) - args.calib_tail < 8 * args.tokens:
+            sys.exit("quality: %s is too short to hold out %d bytes beyond %d scored tokens"
+                     % (args.text, args.calib_tail, args.tokens))
+        args.calib = os.path.join(args.out, "calib-tail.txt")
+        with open(args.calib, "wb") as f:
+            f.write(data[-args.calib_tail:])
     name = os.path.basename(os.path.normpath(args.ckpt))
     ref = os.path.join(args.out, name + "-f32.llmc")
     configs = [("f32", ["--weights", ref]), ("q8 rtn g32", ["--q8"])]

@@ -6,6 +6,7 @@
 #include "passes/WeightData.h"
 #include "runtime/kernels/quant.h"
 
+#include <algorithm>
 #include <cmath>
 
 namespace llmc {
@@ -68,6 +69,68 @@ double outputError(const SiteInputs &in, const std::vector<float> &w,
   return err;
 }
 
+/// AWQ's weight clipping: for each row and group of W·s, the clip range
+/// (a fraction of the group's largest magnitude, down to half) whose
+/// quantization gives the least output error on sampled inputs x/s; the
+/// weights are clamped to it before round-to-nearest.
+void clipWeights(std::vector<float> &w, int64_t rows, int64_t K,
+                 const SiteInputs &in, const std::vector<float> &s,
+                 int32_t format, int64_t group, bool asym, int64_t tokens) {
+  const int64_t stride = std::max<int64_t>(1, in.rows / tokens);
+  std::vector<float> xs; // sampled inputs as W·s sees them: x / s
+  int64_t T = 0;
+  for (int64_t t = 0; t < in.rows; t += stride, ++T) {
+    for (int64_t c = 0; c < K; ++c) {
+      xs.push_back(in.x[t * K + c] / s[c]);
+    }
+  }
+  const int kGrid = 20, kSteps = 10; // shrink by 5% steps, down to 50%
+  std::vector<float> clipped(group), q(group);
+  std::vector<double> bestErr, err(T);
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t g0 = 0; g0 < K; g0 += group) {
+      const int64_t len = std::min(group, K - g0);
+      float *wg = &w[r * K + g0];
+      float amax = 0.0f;
+      for (int64_t i = 0; i < len; ++i) {
+        amax = std::max(amax, std::fabs(wg[i]));
+      }
+      double best = -1.0;
+      float bestMax = amax;
+      for (int step = 0; step <= kSteps; ++step) {
+        float mx = amax * (1.0f - static_cast<float>(step) / kGrid);
+        for (int64_t i = 0; i < len; ++i) {
+          clipped[i] = std::clamp(wg[i], -mx, mx);
+        }
+        kernels::GroupParams p =
+            kernels::groupParams(clipped.data(), len, format, asym);
+        for (int64_t i = 0; i < len; ++i) {
+          q[i] = kernels::dequantCode(
+                     kernels::quantCode(clipped[i], p, format, asym), p,
+                     format, asym) -
+                 wg[i];
+        }
+        double e = 0.0;
+        for (int64_t t = 0; t < T; ++t) {
+          const float *x = &xs[t * K + g0];
+          float acc = 0.0f;
+          for (int64_t i = 0; i < len; ++i) {
+            acc += q[i] * x[i];
+          }
+          e += static_cast<double>(acc) * acc;
+        }
+        if (best < 0 || e < best) {
+          best = e;
+          bestMax = mx;
+        }
+      }
+      for (int64_t i = 0; i < len; ++i) {
+        wg[i] = std::clamp(wg[i], -bestMax, bestMax);
+      }
+    }
+  }
+}
+
 struct AWQPass : llmc::impl::AWQPassBase<AWQPass> {
   using Base::Base;
 
@@ -120,7 +183,10 @@ struct AWQPass : llmc::impl::AWQPassBase<AWQPass> {
       };
       calib->observe(l, hook);
 
+      std::vector<std::vector<float>> siteScale(4);
       for (LinearSite site : sites) {
+        siteScale[static_cast<int>(site)].assign(
+            inputs[static_cast<int>(site)].width, 1.0f);
         // The op that produces this site's input absorbs 1/s: the norms for
         // q/k/v and gate/up, up_proj's rows for down_proj, and v_proj's rows
         // for o_proj when every query head has its own value head (with
@@ -200,6 +266,7 @@ struct AWQPass : llmc::impl::AWQPassBase<AWQPass> {
           }
           writeFloatWeight(linears[i], linears[i].getWeightType().getKind(), w);
         }
+        siteScale[static_cast<int>(site)] = best;
         std::vector<float> p = *readFloatWeight(prev);
         int64_t cols = prev.getWeightType().getShape().size() == 2
                            ? prev.getWeightType().getShape()[1]
@@ -214,10 +281,23 @@ struct AWQPass : llmc::impl::AWQPassBase<AWQPass> {
       // Later layers see this layer's scaled float weights, as AWQ does.
       calib->advance(l);
       for (LinearSite site : sites) {
+        const SiteInputs &in = inputs[static_cast<int>(site)];
         for (llm::GlobalOp g : L.at(site)) {
-          if (!matchKeep(*keepRules, g.getSymName())) {
-            quantizeWeightRTN(g, target->kind, groupSize, target->asymmetric);
+          if (matchKeep(*keepRules, g.getSymName()) ||
+              !g.getWeightType().isFloat()) {
+            continue;
           }
+          // As the reference implementation, q and k are not clipped: the
+          // attention scores are too sensitive to them.
+          if (clip && g != L.q && g != L.k) {
+            std::vector<float> w = *readFloatWeight(g);
+            auto shape = g.getWeightType().getShape();
+            clipWeights(w, shape[0], shape[1], in,
+                        siteScale[static_cast<int>(site)], fmt, groupSize,
+                        target->asymmetric, clipTokens);
+            writeFloatWeight(g, g.getWeightType().getKind(), w);
+          }
+          quantizeWeightRTN(g, target->kind, groupSize, target->asymmetric);
         }
       }
       if (progress) {

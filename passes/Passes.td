@@ -106,8 +106,10 @@ def AWQPass : Pass<"llm-awq", "mlir::ModuleOp"> {
     searches per-input-channel scales s = mean|x|^α over a grid of α in
     [0, 1) on the calibration activations (`llm.calibration`), minimizing
     ‖X·(Q(W·s)/s)ᵀ − X·Wᵀ‖², then folds 1/s into the op before (the RMSNorm
-    weight, up_proj's rows, or v_proj's rows) and quantizes W·s by
-    round-to-nearest.
+    weight, up_proj's rows, or v_proj's rows). With `clip`, each row group
+    of W·s (except q and k) is clamped to the range, between 50% and 100%
+    of its largest magnitude, that quantizes with the least output error.
+    Then W·s is quantized by round-to-nearest.
 
     Before:
     ```mlir
@@ -122,6 +124,10 @@ def AWQPass : Pass<"llm-awq", "mlir::ModuleOp"> {
   let options = !listconcat(QuantOptions, [
     Option<"grid", "grid", "int64_t", /*default=*/"20",
            "Number of α values tried">,
+    Option<"clip", "clip", "bool", /*default=*/"true",
+           "Also search each group's clipping range (not for q and k)">,
+    Option<"clipTokens", "clip-tokens", "int64_t", /*default=*/"128",
+           "Calibration tokens the clipping search evaluates">,
     Option<"maxTokens", "max-tokens", "int64_t", /*default=*/"512",
            "Calibration tokens the scale search evaluates">,
     Option<"progress", "progress", "bool", /*default=*/"false",

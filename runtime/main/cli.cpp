@@ -113,7 +113,21 @@ double now() {
       .count();
 }
 
+/// Peak resident memory of this process image. VmHWM belongs to the address
+/// space, which execve replaces; getrusage's ru_maxrss would carry over the
+/// peak of whatever process exec'ed us (a Python harness, say).
 double peakRssMiB() {
+  if (std::FILE *f = std::fopen("/proc/self/status", "r")) {
+    char line[256];
+    while (std::fgets(line, sizeof line, f)) {
+      long kb;
+      if (std::sscanf(line, "VmHWM: %ld kB", &kb) == 1) {
+        std::fclose(f);
+        return static_cast<double>(kb) / 1024.0;
+      }
+    }
+    std::fclose(f);
+  }
   struct rusage ru;
   getrusage(RUSAGE_SELF, &ru);
   return static_cast<double>(ru.ru_maxrss) / 1024.0;

@@ -20,7 +20,8 @@ def weight_bytes(path):
     total = 0
     for line in open(path):
         m = re.match(r"\s+(\S+)\s+(\S+(?:, asym>)?)\s+(\S+)\s+(\d+) bytes$", line)
-        if m and not m.group(1).endswith("norm.weight"):
+        # Tensor lines only (the "by format" summary has "N tensors" there).
+        if m and m.group(3) != "tensors" and not m.group(1).endswith("norm.weight"):
             total += int(m.group(4))
     return total
 
