@@ -540,22 +540,18 @@ int runCompile(int argc, char **argv) {
     return fail(toString(std::move(e)));
   }
   progress.step("emitted the object file");
-  if (!weightsPath.empty()) {
-    std::string error;
-    if (!llmc::artifact::writeArtifactFile(weightsPath, *contents, error)) {
-      return fail(error);
-    }
-    progress.step("wrote the weights to " + weightsPath);
-  }
+  // Link first: a failed link leaves neither the executable nor the weights.
   Error err = writeAtomically(out, [&](const std::string &tmp) -> Error {
     if (Error e = llmc::linkExecutable(std::string(objPath), tmp)) {
       return e;
     }
-    if (weightsPath.empty()) {
-      std::string error;
-      if (!llmc::artifact::appendArtifact(tmp, *contents, error)) {
-        return createStringError(inconvertibleErrorCode(), error);
-      }
+    std::string error;
+    bool ok = weightsPath.empty()
+                  ? llmc::artifact::appendArtifact(tmp, *contents, error)
+                  : llmc::artifact::writeArtifactFile(weightsPath, *contents,
+                                                      error);
+    if (!ok) {
+      return createStringError(inconvertibleErrorCode(), error);
     }
     return Error::success();
   });
