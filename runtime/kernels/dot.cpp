@@ -103,32 +103,35 @@ void toFloat(const void *src, int32_t format, int64_t n, float *dst) {
 
 namespace {
 
-template <typename Load>
-void dotRows(Load load, const float *x, int64_t ldx, int m, int64_t k,
-             float *out) {
-  for (int t = 0; t < m; ++t) {
-    const float *xr = x + t * ldx;
-    float acc = 0.0f;
-    for (int64_t i = 0; i < k; ++i) {
-      acc += load(i) * xr[i];
+template <typename W, typename Load>
+void dotTile(const W *w, int64_t ldw, int r, const float *x, int64_t ldx,
+             int m, int64_t k, float *out, Load load) {
+  for (int i = 0; i < r; ++i) {
+    for (int t = 0; t < m; ++t) {
+      const W *wr = w + i * ldw;
+      const float *xr = x + t * ldx;
+      float acc = 0.0f;
+      for (int64_t c = 0; c < k; ++c) {
+        acc += load(wr[c]) * xr[c];
+      }
+      out[i * 4 + t] = acc;
     }
-    out[t] = acc;
   }
 }
 
-void dotF32Generic(const float *w, const float *x, int64_t ldx, int m,
-                   int64_t k, float *out) {
-  dotRows([w](int64_t i) { return w[i]; }, x, ldx, m, k, out);
+void dotF32Generic(const float *w, int64_t ldw, int r, const float *x,
+                   int64_t ldx, int m, int64_t k, float *out) {
+  dotTile(w, ldw, r, x, ldx, m, k, out, [](float v) { return v; });
 }
 
-void dotF16Generic(const uint16_t *w, const float *x, int64_t ldx, int m,
-                   int64_t k, float *out) {
-  dotRows([w](int64_t i) { return halfToFloat(w[i]); }, x, ldx, m, k, out);
+void dotF16Generic(const uint16_t *w, int64_t ldw, int r, const float *x,
+                   int64_t ldx, int m, int64_t k, float *out) {
+  dotTile(w, ldw, r, x, ldx, m, k, out, halfToFloat);
 }
 
-void dotBF16Generic(const uint16_t *w, const float *x, int64_t ldx, int m,
-                    int64_t k, float *out) {
-  dotRows([w](int64_t i) { return bf16ToFloat(w[i]); }, x, ldx, m, k, out);
+void dotBF16Generic(const uint16_t *w, int64_t ldw, int r, const float *x,
+                    int64_t ldx, int m, int64_t k, float *out) {
+  dotTile(w, ldw, r, x, ldx, m, k, out, bf16ToFloat);
 }
 
 void axpyGeneric(float a, const float *x, float *y, int64_t k) {
@@ -145,8 +148,8 @@ float dotGeneric(const float *x, const float *y, int64_t k) {
   return acc;
 }
 
-void dotQ8Generic(const uint8_t *w, const ActBlock *a, int64_t nb, int m,
-                  int64_t group, float *out) {
+void dotQ8Row(const uint8_t *w, const ActBlock *a, int64_t nb, int m,
+              int64_t group, float *out) {
   const int64_t sub = group / kQuantSubBlock;
   const size_t blockBytes = 2 + static_cast<size_t>(group);
   for (int t = 0; t < m; ++t) {
@@ -199,14 +202,29 @@ void dotQ4GenericImpl(const uint8_t *w, const ActBlock *a, int64_t nb, int m,
   }
 }
 
-void dotQ4Generic(const uint8_t *w, const ActBlock *a, int64_t nb, int m,
-                  int64_t group, float *out) {
-  dotQ4GenericImpl<false>(w, a, nb, m, group, out);
+/// Row i of a tile, through a one-row kernel writing out[i * 4 + t].
+template <typename RowFn>
+void tileRows(RowFn row, const uint8_t *w, size_t ldw, int r,
+              const ActBlock *a, int64_t nb, int m, int64_t group,
+              float *out) {
+  for (int i = 0; i < r; ++i) {
+    row(w + i * ldw, a, nb, m, group, out + i * 4);
+  }
 }
 
-void dotQ4AsymGeneric(const uint8_t *w, const ActBlock *a, int64_t nb, int m,
-                      int64_t group, float *out) {
-  dotQ4GenericImpl<true>(w, a, nb, m, group, out);
+void dotQ8Generic(const uint8_t *w, size_t ldw, int r, const ActBlock *a,
+                  int64_t nb, int m, int64_t group, float *out) {
+  tileRows(dotQ8Row, w, ldw, r, a, nb, m, group, out);
+}
+
+void dotQ4Generic(const uint8_t *w, size_t ldw, int r, const ActBlock *a,
+                  int64_t nb, int m, int64_t group, float *out) {
+  tileRows(dotQ4GenericImpl<false>, w, ldw, r, a, nb, m, group, out);
+}
+
+void dotQ4AsymGeneric(const uint8_t *w, size_t ldw, int r, const ActBlock *a,
+                      int64_t nb, int m, int64_t group, float *out) {
+  tileRows(dotQ4GenericImpl<true>, w, ldw, r, a, nb, m, group, out);
 }
 
 } // namespace

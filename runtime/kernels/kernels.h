@@ -13,26 +13,28 @@ namespace llmc::kernels {
 /// table computes what the generic one does (up to float reassociation).
 struct KernelTable {
   const char *name;
-  /// out[t] = sum_k w[k] * x[t * ldx + k] for t < m (m <= 4): one weight row
-  /// against up to four activation rows, so the row is read once.
-  void (*dotF32)(const float *w, const float *x, int64_t ldx, int m,
-                 int64_t k, float *out);
-  void (*dotF16)(const uint16_t *w, const float *x, int64_t ldx, int m,
-                 int64_t k, float *out);
-  void (*dotBF16)(const uint16_t *w, const float *x, int64_t ldx, int m,
-                  int64_t k, float *out);
+  /// out[i * 4 + t] = sum_c w[i * ldw + c] * x[t * ldx + c] for i < r
+  /// (r <= 2) and t < m (m <= 4): a tile of up to two weight rows against up
+  /// to four activation rows, so each row is read once for the whole tile.
+  void (*dotF32)(const float *w, int64_t ldw, int r, const float *x,
+                 int64_t ldx, int m, int64_t k, float *out);
+  void (*dotF16)(const uint16_t *w, int64_t ldw, int r, const float *x,
+                 int64_t ldx, int m, int64_t k, float *out);
+  void (*dotBF16)(const uint16_t *w, int64_t ldw, int r, const float *x,
+                  int64_t ldx, int m, int64_t k, float *out);
   /// y[i] += a * x[i]
   void (*axpy)(float a, const float *x, float *y, int64_t k);
   /// sum of x[i] * y[i]
   float (*dot)(const float *x, const float *y, int64_t k);
-  /// out[t] = one quantized weight row (blocks of `group`) against
-  /// activation row t, held as `nb` ActBlocks at a + t * nb, for t < m.
-  void (*dotQ8)(const uint8_t *w, const ActBlock *a, int64_t nb, int m,
-                int64_t group, float *out);
-  void (*dotQ4)(const uint8_t *w, const ActBlock *a, int64_t nb, int m,
-                int64_t group, float *out);
-  void (*dotQ4Asym)(const uint8_t *w, const ActBlock *a, int64_t nb, int m,
-                    int64_t group, float *out);
+  /// out[i * 4 + t] = quantized weight row i (blocks of `group`, rows
+  /// `ldw` bytes apart) against activation row t, held as `nb` ActBlocks at
+  /// a + t * nb, for i < r (r <= 2) and t < m (m <= 4).
+  void (*dotQ8)(const uint8_t *w, size_t ldw, int r, const ActBlock *a,
+                int64_t nb, int m, int64_t group, float *out);
+  void (*dotQ4)(const uint8_t *w, size_t ldw, int r, const ActBlock *a,
+                int64_t nb, int m, int64_t group, float *out);
+  void (*dotQ4Asym)(const uint8_t *w, size_t ldw, int r, const ActBlock *a,
+                    int64_t nb, int m, int64_t group, float *out);
 };
 
 const KernelTable &genericKernels();

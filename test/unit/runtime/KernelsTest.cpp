@@ -71,27 +71,31 @@ TEST(Kernels, Avx2MatchesGeneric) {
   const KernelTable &gen = genericKernels();
   std::mt19937 rng(42);
   for (int64_t k : kOddSizes) {
-    for (int m = 1; m <= 4; ++m) {
-      const int64_t ldx = k + 3; // rows not contiguous
-      auto w = randomVec(k, rng);
-      auto x = randomVec(ldx * m, rng);
-      auto wh = toHalf(w);
-      auto wb = toBF16(w);
-      float a[4], b[4];
-      gen.dotF32(w.data(), x.data(), ldx, m, k, a);
-      avx2->dotF32(w.data(), x.data(), ldx, m, k, b);
-      for (int t = 0; t < m; ++t) {
-        EXPECT_NEAR(a[t], b[t], 1e-5f * k) << "f32 k=" << k << " m=" << m;
-      }
-      gen.dotF16(wh.data(), x.data(), ldx, m, k, a);
-      avx2->dotF16(wh.data(), x.data(), ldx, m, k, b);
-      for (int t = 0; t < m; ++t) {
-        EXPECT_NEAR(a[t], b[t], 1e-5f * k) << "f16 k=" << k << " m=" << m;
-      }
-      gen.dotBF16(wb.data(), x.data(), ldx, m, k, a);
-      avx2->dotBF16(wb.data(), x.data(), ldx, m, k, b);
-      for (int t = 0; t < m; ++t) {
-        EXPECT_NEAR(a[t], b[t], 1e-5f * k) << "bf16 k=" << k << " m=" << m;
+    for (int r = 1; r <= 2; ++r) {
+      for (int m = 1; m <= 4; ++m) {
+        const int64_t ldx = k + 3, ldw = k + 5; // rows not contiguous
+        auto w = randomVec(ldw * r, rng);
+        auto x = randomVec(ldx * m, rng);
+        auto wh = toHalf(w);
+        auto wb = toBF16(w);
+        float a[8], b[8];
+        auto expectSame = [&](const char *what) {
+          for (int i = 0; i < r; ++i) {
+            for (int t = 0; t < m; ++t) {
+              EXPECT_NEAR(a[i * 4 + t], b[i * 4 + t], 1e-5f * k)
+                  << what << " k=" << k << " r=" << r << " m=" << m;
+            }
+          }
+        };
+        gen.dotF32(w.data(), ldw, r, x.data(), ldx, m, k, a);
+        avx2->dotF32(w.data(), ldw, r, x.data(), ldx, m, k, b);
+        expectSame("f32");
+        gen.dotF16(wh.data(), ldw, r, x.data(), ldx, m, k, a);
+        avx2->dotF16(wh.data(), ldw, r, x.data(), ldx, m, k, b);
+        expectSame("f16");
+        gen.dotBF16(wb.data(), ldw, r, x.data(), ldx, m, k, a);
+        avx2->dotBF16(wb.data(), ldw, r, x.data(), ldx, m, k, b);
+        expectSame("bf16");
       }
     }
     auto x = randomVec(k, rng), y = randomVec(k, rng);
@@ -117,7 +121,7 @@ TEST_P(LinearTest, MatchesDoubleReference) {
     }
     Exec ex(threads, *kt);
     for (int64_t n : {1, 3, 5, 70}) {
-      for (auto [in, out] : {std::pair<int64_t, int64_t>{17, 9}, {64, 33}}) {
+      for (auto [in, out] : {std::pair<int64_t, int64_t>{17, 9}, {64, 33}, {40, 1}}) {
         auto x = randomVec(n * in, rng);
         auto w = randomVec(out * in, rng);
         auto bias = randomVec(out, rng);

@@ -134,14 +134,19 @@ TEST(Quant, DotsMatchDequantizedMath) {
               ref[t] += double(wd[i]) * b.d * b.q[i % 32];
             }
           }
-          float out[4];
+          float out[8];
           auto dot = f.format == LLMC_FORMAT_Q8 ? kt->dotQ8
                      : f.asym                   ? kt->dotQ4Asym
                                                 : kt->dotQ4;
-          dot(q.data(), a.data(), nb, m, f.group, out);
-          for (int t = 0; t < m; ++t) {
-            ASSERT_NEAR(out[t], ref[t], 1e-3 * (1 + std::fabs(ref[t])))
-                << kt->name << " " << f.name << " k=" << k << " m=" << m;
+          // The same row twice: a 2-row tile gives both rows the same dots.
+          std::vector<uint8_t> two(q);
+          two.insert(two.end(), q.begin(), q.end());
+          dot(two.data(), q.size(), 2, a.data(), nb, m, f.group, out);
+          for (int i = 0; i < 2; ++i) {
+            for (int t = 0; t < m; ++t) {
+              ASSERT_NEAR(out[i * 4 + t], ref[t], 1e-3 * (1 + std::fabs(ref[t])))
+                  << kt->name << " " << f.name << " k=" << k << " m=" << m;
+            }
           }
         }
       }
@@ -167,14 +172,25 @@ TEST(Quant, Avx2MatchesGeneric) {
         auto x = randomVec(k, rng);
         quantizeActivations(x.data(), k, nb, a.data() + t * nb);
       }
-      float g[4], v[4];
+      // Two different rows, so a tile that mixed up its rows would show.
+      auto w2 = randomVec(k, rng);
+      std::vector<uint8_t> q2(q.size());
+      quantizeRow(w2.data(), k, f.format, f.group, f.asym, q2.data());
+      std::vector<uint8_t> rows(q);
+      rows.insert(rows.end(), q2.begin(), q2.end());
       auto pick = [&](const KernelTable &t) {
         return f.format == LLMC_FORMAT_Q8 ? t.dotQ8 : f.asym ? t.dotQ4Asym : t.dotQ4;
       };
-      pick(gen)(q.data(), a.data(), nb, 3, f.group, g);
-      pick(*avx2)(q.data(), a.data(), nb, 3, f.group, v);
-      for (int t = 0; t < 3; ++t) {
-        EXPECT_NEAR(g[t], v[t], 1e-4 * (1 + std::fabs(g[t]))) << f.name << " k=" << k;
+      for (int r = 1; r <= 2; ++r) {
+        float g[8], v[8];
+        pick(gen)(rows.data(), q.size(), r, a.data(), nb, 3, f.group, g);
+        pick(*avx2)(rows.data(), q.size(), r, a.data(), nb, 3, f.group, v);
+        for (int i = 0; i < r; ++i) {
+          for (int t = 0; t < 3; ++t) {
+            EXPECT_NEAR(g[i * 4 + t], v[i * 4 + t], 1e-4 * (1 + std::fabs(g[i * 4 + t])))
+                << f.name << " k=" << k << " r=" << r;
+          }
+        }
       }
     }
   }
