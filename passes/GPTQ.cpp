@@ -9,6 +9,7 @@
 #include <Eigen/Dense>
 
 #include <numeric>
+#include <optional>
 
 namespace llmc {
 #define GEN_PASS_DEF_GPTQPASS
@@ -34,9 +35,59 @@ struct Options {
 /// Quantizes W (rows x K) column by column, spreading each column's rounding
 /// error over the columns not yet quantized through the inverse Hessian's
 /// Cholesky factor. Returns the packed rows.
+/// The damped Hessian of one input site, its column order and the upper
+/// Cholesky factor U of its inverse (H⁻¹ = UᵀU), shared by every linear
+/// that reads that input.
+struct Factorization {
+  std::vector<int64_t> perm;
+  std::vector<bool> dead; // columns never activated
+  Matrix H;               // damped, for act-order's ranking
+  Matrix U;
+};
+
+/// With R the order-reversing permutation and R·H·R = L·Lᵀ, the upper
+/// Cholesky factor of H⁻¹ is R·L⁻¹·R: one factorization and one triangular
+/// inverse, instead of inverting H and factorizing again.
+Matrix upperCholeskyOfInverse(const Matrix &H) {
+  const int64_t K = H.rows();
+  Matrix Hr = H.reverse();
+  Eigen::LLT<Matrix> llt(Hr);
+  Matrix Linv = llt.matrixL().solve(Matrix::Identity(K, K));
+  return Linv.reverse();
+}
+
+Factorization factorize(Matrix H, const Options &o) {
+  const int64_t K = H.rows();
+  Factorization f;
+  f.dead.assign(K, false);
+  for (int64_t c = 0; c < K; ++c) {
+    if (H(c, c) == 0.0) {
+      H(c, c) = 1.0;
+      f.dead[c] = true;
+    }
+  }
+  H.diagonal().array() += o.damp * H.diagonal().mean();
+  f.perm.resize(K);
+  std::iota(f.perm.begin(), f.perm.end(), 0);
+  if (o.actOrder) {
+    // Largest Hessian diagonal first; ties by index, so the order is stable.
+    std::stable_sort(f.perm.begin(), f.perm.end(), [&](int64_t a, int64_t b) {
+      return H(a, a) > H(b, b);
+    });
+  }
+  Matrix Hp(K, K);
+  for (int64_t i = 0; i < K; ++i) {
+    for (int64_t j = 0; j < K; ++j) {
+      Hp(i, j) = H(f.perm[i], f.perm[j]);
+    }
+  }
+  f.U = upperCholeskyOfInverse(Hp);
+  return f;
+}
+
 std::vector<uint8_t> gptqQuantize(const std::vector<float> &weights,
-                                  int64_t rows, int64_t K, Matrix H,
-                                  const Options &o) {
+                                  int64_t rows, int64_t K,
+                                  const Factorization &f, const Options &o) {
   Matrix W(rows, K);
   for (int64_t r = 0; r < rows; ++r) {
     for (int64_t c = 0; c < K; ++c) {
@@ -45,21 +96,11 @@ std::vector<uint8_t> gptqQuantize(const std::vector<float> &weights,
   }
   // Columns never activated carry no information: quantize them as zero.
   for (int64_t c = 0; c < K; ++c) {
-    if (H(c, c) == 0.0) {
-      H(c, c) = 1.0;
+    if (f.dead[c]) {
       W.col(c).setZero();
     }
   }
-  H.diagonal().array() += o.damp * H.diagonal().mean();
-
-  std::vector<int64_t> perm(K);
-  std::iota(perm.begin(), perm.end(), 0);
-  if (o.actOrder) {
-    // Largest Hessian diagonal first; ties by index, so the order is stable.
-    std::stable_sort(perm.begin(), perm.end(), [&](int64_t a, int64_t b) {
-      return H(a, a) > H(b, b);
-    });
-  }
+  const std::vector<int64_t> &perm = f.perm;
   const int64_t groups = (K + o.group - 1) / o.group;
   // Group parameters, per row and group (of original columns).
   std::vector<kernels::GroupParams> params(rows * groups);
@@ -84,18 +125,11 @@ std::vector<uint8_t> gptqQuantize(const std::vector<float> &weights,
     }
   }
 
-  // Permute, then Hinv = chol(H^-1) (upper).
-  Matrix Wp(rows, K), Hp(K, K);
+  Matrix Wp(rows, K);
   for (int64_t i = 0; i < K; ++i) {
     Wp.col(i) = W.col(perm[i]);
-    for (int64_t j = 0; j < K; ++j) {
-      Hp(i, j) = H(perm[i], perm[j]);
-    }
   }
-  Eigen::LLT<Matrix> llt(Hp);
-  Matrix Hinv = llt.solve(Matrix::Identity(K, K));
-  Eigen::LLT<Matrix> llt2(Hinv);
-  Matrix U = llt2.matrixU();
+  const Matrix &U = f.U;
 
   std::vector<int> codes(rows * K, 0);
   for (int64_t b0 = 0; b0 < K; b0 += o.blockSize) {
@@ -104,13 +138,10 @@ std::vector<uint8_t> gptqQuantize(const std::vector<float> &weights,
     for (int64_t i = b0; i < b1; ++i) {
       int64_t col = perm[i], g = col / o.group;
       if (!haveParams[g]) {
-        // Natural order: the group's parameters come from its current,
-        // error-compensated weights when its first column is reached.
-        Matrix cur(rows, K);
-        for (int64_t j = 0; j < K; ++j) {
-          cur.col(perm[j]) = Wp.col(j);
-        }
-        computeParams(cur, g);
+        // Natural order (perm is the identity, so Wp is W): the group's
+        // parameters come from its current, error-compensated weights when
+        // its first column is reached.
+        computeParams(Wp, g);
       }
       double d = U(i, i);
       for (int64_t r = 0; r < rows; ++r) {
@@ -201,6 +232,7 @@ struct GPTQPass : llmc::impl::GPTQPassBase<GPTQPass> {
         Matrix &h = H[static_cast<int>(site)];
         Matrix full = h.selfadjointView<Eigen::Lower>();
         full *= 2.0 / static_cast<double>(seen[static_cast<int>(site)]);
+        std::optional<Factorization> fact;
         for (llm::GlobalOp g : calib->layer(l).at(site)) {
           if (matchKeep(*keepRules, g.getSymName())) {
             continue; // the keep rule's format is applied by RTN later
@@ -211,8 +243,11 @@ struct GPTQPass : llmc::impl::GPTQPassBase<GPTQPass> {
           }
           llm::WeightType t = g.getWeightType();
           int64_t rows = t.getShape()[0], K = t.getShape()[1];
+          if (!fact) {
+            fact = factorize(full, o); // once per input site
+          }
           writeQuantWeight(g, target->kind, groupSize, target->asymmetric,
-                           gptqQuantize(*w, rows, K, full, o));
+                           gptqQuantize(*w, rows, K, *fact, o));
         }
       }
       calib->advance(l);
