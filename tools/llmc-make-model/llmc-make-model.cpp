@@ -49,9 +49,10 @@ cl::opt<uint64_t> seed("seed", cl::desc("Random seed (default 1)"),
                        cl::init(1));
 cl::opt<std::string> tokenizerPath(
     "tokenizer",
-    cl::desc("tokenizer.model to copy beside the weights (LLaMA-2's, "
-             "32000 pieces)"),
-    cl::value_desc("file"), cl::Required);
+    cl::desc("tokenizer.model to copy beside the weights (default: LLaMA-2's "
+             "32000-piece tokenizer in ../shared/models/llama2-tokenizer)"),
+    cl::value_desc("file"),
+    cl::init(LLMC_SHARED_DIR "/models/llama2-tokenizer/tokenizer.model"));
 
 int fail(const Twine &m) {
   WithColor::error(errs(), "llmc-make-model") << m << "\n";
@@ -89,8 +90,7 @@ int main(int argc, char **argv) {
       argc, argv,
       "llmc-make-model: a LLaMA checkpoint with random weights, for "
       "benchmarks\n\n"
-      "  llmc-make-model --preset tinyllama-1.1b --tokenizer "
-      "../shared/models/llama2-tokenizer/tokenizer.model -o /tmp/tinyllama\n");
+      "  llmc-make-model --preset tinyllama-1.1b -o /tmp/tinyllama\n");
   const Preset *p = nullptr;
   for (const Preset &q : kPresets) {
     if (preset == q.name) {
@@ -112,7 +112,8 @@ int main(int argc, char **argv) {
     return fail("--dtype must be f16, bf16 or f32");
   }
   if (!sys::fs::exists(tokenizerPath)) {
-    return fail(tokenizerPath + ": no such file");
+    return fail(tokenizerPath + ": no such file (pass --tokenizer FILE, a "
+                "SentencePiece tokenizer.model with 32000 pieces)");
   }
   if (std::error_code ec = sys::fs::create_directories(outDir)) {
     return fail(outDir + ": " + ec.message());
