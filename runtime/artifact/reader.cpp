@@ -22,8 +22,8 @@ uint64_t storageBytes(fb::StorageFormat format, uint64_t numElements,
     return numElements * 2;
   case fb::StorageFormat::Q8:
   case fb::StorageFormat::Q4: {
-    if (groupSize <= 0 || groupSize % 32 != 0 || rowLength <= 0 ||
-        (asymmetric && format != fb::StorageFormat::Q4)) {
+    if (groupSize <= 0 || groupSize % 32 != 0 || groupSize > (1 << 16) ||
+        rowLength <= 0 || (asymmetric && format != fb::StorageFormat::Q4)) {
       return 0;
     }
     // Rows are padded to whole groups (see kernels/quant.h).
@@ -33,7 +33,12 @@ uint64_t storageBytes(fb::StorageFormat format, uint64_t numElements,
     uint64_t block = format == fb::StorageFormat::Q8
                          ? 2 + static_cast<uint64_t>(groupSize)
                          : (asymmetric ? 4 : 2) + static_cast<uint64_t>(groupSize) / 2;
-    return rows * groups * block;
+    uint64_t blocks, bytes;
+    if (__builtin_mul_overflow(rows, groups, &blocks) ||
+        __builtin_mul_overflow(blocks, block, &bytes)) {
+      return 0;
+    }
+    return bytes;
   }
   }
   return 0;
@@ -132,7 +137,7 @@ std::unique_ptr<Reader> Reader::open(const std::string &path,
                 " are present (truncated?)");
   }
   if (h.flatbuffer_offset < sizeof(FileHeader) || h.flatbuffer_offset > size ||
-      h.flatbuffer_size > size - h.flatbuffer_offset ||
+      h.flatbuffer_size > size - h.flatbuffer_offset || h.flatbuffer_size < 8 ||
       h.segment_base > size || h.segment_base % kSegmentAlign != 0) {
     return fail("artifact header offsets are out of range");
   }
@@ -146,8 +151,8 @@ std::unique_ptr<Reader> Reader::open(const std::string &path,
 
   const uint8_t *fbuf = r->base_ + h.flatbuffer_offset;
   flatbuffers::Verifier verifier(fbuf, h.flatbuffer_size);
-  if (!fb::ArtifactBufferHasIdentifier(fbuf) ||
-      !fb::VerifyArtifactBuffer(verifier)) {
+  // The verifier checks the file identifier too, within bounds.
+  if (!fb::VerifyArtifactBuffer(verifier)) {
     return fail("artifact flatbuffer failed verification");
   }
   r->root_ = fb::GetArtifact(fbuf);

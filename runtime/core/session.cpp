@@ -25,8 +25,11 @@ std::string shapeText(const std::vector<int64_t> &s) {
   return out + "]";
 }
 
-/// The reference program reads tensors by name: check they are all there.
-llmc_status checkReferenceTensors(const llmc_model &m) {
+/// Every buffer the runtime sizes (KV cache, logits, token checks) comes
+/// from the artifact's config, and the compiled code's constants from the
+/// tensor table it was fingerprinted against: the two must agree, tensor by
+/// tensor, and the reference program reads the tensors by these names.
+llmc_status checkTensorsAgainstConfig(const llmc_model &m) {
   const int64_t D = m.info.hidden_size, F = m.intermediateSize,
                 Q = m.numHeads * m.headDim, K = m.numKvHeads * m.headDim;
   std::vector<std::pair<std::string, std::vector<int64_t>>> need = {
@@ -46,6 +49,13 @@ llmc_status checkReferenceTensors(const llmc_model &m) {
     need.push_back({p + "mlp.gate_proj.weight", {F, D}});
     need.push_back({p + "mlp.up_proj.weight", {F, D}});
     need.push_back({p + "mlp.down_proj.weight", {D, F}});
+  }
+  const std::string extra =
+      "model.layers." + std::to_string(m.info.num_layers) + ".input_layernorm.weight";
+  if (m.reader->find(extra)) {
+    return fail(LLMC_ERROR_FORMAT, m.reader->path() + ": the config says " +
+                                       std::to_string(m.info.num_layers) +
+                                       " layers but the artifact has more");
   }
   for (const auto &[name, shape] : need) {
     const artifact::TensorRef *t = m.reader->find(name);
@@ -179,10 +189,10 @@ llmc_status llmc_model_load(const char *path, const llmc_program *program,
     }
   }
   m->reference = program == &kReferenceProgram;
+  if (llmc_status s = checkTensorsAgainstConfig(*m)) {
+    return s;
+  }
   if (m->reference) {
-    if (llmc_status s = checkReferenceTensors(*m)) {
-      return s;
-    }
     m->ref = referenceModelOf(*m);
   } else if (program->fingerprint != m->fingerprint ||
              program->num_weights != m->weights.size()) {
@@ -288,6 +298,10 @@ llmc_status llmc_session_create(llmc_model *model,
     return fail(LLMC_ERROR_OUT_OF_MEMORY,
                 "out of memory for a " + std::to_string(ctx) +
                     "-token KV cache");
+  } catch (const std::exception &e) {
+    // e.g. std::system_error when the OS refuses another thread
+    return fail(LLMC_ERROR_INVALID_ARGUMENT,
+                std::string("cannot start the session: ") + e.what());
   }
   if (!model->reference && model->program->arena_bytes > 0) {
     size_t bytes = (model->program->arena_bytes + 63) / 64 * 64;

@@ -23,8 +23,23 @@ void partRange(int64_t n, int parts, int index, int64_t &begin, int64_t &end) {
 } // namespace
 
 ThreadPool::ThreadPool(int threads) {
-  for (int i = 1; i < threads; ++i) {
-    workers_.emplace_back([this, i] { workerLoop(i); });
+  try {
+    for (int i = 1; i < threads; ++i) {
+      workers_.emplace_back([this, i] { workerLoop(i); });
+    }
+  } catch (...) {
+    // The destructor does not run for a half-built pool: stop and join the
+    // workers that did start, or their std::thread objects would terminate.
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      stop_.store(true);
+      generation_.fetch_add(1);
+    }
+    wake_.notify_all();
+    for (std::thread &t : workers_) {
+      t.join();
+    }
+    throw;
   }
 }
 

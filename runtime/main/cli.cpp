@@ -138,13 +138,17 @@ int apiError(const char *argv0) {
   return 1;
 }
 
-std::vector<int32_t> tokenize(llmc_model *model, const std::string &text,
-                              bool bos) {
+/// The ids of `text`; false (with llmc_last_error set) if the artifact has
+/// no tokenizer.
+bool tokenize(llmc_model *model, const std::string &text, bool bos,
+              std::vector<int32_t> &ids) {
   int64_t count = 0;
-  llmc_tokenize(model, text.data(), text.size(), bos, nullptr, 0, &count);
-  std::vector<int32_t> ids(static_cast<size_t>(count));
-  llmc_tokenize(model, text.data(), text.size(), bos, ids.data(), count, &count);
-  return ids;
+  if (llmc_tokenize(model, text.data(), text.size(), bos, nullptr, 0, &count)) {
+    return false;
+  }
+  ids.resize(static_cast<size_t>(count));
+  return llmc_tokenize(model, text.data(), text.size(), bos, ids.data(), count,
+                       &count) == LLMC_OK;
 }
 
 /// log p(target | row) in double precision.
@@ -204,6 +208,13 @@ int runPerplexity(const char *argv0, llmc_model *model, llmc_session *session,
   double kl = 0.0;
   int64_t agree = 0;
   std::vector<double> lp, lq;
+  // Both models score the same chunks: the smaller of their per-call limits.
+  int64_t maxChunk = info.max_tokens;
+  if (refModel) {
+    llmc_model_info ri;
+    llmc_model_get_info(refModel, &ri);
+    maxChunk = std::min(maxChunk, ri.max_tokens);
+  }
   std::ifstream in(o.perplexityFile, std::ios::binary);
   if (!in) {
     return usageError(argv0, o.perplexityFile + ": cannot read: " +
@@ -211,7 +222,10 @@ int runPerplexity(const char *argv0, llmc_model *model, llmc_session *session,
   }
   std::stringstream ss;
   ss << in.rdbuf();
-  std::vector<int32_t> ids = tokenize(model, ss.str(), false);
+  std::vector<int32_t> ids;
+  if (!tokenize(model, ss.str(), false, ids)) {
+    return apiError(argv0);
+  }
   const int64_t fileTokens = static_cast<int64_t>(ids.size());
   int64_t usable = o.pplTokens > 0 ? std::min(o.pplTokens, fileTokens) : fileTokens;
   const int64_t textPerWindow = o.pplBos ? ctx - 1 : ctx;
@@ -234,8 +248,8 @@ int runPerplexity(const char *argv0, llmc_model *model, llmc_session *session,
                   ids.begin() + (w + 1) * textPerWindow);
     llmc_session_reset(session);
     const int64_t len = static_cast<int64_t>(window.size());
-    for (int64_t b = 0; b < len - 1; b += info.max_tokens) {
-      int64_t chunk = std::min(info.max_tokens, len - 1 - b);
+    for (int64_t b = 0; b < len - 1; b += maxChunk) {
+      int64_t chunk = std::min(maxChunk, len - 1 - b);
       if (llmc_session_prefill(session, window.data() + b, chunk, chunk)) {
         return apiError(argv0);
       }
@@ -397,7 +411,10 @@ int runBench(const char *argv0, llmc_session *session,
 
 int runGenerate(const char *argv0, llmc_model *model, llmc_session *session,
                 const llmc_model_info &info, const Options &o, int64_t ctx) {
-  std::vector<int32_t> ids = tokenize(model, o.prompt, true);
+  std::vector<int32_t> ids;
+  if (!tokenize(model, o.prompt, true, ids)) {
+    return apiError(argv0);
+  }
   if (static_cast<int64_t>(ids.size()) > ctx) {
     return usageError(argv0, "the prompt is " + std::to_string(ids.size()) +
                                  " tokens, longer than the context of " +

@@ -160,6 +160,7 @@ std::vector<int32_t> Tokenizer::encode(std::string_view text) const {
   struct Symbol {
     int prev, next;
     size_t begin, len;
+    bool frozen; // user-defined pieces never merge, as in SentencePiece
   };
   std::vector<Symbol> sym;
   for (size_t i = 0; i < norm.size();) {
@@ -176,7 +177,11 @@ std::vector<int32_t> Tokenizer::encode(std::string_view text) const {
       }
     }
     int idx = static_cast<int>(sym.size());
-    sym.push_back({idx - 1, idx + 1, i, len});
+    bool frozen = false;
+    for (const std::string &u : userDefined_) {
+      frozen |= u.size() == len && norm.compare(i, len, u) == 0;
+    }
+    sym.push_back({idx - 1, idx + 1, i, len, frozen});
     i += len;
   }
   if (sym.empty()) {
@@ -195,7 +200,7 @@ std::vector<int32_t> Tokenizer::encode(std::string_view text) const {
   std::priority_queue<Pair, std::vector<Pair>, decltype(worse)> agenda(worse);
   std::unordered_map<std::string, std::pair<std::string, std::string>> revMerge;
   auto consider = [&](int l, int r) {
-    if (l < 0 || r < 0) {
+    if (l < 0 || r < 0 || sym[l].frozen || sym[r].frozen) {
       return;
     }
     std::string_view piece(norm.data() + sym[l].begin, sym[l].len + sym[r].len);

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <unistd.h>
 
@@ -129,4 +130,24 @@ TEST(Artifact, NotAnArtifact) {
   std::remove(path.c_str());
   EXPECT_NE(openError(tempPath("missing")).find("cannot open"),
             std::string::npos);
+}
+
+TEST(Artifact, ForgedHeaderWithATinyFlatbufferIsRejected) {
+  // Even with a valid checksum, a header whose flatbuffer is too small to
+  // hold its identifier is refused before anything reads it.
+  test::TinyModel m;
+  std::string path = tempPath("forged.llmc"), error;
+  ASSERT_TRUE(artifact::writeArtifactFile(path, m.contents, error));
+  std::string bytes = readAll(path);
+  artifact::FileHeader h;
+  std::memcpy(&h, bytes.data(), sizeof h);
+  h.flatbuffer_offset = h.total_size;
+  h.flatbuffer_size = 0;
+  h.meta_checksum = 0;
+  h.meta_checksum = artifact::hash64(&h, sizeof h, artifact::hash64(nullptr, 0));
+  std::memcpy(bytes.data(), &h, sizeof h);
+  writeAll(path, bytes);
+  EXPECT_NE(openError(path).find("header offsets are out of range"),
+            std::string::npos);
+  std::remove(path.c_str());
 }

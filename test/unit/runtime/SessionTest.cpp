@@ -1,6 +1,7 @@
 // The C API over the reference program: chunking, threads, limits and errors.
 #include "TinyModel.h"
 #include "llmc/runtime.h"
+#include "runtime/tokenizer/tokenizer.h"
 
 #include <gtest/gtest.h>
 
@@ -168,4 +169,45 @@ TEST(Sampler, GreedyTopKTopPAndSeeds) {
     EXPECT_EQ(llmc_sampler_sample(s, logits, 6), 1);
   }
   llmc_sampler_release(s);
+}
+
+TEST(Tokenizer, UserDefinedPiecesNeverMerge) {
+  using T = Tokenizer::Type;
+  // "\u2581<br>" is a normal piece with the best score, but a user-defined
+  // "<br>" is matched whole and frozen, as SentencePiece does.
+  Tokenizer tok({"<unk>", "<s>", "</s>", "\xE2\x96\x81", "<br>",
+                 "\xE2\x96\x81<br>", "a"},
+                {0, 0, 0, -1, 0, 10, -2},
+                {T::Unknown, T::Control, T::Control, T::Normal, T::UserDefined,
+                 T::Normal, T::Normal},
+                Tokenizer::Options{});
+  EXPECT_EQ(tok.encode(" <br>"), (std::vector<int32_t>{3, 4}));
+  EXPECT_EQ(tok.encode("a<br>a"), (std::vector<int32_t>{3, 6, 4, 6}));
+}
+
+TEST(ModelLoad, ConfigMustAgreeWithTheTensors) {
+  // The runtime sizes the KV cache and logits from the config, so a config
+  // that disagrees with the tensor table (and so with compiled code) is a
+  // format error, not a buffer overrun.
+  std::string path = std::string(::testing::TempDir()) + "/cfg." +
+                     std::to_string(::getpid()) + ".llmc";
+  for (int which = 0; which < 2; ++which) {
+    test::TinyModel tiny;
+    if (which == 0) {
+      tiny.contents.config.num_layers = 1; // the tensors have two
+    } else {
+      tiny.contents.config.vocab_size = 16; // the embedding has 32 rows
+    }
+    std::string error;
+    ASSERT_TRUE(artifact::writeArtifactFile(path, tiny.contents, error)) << error;
+    llmc_model *m = nullptr;
+    EXPECT_EQ(llmc_model_load(path.c_str(), llmc_reference_program(), 0, &m),
+              LLMC_ERROR_FORMAT);
+    std::string e = llmc_last_error();
+    EXPECT_NE(e.find(which == 0 ? "the config says 1 layers but the artifact has more"
+                                : "'model.embed_tokens.weight' has shape [32, 16], expected [16, 16]"),
+              std::string::npos)
+        << e;
+  }
+  std::remove(path.c_str());
 }
