@@ -499,3 +499,38 @@ TEST(ImportShared, Stories260K) {
 }
 
 } // namespace
+
+namespace {
+
+TEST(SafetensorsFuzz, NoTruncationOrByteFlipCrashesTheReader) {
+  TempDir dir;
+  std::string path = dir.file("f.safetensors");
+  std::vector<TensorData> t = tinyTensors(false);
+  const std::string good = serializeSafetensors(t);
+  const size_t headerEnd = 8 + static_cast<unsigned char>(good[0]) +
+                           256 * static_cast<unsigned char>(good[1]);
+  for (size_t len = 0; len < good.size(); len += (len < headerEnd ? 7 : 501)) {
+    writeFile(path, good.substr(0, len));
+    EXPECT_FALSE(bool(SafetensorsFile::open(path)) && len < good.size())
+        << "prefix " << len << " was accepted";
+  }
+  std::mt19937 rng(5);
+  for (int i = 0; i < 400; ++i) {
+    std::string bad = good;
+    size_t at = rng() % headerEnd;
+    bad[at] = static_cast<char>(bad[at] ^ (1 + rng() % 255));
+    writeFile(path, bad);
+    auto f = SafetensorsFile::open(path);
+    if (f) {
+      for (const TensorView &v : (*f)->tensors()) {
+        ASSERT_GE(v.data.data(), v.file->getBufferStart());
+        ASSERT_LE(v.data.data() + v.data.size(), v.file->getBufferEnd());
+      }
+    } else {
+      std::string e = llvm::toString(f.takeError());
+      EXPECT_NE(e.find(path), std::string::npos);
+    }
+  }
+}
+
+} // namespace
