@@ -30,20 +30,14 @@ ThreadPool::ThreadPool(int threads) {
   } catch (...) {
     // The destructor does not run for a half-built pool: stop and join the
     // workers that did start, or their std::thread objects would terminate.
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      stop_.store(true);
-      generation_.fetch_add(1);
-    }
-    wake_.notify_all();
-    for (std::thread &t : workers_) {
-      t.join();
-    }
+    stopWorkers();
     throw;
   }
 }
 
-ThreadPool::~ThreadPool() {
+ThreadPool::~ThreadPool() { stopWorkers(); }
+
+void ThreadPool::stopWorkers() {
   {
     std::lock_guard<std::mutex> lock(mutex_);
     stop_.store(true);

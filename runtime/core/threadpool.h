@@ -30,6 +30,7 @@ public:
 
 private:
   void workerLoop(int index);
+  void stopWorkers();
 
   std::vector<std::thread> workers_;
   // Decode runs hundreds of short loops per token: workers spin briefly on
