@@ -265,8 +265,6 @@ void Lowering::createDescriptor(int64_t arenaBytes, int64_t maxTokens,
                                 StringRef defaultWeights) {
   OpBuilder::InsertionGuard g(b_);
   b_.setInsertionPointToEnd(module_.getBody());
-  Value weightsName;
-  FlatSymbolRefAttr nameSym;
   if (!defaultWeights.empty()) {
     std::string str = defaultWeights.str();
     str.push_back('\0');

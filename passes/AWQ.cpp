@@ -136,21 +136,18 @@ struct AWQPass : llmc::impl::AWQPassBase<AWQPass> {
 
   void runOnOperation() override {
     ModuleOp module = getOperation();
-    std::optional<TargetFormat> target = parseTargetFormat(format);
-    if (!target || llm::floatElementBytes(target->kind) != 0) {
-      module.emitError() << "llm-awq: format must be q8, q4 or q4a, got '"
-                         << format << "'";
+    std::optional<QuantTarget> options =
+        parseQuantOptions(module, "llm-awq", format, groupSize, keep,
+                          /*allowFloat=*/false);
+    if (!options) {
       return signalPassFailure();
     }
-    if (groupSize <= 0 || groupSize % 32 != 0 || grid < 1 || maxTokens < 1) {
-      module.emitError() << "llm-awq: group-size must be a positive multiple "
-                            "of 32, grid and max-tokens positive";
+    if (grid < 1 || maxTokens < 1) {
+      module.emitError() << "llm-awq: grid and max-tokens must be positive";
       return signalPassFailure();
     }
-    auto keepRules = parseKeepRules(module, keep);
-    if (!keepRules) {
-      return signalPassFailure();
-    }
+    const TargetFormat *target = &options->format;
+    const std::vector<KeepRule> *keepRules = &options->keep;
     auto calib = LayerwiseCalibrator::create(module, "llm-awq");
     if (!calib) {
       return signalPassFailure();

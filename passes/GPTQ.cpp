@@ -171,7 +171,7 @@ std::vector<uint8_t> gptqQuantize(const std::vector<float> &weights,
       int64_t begin = g * o.group, len = std::min(o.group, K - begin);
       for (int64_t i = 0; i < o.group; ++i) {
         groupCodes[i] = i < len ? codes[r * K + begin + i]
-                                : (o.format == 3 || o.asym ? 0 : 8);
+                                : kernels::paddingCode(o.format, o.asym);
       }
       kernels::packGroup(groupCodes.data(), o.group, params[r * groups + g],
                          o.format, o.asym,
@@ -186,21 +186,18 @@ struct GPTQPass : llmc::impl::GPTQPassBase<GPTQPass> {
 
   void runOnOperation() override {
     ModuleOp module = getOperation();
-    std::optional<TargetFormat> target = parseTargetFormat(format);
-    if (!target || llm::floatElementBytes(target->kind) != 0) {
-      module.emitError() << "llm-gptq: format must be q8, q4 or q4a, got '"
-                         << format << "'";
+    std::optional<QuantTarget> options =
+        parseQuantOptions(module, "llm-gptq", format, groupSize, keep,
+                          /*allowFloat=*/false);
+    if (!options) {
       return signalPassFailure();
     }
-    if (groupSize <= 0 || groupSize % 32 != 0 || damp < 0 || blockSize <= 0) {
-      module.emitError() << "llm-gptq: group-size must be a positive multiple "
-                            "of 32, damp >= 0 and block-size > 0";
+    if (damp < 0 || blockSize <= 0) {
+      module.emitError() << "llm-gptq: damp must be >= 0 and block-size > 0";
       return signalPassFailure();
     }
-    auto keepRules = parseKeepRules(module, keep);
-    if (!keepRules) {
-      return signalPassFailure();
-    }
+    const TargetFormat *target = &options->format;
+    const std::vector<KeepRule> *keepRules = &options->keep;
     auto calib = LayerwiseCalibrator::create(module, "llm-gptq");
     if (!calib) {
       return signalPassFailure();

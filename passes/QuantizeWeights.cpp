@@ -19,28 +19,18 @@ struct QuantizeWeightsPass
 
   void runOnOperation() override {
     ModuleOp module = getOperation();
-    std::optional<TargetFormat> target = parseTargetFormat(format);
+    std::optional<QuantTarget> target =
+        parseQuantOptions(module, "llm-quantize-weights", format, groupSize,
+                          keep, /*allowFloat=*/true);
     if (!target) {
-      module.emitError() << "llm-quantize-weights: unknown format '" << format
-                         << "' (f32, f16, bf16, q8, q4, q4a)";
-      return signalPassFailure();
-    }
-    if (groupSize <= 0 || groupSize % 32 != 0) {
-      module.emitError() << "llm-quantize-weights: group-size must be a "
-                            "positive multiple of 32, got "
-                         << static_cast<int64_t>(groupSize);
-      return signalPassFailure();
-    }
-    auto keepRules = parseKeepRules(module, keep);
-    if (!keepRules) {
       return signalPassFailure();
     }
     for (llm::GlobalOp g : module.getOps<llm::GlobalOp>()) {
       if (g.getWeightType().getShape().size() != 2) {
         continue; // norms and biases stay as they are
       }
-      const KeepRule *rule = matchKeep(*keepRules, g.getSymName());
-      applyFormat(g, rule ? rule->format : *target, groupSize);
+      const KeepRule *rule = matchKeep(target->keep, g.getSymName());
+      applyFormat(g, rule ? rule->format : target->format, groupSize);
     }
     retypeWeightRefs(module);
   }

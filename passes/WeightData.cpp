@@ -182,6 +182,36 @@ const KeepRule *matchKeep(const std::vector<KeepRule> &rules,
   return nullptr;
 }
 
+std::optional<QuantTarget> parseQuantOptions(ModuleOp module,
+                                             llvm::StringRef pass,
+                                             llvm::StringRef format,
+                                             int64_t groupSize,
+                                             ArrayRef<std::string> keep,
+                                             bool allowFloat) {
+  std::optional<TargetFormat> target = parseTargetFormat(format);
+  if (allowFloat && !target) {
+    module.emitError() << pass << ": unknown format '" << format
+                       << "' (f32, f16, bf16, q8, q4, q4a)";
+    return std::nullopt;
+  }
+  if (!allowFloat && (!target || llm::floatElementBytes(target->kind) != 0)) {
+    module.emitError() << pass << ": format must be q8, q4 or q4a, got '"
+                       << format << "'";
+    return std::nullopt;
+  }
+  if (groupSize <= 0 || groupSize % 32 != 0) {
+    module.emitError() << pass
+                       << ": group-size must be a positive multiple of 32, got "
+                       << groupSize;
+    return std::nullopt;
+  }
+  std::optional<std::vector<KeepRule>> rules = parseKeepRules(module, keep);
+  if (!rules) {
+    return std::nullopt;
+  }
+  return QuantTarget{*target, std::move(*rules)};
+}
+
 void applyFormat(llm::GlobalOp g, const TargetFormat &f, int64_t groupSize) {
   llm::WeightType t = g.getWeightType();
   if (!t.isFloat()) {

@@ -51,6 +51,20 @@ parseKeepRules(mlir::ModuleOp module, llvm::ArrayRef<std::string> rules);
 const KeepRule *matchKeep(const std::vector<KeepRule> &rules,
                           llvm::StringRef name);
 
+/// The options every quantization pass shares, checked: the target format
+/// (`allowFloat`: f32/f16/bf16 too), the group size, and the keep rules.
+/// Emits the error at `module`, prefixed by `pass`, and returns nullopt.
+struct QuantTarget {
+  TargetFormat format;
+  std::vector<KeepRule> keep;
+};
+std::optional<QuantTarget> parseQuantOptions(mlir::ModuleOp module,
+                                             llvm::StringRef pass,
+                                             llvm::StringRef format,
+                                             int64_t groupSize,
+                                             llvm::ArrayRef<std::string> keep,
+                                             bool allowFloat);
+
 /// Applies `format` (float conversion, or RTN with `groupSize`) to a global.
 void applyFormat(llm::GlobalOp global, const TargetFormat &format,
                  int64_t groupSize);

@@ -34,7 +34,7 @@ void unpackNibbles(const uint8_t *qs, int64_t g, uint8_t *n) {
 GroupParams groupParams(const float *x, int64_t len, int32_t format,
                         bool asym) {
   GroupParams p;
-  if (format == 3) { // q8
+  if (format == LLMC_FORMAT_Q8) {
     float amax = 0.0f;
     for (int64_t i = 0; i < len; ++i) {
       amax = std::max(amax, std::fabs(x[i]));
@@ -65,7 +65,7 @@ GroupParams groupParams(const float *x, int64_t len, int32_t format,
 
 int quantCode(float v, const GroupParams &p, int32_t format, bool asym) {
   float inv = p.d != 0.0f ? 1.0f / p.d : 0.0f;
-  if (format == 3) {
+  if (format == LLMC_FORMAT_Q8) {
     return static_cast<int>(std::clamp(std::nearbyint(v * inv), -127.0f, 127.0f));
   }
   if (!asym) {
@@ -75,7 +75,7 @@ int quantCode(float v, const GroupParams &p, int32_t format, bool asym) {
 }
 
 float dequantCode(int code, const GroupParams &p, int32_t format, bool asym) {
-  if (format == 3) {
+  if (format == LLMC_FORMAT_Q8) {
     return p.d * static_cast<float>(code);
   }
   return asym ? p.d * static_cast<float>(code) + p.m
@@ -85,7 +85,7 @@ float dequantCode(int code, const GroupParams &p, int32_t format, bool asym) {
 void packGroup(const int *codes, int64_t group, const GroupParams &p,
                int32_t format, bool asym, uint8_t *block) {
   std::memcpy(block, &p.dBits, 2);
-  if (format == 3) {
+  if (format == LLMC_FORMAT_Q8) {
     for (int64_t i = 0; i < group; ++i) {
       block[2 + i] = static_cast<uint8_t>(static_cast<int8_t>(codes[i]));
     }
@@ -109,9 +109,8 @@ void quantizeRow(const float *x, int64_t k, int32_t format, int64_t group,
     int64_t len = std::min(group, k - g0);
     GroupParams p = groupParams(x + g0, len, format, asym);
     for (int64_t i = 0; i < group; ++i) {
-      // Padding takes the code of 0.0 (asymmetric: the minimum's code 0).
       codes[i] = i < len ? quantCode(x[g0 + i], p, format, asym)
-                         : (format == 3 ? 0 : asym ? 0 : 8);
+                         : paddingCode(format, asym);
     }
     packGroup(codes.data(), group, p, format, asym,
               out + (g0 / group) * blockBytes);
@@ -128,7 +127,7 @@ void dequantizeRow(const uint8_t *row, int64_t k, int32_t format, int64_t group,
     uint16_t dh;
     std::memcpy(&dh, blk, 2);
     float d = halfToFloat(dh);
-    if (format == 3) {
+    if (format == LLMC_FORMAT_Q8) {
       const int8_t *q = reinterpret_cast<const int8_t *>(blk + 2);
       for (int64_t i = 0; i < len; ++i) {
         out[g0 + i] = d * q[i];

@@ -15,6 +15,8 @@
 #ifndef LLMC_RUNTIME_KERNELS_QUANT_H
 #define LLMC_RUNTIME_KERNELS_QUANT_H
 
+#include "llmc/program.h"
+
 #include <cstddef>
 #include <cstdint>
 
@@ -41,7 +43,7 @@ static_assert(sizeof(BlockQ4AsymG32) == 20, "q4 asym g32 block is 4 + 16 bytes")
 
 /// Bytes of one block of `group` elements.
 inline size_t quantBlockBytes(int32_t format, int64_t group, bool asym) {
-  return format == 3 /*q8*/ ? 2 + static_cast<size_t>(group)
+  return format == LLMC_FORMAT_Q8 ? 2 + static_cast<size_t>(group)
                             : (asym ? 4 : 2) + static_cast<size_t>(group) / 2;
 }
 
@@ -65,6 +67,13 @@ GroupParams groupParams(const float *x, int64_t len, int32_t format, bool asym);
 int quantCode(float v, const GroupParams &p, int32_t format, bool asym);
 /// The value a code stands for.
 float dequantCode(int code, const GroupParams &p, int32_t format, bool asym);
+/// The code a row's padding takes past its last element: the code of 0.0
+/// (symmetric), or code 0 (asymmetric: the padded activations are zero, so
+/// its value never counts).
+inline int paddingCode(int32_t format, bool asym) {
+  return format == LLMC_FORMAT_Q8 || asym ? 0 : 8;
+}
+
 /// Writes one block from its parameters and `group` codes.
 void packGroup(const int *codes, int64_t group, const GroupParams &p,
                int32_t format, bool asym, uint8_t *block);
