@@ -2,6 +2,7 @@
 #include "compiler/ArtifactBuilder.h"
 
 #include "dialects/llm/LLMDialect.h"
+#include "passes/Program.h"
 #include "runtime/artifact/fingerprint.h"
 
 #include "mlir/IR/AsmState.h"
@@ -114,6 +115,12 @@ llvm::Expected<artifact::Contents> collectArtifact(ModuleOp module) {
     c.tensors.push_back(std::move(w));
   }
   c.programFingerprint = tensorFingerprint(module);
+  // The program as data, for the evaluator (llmc-run, --kl-reference).
+  FailureOr<ProgramView> view = buildProgram(module, "artifact");
+  if (failed(view)) {
+    return fail("cannot describe @forward for the artifact");
+  }
+  c.program = std::move(view->program);
   return c;
 }
 

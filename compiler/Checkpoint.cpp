@@ -121,10 +121,8 @@ llvm::Expected<ModelConfig> parseConfig(const std::string &path) {
   if (j.contains("rope_scaling") && !j["rope_scaling"].is_null()) {
     return fileError(path, "rope_scaling is not supported yet");
   }
-  if (j.value("mlp_bias", false)) {
-    return fileError(path, "mlp_bias is not supported");
-  }
   c.attentionBias = j.value("attention_bias", false);
+  c.mlpBias = j.value("mlp_bias", false);
   c.tieWordEmbeddings = j.value("tie_word_embeddings", false);
   if (j.contains("bos_token_id") && j["bos_token_id"].is_number_integer()) {
     c.bosTokenId = j["bos_token_id"].get<int64_t>();
@@ -239,6 +237,20 @@ const TensorView *Checkpoint::lookup(llvm::StringRef name) const {
 }
 
 llvm::Expected<const TensorView *>
+Checkpoint::requireRank(llvm::StringRef name, size_t rank) const {
+  const TensorView *t = lookup(name);
+  if (!t) {
+    return require(name, {}); // the missing-tensor error
+  }
+  if (t->shape.size() != rank) {
+    return fileError(t->path, "tensor '" + name + "' has rank " +
+                                  llvm::Twine(t->shape.size()) + ", expected " +
+                                  llvm::Twine(rank));
+  }
+  return require(name, t->shape);
+}
+
+llvm::Expected<const TensorView *>
 Checkpoint::require(llvm::StringRef name, llvm::ArrayRef<int64_t> shape) const {
   const TensorView *t = lookup(name);
   std::string where =
@@ -257,8 +269,9 @@ Checkpoint::require(llvm::StringRef name, llvm::ArrayRef<int64_t> shape) const {
   }
   if (llvm::ArrayRef<int64_t>(t->shape) != shape) {
     return fileError(t->path, "tensor '" + name + "' has shape " +
-                                  fmt(t->shape) + " but config.json implies " +
-                                  fmt(shape));
+                                  fmt(t->shape) + ", expected " + fmt(shape) +
+                                  " (from config.json and the layer's "
+                                  "q_proj, k_proj and gate_proj)");
   }
   if (t->dtype != DType::F32 && t->dtype != DType::F16 &&
       t->dtype != DType::BF16) {

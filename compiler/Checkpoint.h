@@ -21,7 +21,8 @@ struct ModelConfig {
   double rmsNormEps = 1e-6;
   double ropeTheta = 10000.0;
   bool tieWordEmbeddings = false;
-  bool attentionBias = false;
+  bool attentionBias = false; // q, k, v and o_proj have biases
+  bool mlpBias = false;       // gate, up and down_proj have biases
   int64_t bosTokenId = 1;
   std::vector<int64_t> eosTokenIds{2};
   std::string torchDtype;
@@ -46,6 +47,11 @@ public:
   const std::vector<std::unique_ptr<SafetensorsFile>> &files() const {
     return files_;
   }
+
+  /// Finds `name` and checks its rank and dtype; errors name the file and
+  /// tensor.
+  llvm::Expected<const TensorView *> requireRank(llvm::StringRef name,
+                                                 size_t rank) const;
 
   /// Finds `name` and checks its shape; errors name the file and tensor.
   llvm::Expected<const TensorView *>

@@ -115,6 +115,54 @@ DictionaryAttr configAttr(Builder &b, const ModelConfig &c, int64_t maxSeq) {
   return b.getDictionaryAttr(attrs);
 }
 
+/// One decoder layer's head counts and FFN width, from its own tensors:
+/// checkpoints pruned by other tools keep Hugging Face names but give each
+/// layer its own shapes, which config.json cannot express.
+struct LayerShapes {
+  int64_t heads, kvHeads, ffn;
+};
+
+llvm::Expected<LayerShapes> layerShapes(const Checkpoint &ckpt,
+                                        const std::string &prefix) {
+  const ModelConfig &c = ckpt.config();
+  const int64_t D = c.hiddenSize, hd = c.headDim;
+  auto rows = [&](const std::string &name) -> llvm::Expected<const TensorView *> {
+    return ckpt.requireRank(prefix + name, 2);
+  };
+  auto q = rows("self_attn.q_proj.weight");
+  if (!q) return q.takeError();
+  auto k = rows("self_attn.k_proj.weight");
+  if (!k) return k.takeError();
+  auto g = rows("mlp.gate_proj.weight");
+  if (!g) return g.takeError();
+  auto bad = [&](const TensorView *t, const llvm::Twine &why) {
+    return fileError(t->path, "tensor '" + t->name + "' " + why);
+  };
+  for (const TensorView *t : {*q, *k, *g}) {
+    if (t->shape[1] != D) {
+      return bad(t, "has " + llvm::Twine(t->shape[1]) +
+                        " columns, not hidden_size (" + llvm::Twine(D) + ")");
+    }
+  }
+  for (const TensorView *t : {*q, *k}) {
+    if (t->shape[0] <= 0 || t->shape[0] % hd != 0) {
+      return bad(t, "has " + llvm::Twine(t->shape[0]) +
+                        " rows, not a positive multiple of head_dim (" +
+                        llvm::Twine(hd) + ")");
+    }
+  }
+  LayerShapes s{(*q)->shape[0] / hd, (*k)->shape[0] / hd, (*g)->shape[0]};
+  if (s.heads % s.kvHeads != 0) {
+    return bad(*k, "gives " + llvm::Twine(s.kvHeads) +
+                       " key/value heads, which do not divide the " +
+                       llvm::Twine(s.heads) + " query heads of q_proj");
+  }
+  if (s.ffn <= 0) {
+    return bad(*g, "has no rows");
+  }
+  return s;
+}
+
 } // namespace
 
 llvm::Expected<OwningOpRef<ModuleOp>>
@@ -122,8 +170,7 @@ importCheckpoint(MLIRContext &ctx, const Checkpoint &ckpt, int64_t maxSeqLen) {
   ctx.loadDialect<llm::LLMDialect, func::FuncDialect>();
   const ModelConfig &c = ckpt.config();
   const int64_t maxSeq = maxSeqLen > 0 ? maxSeqLen : c.maxPositionEmbeddings;
-  const int64_t D = c.hiddenSize, F = c.intermediateSize, V = c.vocabSize;
-  const int64_t qDim = c.numHeads * c.headDim, kvDim = c.numKVHeads * c.headDim;
+  const int64_t D = c.hiddenSize, V = c.vocabSize;
 
   Location fileLoc = FileLineColLoc::get(&ctx, ckpt.directory(), 0, 0);
   OwningOpRef<ModuleOp> module = ModuleOp::create(fileLoc);
@@ -136,8 +183,7 @@ importCheckpoint(MLIRContext &ctx, const Checkpoint &ckpt, int64_t maxSeqLen) {
     return RankedTensorType::get({ShapedType::kDynamic, width}, f32);
   };
   auto tokensType = RankedTensorType::get({ShapedType::kDynamic}, b.getI32Type());
-  auto cacheType = llm::KVCacheType::get(&ctx, c.numLayers, c.numKVHeads,
-                                         c.headDim, maxSeq);
+  auto cacheType = llm::KVCacheType::get(&ctx, c.numLayers, maxSeq);
   auto funcType = b.getFunctionType({tokensType, b.getIndexType(), cacheType},
                                     {act(V)});
   b.setInsertionPointToEnd(module->getBody());
@@ -157,6 +203,13 @@ importCheckpoint(MLIRContext &ctx, const Checkpoint &ckpt, int64_t maxSeqLen) {
 
   for (int64_t l = 0; l < c.numLayers; ++l) {
     std::string p = "model.layers." + std::to_string(l) + ".";
+    auto shapes = layerShapes(ckpt, p);
+    if (!shapes) {
+      return shapes.takeError();
+    }
+    const int64_t heads = shapes->heads, kvHeads = shapes->kvHeads,
+                  F = shapes->ffn, qDim = heads * c.headDim,
+                  kvDim = kvHeads * c.headDim;
     auto w = [&](const std::string &n, llvm::ArrayRef<int64_t> shape) {
       return mb.weight(p + n, shape);
     };
@@ -174,7 +227,8 @@ importCheckpoint(MLIRContext &ctx, const Checkpoint &ckpt, int64_t maxSeqLen) {
         }
         bv = *bt;
       }
-      return llm::LinearOp::create(b, mb.loc(p + n), act(out), in, *wt, bv)
+      return llm::LinearOp::create(b, mb.loc(p + n), TypeRange{act(out)}, in,
+                                   *wt, bv)
           .getResult();
     };
 
@@ -192,13 +246,13 @@ importCheckpoint(MLIRContext &ctx, const Checkpoint &ckpt, int64_t maxSeqLen) {
     if (!v) return v.takeError();
     FloatAttr theta = b.getF32FloatAttr(static_cast<float>(c.ropeTheta));
     Value qr = llm::RoPEOp::create(b, mb.loc(p + "self_attn.rope_q"), act(qDim), *q,
-                                   start, c.numHeads, c.headDim, theta.getValue());
+                                   start, heads, c.headDim, theta.getValue());
     Value kr = llm::RoPEOp::create(b, mb.loc(p + "self_attn.rope_k"), act(kvDim), *k,
-                                   start, c.numKVHeads, c.headDim, theta.getValue());
+                                   start, kvHeads, c.headDim, theta.getValue());
     Value attn = llm::AttentionOp::create(
         b, mb.loc(p + "self_attn"), act(qDim), qr, kr, *v, cache, start, l,
-        c.numHeads, c.numKVHeads, c.headDim);
-    auto o = linear(attn, "self_attn.o_proj", D, qDim, false);
+        heads, kvHeads, c.headDim);
+    auto o = linear(attn, "self_attn.o_proj", D, qDim, c.attentionBias);
     if (!o) return o.takeError();
     x = llm::AddOp::create(b, mb.loc(p + "residual_attn"), x, *o);
 
@@ -208,13 +262,13 @@ importCheckpoint(MLIRContext &ctx, const Checkpoint &ckpt, int64_t maxSeqLen) {
     }
     h = llm::RMSNormOp::create(b, mb.loc(p + "post_attention_layernorm"), act(D), x,
                                *postNorm, eps);
-    auto g = linear(h, "mlp.gate_proj", F, D, false);
+    auto g = linear(h, "mlp.gate_proj", F, D, c.mlpBias);
     if (!g) return g.takeError();
-    auto u = linear(h, "mlp.up_proj", F, D, false);
+    auto u = linear(h, "mlp.up_proj", F, D, c.mlpBias);
     if (!u) return u.takeError();
     Value s = llm::SiLUOp::create(b, mb.loc(p + "mlp.act"), *g);
     Value m = llm::MulOp::create(b, mb.loc(p + "mlp.gate"), s, *u);
-    auto d = linear(m, "mlp.down_proj", D, F, false);
+    auto d = linear(m, "mlp.down_proj", D, F, c.mlpBias);
     if (!d) return d.takeError();
     x = llm::AddOp::create(b, mb.loc(p + "residual_mlp"), x, *d);
   }

@@ -9,9 +9,6 @@
 
 namespace llmc {
 
-/// Name of the entry function of an imported model.
-constexpr llvm::StringLiteral kForwardFuncName = "forward";
-
 /// Builds the `llm` module of `ckpt`. Weights become `llm.global`s whose data
 /// are resource blobs pointing into the checkpoint's mapped files (the blobs
 /// keep the mappings alive), so the checkpoint object may be destroyed after.

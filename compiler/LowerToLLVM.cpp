@@ -1,8 +1,8 @@
 // llm-lower-to-llvm: @forward becomes llmc_forward, kernel calls plus generated elementwise loops.
 #include "compiler/Passes.h"
 
-#include "compiler/Importer.h"
 #include "dialects/llm/LLMDialect.h"
+#include "llmc/program.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -11,6 +11,8 @@
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "llvm/ADT/TypeSwitch.h"
+
+#include <cstddef>
 
 namespace llmc {
 #define GEN_PASS_DEF_LOWERTOLLVMPASS
@@ -22,8 +24,23 @@ namespace llm = llmc::llm;
 
 namespace {
 
-// Must match llmc_program in runtime/include/llmc/program.h.
-constexpr int32_t kProgramAbiVersion = 2;
+// The format numbers the kernels take are the dialect's storage kinds.
+static_assert(static_cast<int>(llm::StorageKind::f32) == LLMC_FORMAT_F32);
+static_assert(static_cast<int>(llm::StorageKind::f16) == LLMC_FORMAT_F16);
+static_assert(static_cast<int>(llm::StorageKind::bf16) == LLMC_FORMAT_BF16);
+static_assert(static_cast<int>(llm::StorageKind::q8) == LLMC_FORMAT_Q8);
+static_assert(static_cast<int>(llm::StorageKind::q4) == LLMC_FORMAT_Q4);
+static_assert(llm::getMaxEnumValForStorageKind() == LLMC_FORMAT_Q4,
+              "a new storage kind needs an LLMC_FORMAT_* number");
+
+// The descriptor's layout, field by field, as llmc_program declares it.
+static_assert(offsetof(llmc_program, weights) == 48 &&
+                  offsetof(llmc_program, num_cache_layers) == 56 &&
+                  offsetof(llmc_program, cache_layers) == 64 &&
+                  sizeof(llmc_program) == 72,
+              "update createDescriptor with llmc_program");
+static_assert(sizeof(llmc_weight_desc) == 32 && sizeof(llmc_cache_layer) == 16,
+              "update createDescriptor with llmc_weight_desc/llmc_cache_layer");
 
 class Lowering {
 public:
@@ -84,13 +101,34 @@ private:
   }
   Value format(Value weight) { return storage(weight)[0]; }
   LogicalResult assignBuffer(Operation *op) {
+    auto offs = op->getAttrOfType<DenseI64ArrayAttr>(llmc::kOffsetsAttr);
     auto off = op->getAttrOfType<IntegerAttr>(llmc::kOffsetAttr);
-    if (!off) {
+    if (offs && static_cast<int64_t>(offs.size()) == op->getNumResults()) {
+      for (auto [r, o] : llvm::zip(op->getResults(), offs.asArrayRef())) {
+        buffers_[r] = arenaAt(o);
+      }
+      return success();
+    }
+    if (!off || op->getNumResults() != 1) {
       return op->emitError() << "llm-lower-to-llvm: no planned offset (run "
                                 "llm-plan-memory first)";
     }
     buffers_[op->getResult(0)] = arenaAt(off.getInt());
     return success();
+  }
+  /// The LLVM value standing for an llm operand; an operand the lowering
+  /// has no value for (not an argument or result it lowered) is an error,
+  /// never a guess.
+  FailureOr<Value> operand(Operation *op, Value v) {
+    Value m = buffers_.lookup(v);
+    if (!m) {
+      op->emitError() << "llm-lower-to-llvm: operand #"
+                      << (llvm::find(op->getOperands(), v) -
+                          op->getOperands().begin())
+                      << " has no lowered value";
+      return failure();
+    }
+    return m;
   }
   /// out[i] = f(a[i], b[i]) for i < n * width, as a generated loop.
   void elementwise(Value out, Value a, Value bIn, int64_t w,
@@ -115,7 +153,20 @@ private:
   }
   LogicalResult lowerOp(Operation &op);
   void createDescriptor(int64_t arenaBytes, int64_t maxTokens,
-                        uint64_t fingerprint, StringRef defaultWeights);
+                        uint64_t fingerprint, StringRef defaultWeights,
+                        ArrayRef<llm::GlobalOp> globals,
+                        ArrayRef<llmc_cache_layer> cache);
+  /// Stack array of `values` (one per element), for kernels taking arrays.
+  Value stackArray(Type elem, ArrayRef<Value> values) {
+    Value arr = LLVM::AllocaOp::create(b_, loc_, ptrT_, elem,
+                                       i64(static_cast<int64_t>(values.size())));
+    for (auto [i, v] : llvm::enumerate(values)) {
+      Value p = LLVM::GEPOp::create(b_, loc_, ptrT_, elem, arr,
+                                    ArrayRef<LLVM::GEPArg>{static_cast<int32_t>(i)});
+      LLVM::StoreOp::create(b_, loc_, v, p);
+    }
+    return arr;
+  }
 
   ModuleOp module_;
   func::FuncOp forward_;
@@ -124,6 +175,8 @@ private:
   Location loc_;
   Type ptrT_, i64T_, i32T_, f32T_, voidT_;
   Value exec_, weights_, arena_, tokens_, n_, start_, rows_, logits_;
+  Value cacheArg_; // @forward's cache argument
+  std::vector<llmc_cache_layer> cache_; // per layer, from the attention ops
   llvm::StringMap<int64_t> globalIndex_;
   llvm::DenseMap<Value, Value> buffers_; // tensor or weight -> pointer
   LLVM::LLVMFuncOp newFunc_;
@@ -146,8 +199,12 @@ LogicalResult Lowering::lowerOp(Operation &op) {
           return failure();
         }
         auto st = storage(e.getTable());
+        FailureOr<Value> ids = operand(e, e.getTokens());
+        if (failed(ids)) {
+          return failure();
+        }
         call("llmc_k_embedding",
-             {exec_, buffer(e.getTable()), st[0], st[1], st[2], tokens_, n_,
+             {exec_, buffer(e.getTable()), st[0], st[1], st[2], *ids, n_,
               i64(width(e.getResult())), buffer(e.getResult())});
         return success();
       })
@@ -169,31 +226,67 @@ LogicalResult Lowering::lowerOp(Operation &op) {
                                  : LLVM::ZeroOp::create(b_, loc_, ptrT_).getResult();
         Value biasFmt = l.getBias() ? format(l.getBias()) : i32(0);
         auto st = storage(l.getWeight());
-        call("llmc_k_linear",
-             {exec_, buffer(l.getInput()), n_, i64(width(l.getInput())),
-              buffer(l.getWeight()), st[0], st[1], st[2],
-              i64(width(l.getResult())), bias, biasFmt, buffer(l.getResult())});
+        int64_t out = 0;
+        SmallVector<Value> widths, outs;
+        for (unsigned i = 0; i < l->getNumResults(); ++i) {
+          out += l.getResultWidth(i);
+          widths.push_back(i64(l.getResultWidth(i)));
+          outs.push_back(buffer(l->getResult(i)));
+        }
+        if (outs.size() == 1) {
+          call("llmc_k_linear",
+               {exec_, buffer(l.getInput()), n_, i64(width(l.getInput())),
+                buffer(l.getWeight()), st[0], st[1], st[2], i64(out), bias,
+                biasFmt, outs[0]});
+        } else {
+          // A fused projection writes each result to its own buffer.
+          call("llmc_k_linear_split",
+               {exec_, buffer(l.getInput()), n_, i64(width(l.getInput())),
+                buffer(l.getWeight()), st[0], st[1], st[2], i64(out), bias,
+                biasFmt, i64(static_cast<int64_t>(outs.size())),
+                stackArray(i64T_, widths), stackArray(ptrT_, outs)});
+        }
         return success();
       })
       .Case([&](llm::RoPEOp r) -> LogicalResult {
         if (failed(assignBuffer(r))) {
           return failure();
         }
+        FailureOr<Value> start = operand(r, r.getStart());
+        if (failed(start)) {
+          return failure();
+        }
         call("llmc_k_rope",
              {exec_, buffer(r.getInput()), buffer(r.getResult()), n_,
               i64(r.getNumHeads()), i64(r.getHeadDim()),
-              f32(r.getTheta().convertToFloat()), start_});
+              f32(r.getTheta().convertToFloat()), *start});
         return success();
       })
       .Case([&](llm::AttentionOp a) -> LogicalResult {
         if (failed(assignBuffer(a))) {
           return failure();
         }
+        FailureOr<Value> start = operand(a, a.getStart());
+        if (failed(start)) {
+          return failure();
+        }
+        if (a.getCache() != cacheArg_) {
+          return a.emitError() << "llm-lower-to-llvm: the cache must be "
+                                  "@forward's cache argument";
+        }
+        // The program declares each cache layer's shape: its attention op's.
+        int64_t layer = static_cast<int64_t>(a.getLayer());
+        if (cache_[layer].kv_heads != 0) {
+          return a.emitError() << "llm-lower-to-llvm: cache layer " << layer
+                               << " is used twice";
+        }
+        cache_[layer] = {static_cast<int64_t>(a.getNumKvHeads()),
+                         static_cast<int64_t>(a.getHeadDim())};
         call("llmc_k_attention",
-             {exec_, i64(a.getLayer()), buffer(a.getQuery()),
-              buffer(a.getKey()), buffer(a.getValue()), n_, start_,
-              i64(a.getNumHeads()), i64(a.getNumKvHeads()),
-              i64(a.getHeadDim()), buffer(a.getResult())});
+             {exec_, i64(layer), buffer(a.getQuery()), buffer(a.getKey()),
+              buffer(a.getValue()), n_, *start, i64(a.getNumHeads()),
+              i64(a.getNumKvHeads()), i64(a.getHeadDim()),
+              buffer(a.getResult())});
         return success();
       })
       .Case([&](llm::SiLUOp s) -> LogicalResult {
@@ -261,8 +354,9 @@ LogicalResult Lowering::lowerOp(Operation &op) {
 }
 
 void Lowering::createDescriptor(int64_t arenaBytes, int64_t maxTokens,
-                                uint64_t fingerprint,
-                                StringRef defaultWeights) {
+                                uint64_t fingerprint, StringRef defaultWeights,
+                                ArrayRef<llm::GlobalOp> globals,
+                                ArrayRef<llmc_cache_layer> cache) {
   OpBuilder::InsertionGuard g(b_);
   b_.setInsertionPointToEnd(module_.getBody());
   if (!defaultWeights.empty()) {
@@ -273,8 +367,51 @@ void Lowering::createDescriptor(int64_t arenaBytes, int64_t maxTokens,
                            LLVM::Linkage::Internal, "llmc_default_weights",
                            b_.getStringAttr(str));
   }
+  // llmc_weight_desc[num_weights]: what the program reads from weights[i].
+  auto descT = LLVM::LLVMStructType::getLiteral(
+      ctx_, {i32T_, i32T_, i32T_, i32T_, i64T_, i64T_});
+  auto descArrT = LLVM::LLVMArrayType::get(descT, std::max<size_t>(globals.size(), 1));
+  auto descs = LLVM::GlobalOp::create(b_, loc_, descArrT, /*isConstant=*/true,
+                                      LLVM::Linkage::Internal,
+                                      "llmc_weight_descs", Attribute());
+  {
+    OpBuilder::InsertionGuard g2(b_);
+    b_.setInsertionPointToStart(b_.createBlock(&descs.getInitializerRegion()));
+    Value arr = LLVM::ZeroOp::create(b_, loc_, descArrT);
+    for (auto [i, gl] : llvm::enumerate(globals)) {
+      llm::WeightType t = llm::GlobalOp(gl).getWeightType();
+      Value d = LLVM::UndefOp::create(b_, loc_, descT);
+      auto shape = t.getShape();
+      Value fields[] = {i32(static_cast<int32_t>(t.getKind())),
+                        i32(static_cast<int32_t>(t.getGroupSize())),
+                        i32(t.getAsymmetric() ? 1 : 0),
+                        i32(static_cast<int32_t>(shape.size())),
+                        i64(shape[0]), i64(shape.size() == 2 ? shape[1] : 0)};
+      for (auto [k, f] : llvm::enumerate(fields)) {
+        d = LLVM::InsertValueOp::create(b_, loc_, d, f, static_cast<int64_t>(k));
+      }
+      arr = LLVM::InsertValueOp::create(b_, loc_, arr, d, static_cast<int64_t>(i));
+    }
+    LLVM::ReturnOp::create(b_, loc_, arr);
+  }
+  // llmc_cache_layer[num_cache_layers]: pairs of int64.
+  SmallVector<int64_t> cacheWords;
+  for (const llmc_cache_layer &c : cache) {
+    cacheWords.push_back(c.kv_heads);
+    cacheWords.push_back(c.head_dim);
+  }
+  if (cacheWords.empty()) {
+    cacheWords = {0, 0};
+  }
+  auto cacheT = RankedTensorType::get({static_cast<int64_t>(cacheWords.size())},
+                                      i64T_);
+  LLVM::GlobalOp::create(
+      b_, loc_, LLVM::LLVMArrayType::get(i64T_, cacheWords.size()),
+      /*isConstant=*/true, LLVM::Linkage::Internal, "llmc_cache_layers",
+      DenseIntElementsAttr::get(cacheT, ArrayRef<int64_t>(cacheWords)));
+
   auto structT = LLVM::LLVMStructType::getLiteral(
-      ctx_, {i32T_, i32T_, i64T_, i64T_, i64T_, ptrT_, ptrT_});
+      ctx_, {i32T_, i32T_, i64T_, i64T_, i64T_, ptrT_, ptrT_, ptrT_, i64T_, ptrT_});
   auto global = LLVM::GlobalOp::create(b_, loc_, structT, /*isConstant=*/true,
                                        LLVM::Linkage::External,
                                        "llmc_compiled_program", Attribute());
@@ -284,8 +421,8 @@ void Lowering::createDescriptor(int64_t arenaBytes, int64_t maxTokens,
   auto put = [&](Value v, int64_t pos) {
     s = LLVM::InsertValueOp::create(b_, loc_, s, v, pos);
   };
-  put(i32(kProgramAbiVersion), 0);
-  put(i32(static_cast<int32_t>(globalIndex_.size())), 1);
+  put(i32(LLMC_PROGRAM_ABI_VERSION), 0);
+  put(i32(static_cast<int32_t>(globals.size())), 1);
   put(i64(arenaBytes), 2);
   put(i64(maxTokens), 3);
   put(i64(static_cast<int64_t>(fingerprint)), 4);
@@ -295,6 +432,9 @@ void Lowering::createDescriptor(int64_t arenaBytes, int64_t maxTokens,
           : LLVM::AddressOfOp::create(b_, loc_, ptrT_, "llmc_default_weights")
                 .getResult(),
       6);
+  put(LLVM::AddressOfOp::create(b_, loc_, ptrT_, "llmc_weight_descs"), 7);
+  put(i64(static_cast<int64_t>(cache.size())), 8);
+  put(LLVM::AddressOfOp::create(b_, loc_, ptrT_, "llmc_cache_layers"), 9);
   LLVM::ReturnOp::create(b_, loc_, s);
 }
 
@@ -329,17 +469,26 @@ LogicalResult Lowering::run(uint64_t fingerprint, StringRef defaultWeights) {
   b_.setInsertionPointToStart(entry);
 
   Block &body = forward_.getBody().front();
-  if (body.getNumArguments() != 3) {
+  if (body.getNumArguments() != 3 ||
+      !isa<llm::KVCacheType>(body.getArgument(2).getType())) {
     return forward_.emitError() << "llm-lower-to-llvm: @forward must take "
                                    "(tokens, start, cache)";
   }
+  // @forward's arguments are the entry point's: the ops read them through
+  // their operands.
+  buffers_[body.getArgument(0)] = tokens_;
+  buffers_[body.getArgument(1)] = start_;
+  cacheArg_ = body.getArgument(2);
+  cache_.assign(static_cast<size_t>(
+                    cast<llm::KVCacheType>(cacheArg_.getType()).getLayers()),
+                llmc_cache_layer{0, 0});
   for (Operation &op : body) {
     if (failed(lowerOp(op))) {
       return failure();
     }
   }
   createDescriptor(arenaAttr.getInt(), maxAttr.getInt(), fingerprint,
-                   defaultWeights);
+                   defaultWeights, globals, cache_);
   forward_.erase();
   for (llm::GlobalOp g : globals) {
     g.erase();

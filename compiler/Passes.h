@@ -15,6 +15,8 @@ namespace llmc {
 
 /// Attribute names the planner writes and the lowering reads.
 constexpr llvm::StringLiteral kOffsetAttr = llm::kOffsetAttrName;
+/// Per-result offsets of an op with several results (a split linear).
+constexpr llvm::StringLiteral kOffsetsAttr = "llm.offsets";
 constexpr llvm::StringLiteral kArenaBytesAttr = llm::kArenaBytesAttrName;
 constexpr llvm::StringLiteral kMaxTokensAttr = llm::kMaxTokensAttrName;
 

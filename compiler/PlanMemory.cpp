@@ -1,7 +1,6 @@
 // llm-plan-memory: a static, liveness-based arena layout for the activations of @forward.
 #include "compiler/Passes.h"
 
-#include "compiler/Importer.h"
 #include "dialects/llm/LLMDialect.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -49,41 +48,49 @@ struct PlanMemoryPass : llmc::impl::PlanMemoryPassBase<PlanMemoryPass> {
     std::vector<Live> live;
     int64_t arena = 0;
     for (Operation &op : body) {
-      if (op.getNumResults() != 1 ||
+      if (op.getNumResults() == 0 ||
           !isa<RankedTensorType>(op.getResult(0).getType()) ||
           isa<llmc::llm::LMHeadOp>(op)) {
         continue; // weight refs, the logits (caller's buffer), the return
       }
-      Value v = op.getResult(0);
-      auto type = cast<RankedTensorType>(v.getType());
-      int64_t lastUse = index[&op];
-      for (Operation *user : v.getUsers()) {
-        if (user == ret) {
-          op.emitError() << "llm-plan-memory: only lm_head results may be "
-                            "returned";
-          return signalPassFailure();
+      SmallVector<int64_t> offsets;
+      for (Value v : op.getResults()) {
+        auto type = cast<RankedTensorType>(v.getType());
+        int64_t lastUse = index[&op];
+        for (Operation *user : v.getUsers()) {
+          if (user == ret) {
+            op.emitError() << "llm-plan-memory: only lm_head results may be "
+                              "returned";
+            return signalPassFailure();
+          }
+          lastUse = std::max(lastUse, index[user]);
         }
-        lastUse = std::max(lastUse, index[user]);
-      }
-      int64_t size = (maxTokens * type.getDimSize(1) * 4 + kAlign - 1) /
-                     kAlign * kAlign;
-      // Values whose last use is before this op no longer need their space.
-      int64_t now = index[&op];
-      live.erase(std::remove_if(live.begin(), live.end(),
-                                [&](const Live &l) { return l.lastUse < now; }),
-                 live.end());
-      std::sort(live.begin(), live.end(),
-                [](const Live &a, const Live &b) { return a.offset < b.offset; });
-      int64_t offset = 0;
-      for (const Live &l : live) {
-        if (l.offset - offset >= size) {
-          break;
+        int64_t size = (maxTokens * type.getDimSize(1) * 4 + kAlign - 1) /
+                       kAlign * kAlign;
+        // Values whose last use is before this op no longer need their space.
+        int64_t now = index[&op];
+        live.erase(std::remove_if(live.begin(), live.end(),
+                                  [&](const Live &l) { return l.lastUse < now; }),
+                   live.end());
+        std::sort(live.begin(), live.end(),
+                  [](const Live &a, const Live &b) { return a.offset < b.offset; });
+        int64_t offset = 0;
+        for (const Live &l : live) {
+          if (l.offset - offset >= size) {
+            break;
+          }
+          offset = std::max(offset, l.offset + l.size);
         }
-        offset = std::max(offset, l.offset + l.size);
+        live.push_back({offset, size, lastUse});
+        arena = std::max(arena, offset + size);
+        offsets.push_back(offset);
       }
-      live.push_back({offset, size, lastUse});
-      arena = std::max(arena, offset + size);
-      op.setAttr(llmc::kOffsetAttr, b.getI64IntegerAttr(offset));
+      if (offsets.size() == 1) {
+        op.setAttr(llmc::kOffsetAttr, b.getI64IntegerAttr(offsets[0]));
+      } else {
+        // A split linear: one offset per result.
+        op.setAttr(llmc::kOffsetsAttr, b.getDenseI64ArrayAttr(offsets));
+      }
     }
     func->setAttr(llmc::kArenaBytesAttr, b.getI64IntegerAttr(arena));
     func->setAttr(llmc::kMaxTokensAttr, b.getI64IntegerAttr(maxTokens));

@@ -6,6 +6,8 @@
 #include "passes/WeightData.h"
 #include "runtime/kernels/quant.h"
 
+#include "llvm/ADT/MapVector.h"
+
 #include <algorithm>
 #include <cmath>
 
@@ -74,8 +76,9 @@ double outputError(const SiteInputs &in, const std::vector<float> &w,
 /// quantization gives the least output error on sampled inputs x/s; the
 /// weights are clamped to it before round-to-nearest.
 void clipWeights(std::vector<float> &w, int64_t rows, int64_t K,
-                 const SiteInputs &in, const std::vector<float> &s,
-                 int32_t format, int64_t group, bool asym, int64_t tokens) {
+                 const std::vector<bool> &clipRow, const SiteInputs &in,
+                 const std::vector<float> &s, int32_t format, int64_t group,
+                 bool asym, int64_t tokens) {
   const int64_t stride = std::max<int64_t>(1, in.rows / tokens);
   std::vector<float> xs; // sampled inputs as W·s sees them: x / s
   int64_t T = 0;
@@ -88,6 +91,9 @@ void clipWeights(std::vector<float> &w, int64_t rows, int64_t K,
   std::vector<float> clipped(group), q(group);
   std::vector<double> bestErr, err(T);
   for (int64_t r = 0; r < rows; ++r) {
+    if (!clipRow[r]) {
+      continue;
+    }
     for (int64_t g0 = 0; g0 < K; g0 += group) {
       const int64_t len = std::min(group, K - g0);
       float *wg = &w[r * K + g0];
@@ -131,6 +137,106 @@ void clipWeights(std::vector<float> &w, int64_t rows, int64_t K,
   }
 }
 
+/// Where 1/s of a site's scales can be folded so the float model computes
+/// the same function: into an RMSNorm's weight, or into the rows of the
+/// linear result that is the only other factor of the input (up_proj's rows
+/// for down_proj: silu(gate) * up), or that is attention's value when every
+/// query head has its own value head (v_proj's rows for o_proj; with
+/// grouped-query attention one value row feeds several heads).
+struct Absorber {
+  llm::GlobalOp weight;      // norm weight, or linear weight
+  llm::GlobalOp bias;        // the linear's bias, if any
+  int64_t rowBegin = 0;      // first scaled row (linear), 0 for a norm
+};
+
+/// The rows of `linear`'s weight that produce `result`.
+int64_t rowOffset(llm::LinearOp linear, Value result) {
+  int64_t off = 0;
+  for (unsigned i = 0; i < linear->getNumResults(); ++i) {
+    if (linear->getResult(i) == result) {
+      return off;
+    }
+    off += linear.getResultWidth(i);
+  }
+  return -1;
+}
+
+std::optional<Absorber> linearRowsOf(Value v) {
+  auto producer = v.getDefiningOp<llm::LinearOp>();
+  if (!producer || !v.hasOneUse()) {
+    return std::nullopt;
+  }
+  Absorber a;
+  a.weight = globalOf(producer.getWeight());
+  a.bias = globalOf(producer.getBias());
+  a.rowBegin = rowOffset(producer, v);
+  if (!a.weight || !a.weight.getWeightType().isFloat()) {
+    return std::nullopt;
+  }
+  return a;
+}
+
+std::optional<Absorber> absorberOf(Value input) {
+  Operation *def = input.getDefiningOp();
+  if (auto norm = dyn_cast_or_null<llm::RMSNormOp>(def)) {
+    Absorber a;
+    a.weight = globalOf(norm.getWeight());
+    if (!a.weight || !a.weight.getWeightType().isFloat()) {
+      return std::nullopt;
+    }
+    return a;
+  }
+  if (auto mul = dyn_cast_or_null<llm::MulOp>(def)) {
+    for (auto [gate, other] : {std::pair(mul.getLhs(), mul.getRhs()),
+                               std::pair(mul.getRhs(), mul.getLhs())}) {
+      if (gate.getDefiningOp<llm::SiLUOp>() && !other.getDefiningOp<llm::SiLUOp>()) {
+        return linearRowsOf(other);
+      }
+    }
+    return std::nullopt;
+  }
+  if (auto attn = dyn_cast_or_null<llm::AttentionOp>(def)) {
+    if (attn.getNumHeads() == attn.getNumKvHeads()) {
+      return linearRowsOf(attn.getValue());
+    }
+  }
+  return std::nullopt;
+}
+
+/// Divides rows (or elements, for a norm) rowBegin + c by s[c].
+void foldInverse(llm::GlobalOp g, int64_t rowBegin, const std::vector<float> &s) {
+  if (!g) {
+    return;
+  }
+  std::vector<float> p = *readFloatWeight(g);
+  auto shape = g.getWeightType().getShape();
+  int64_t cols = shape.size() == 2 ? shape[1] : 1;
+  for (size_t c = 0; c < s.size(); ++c) {
+    for (int64_t j = 0; j < cols; ++j) {
+      p[(rowBegin + c) * cols + j] /= s[c];
+    }
+  }
+  writeFloatWeight(g, g.getWeightType().getKind(), p);
+}
+
+/// True for the results whose rows must not be clipped: those that become
+/// attention's queries or keys (directly or through rope), as the reference
+/// implementation leaves q and k unclipped: the scores are too sensitive.
+bool feedsScores(Value v) {
+  for (Operation *user : v.getUsers()) {
+    if (auto rope = dyn_cast<llm::RoPEOp>(user)) {
+      if (feedsScores(rope.getResult())) {
+        return true;
+      }
+    } else if (auto attn = dyn_cast<llm::AttentionOp>(user)) {
+      if (attn.getQuery() == v || attn.getKey() == v) {
+        return true;
+      }
+    }
+  }
+  return false;
+}
+
 struct AWQPass : llmc::impl::AWQPassBase<AWQPass> {
   using Base::Base;
 
@@ -148,21 +254,24 @@ struct AWQPass : llmc::impl::AWQPassBase<AWQPass> {
     }
     const TargetFormat *target = &options->format;
     const std::vector<KeepRule> *keepRules = &options->keep;
-    auto calib = LayerwiseCalibrator::create(module, "llm-awq");
+    auto calib = Calibrator::create(module, "llm-awq");
     if (!calib) {
       return signalPassFailure();
     }
     const int32_t fmt = static_cast<int32_t>(target->kind);
-    const LinearSite sites[] = {LinearSite::QKV, LinearSite::O,
-                                LinearSite::GateUp, LinearSite::Down};
-    for (int64_t l = 0; l < calib->numLayers(); ++l) {
-      LayerGlobals L = calib->layer(l);
-      std::vector<SiteInputs> inputs(4);
+    // The linears AWQ quantizes: float weights no keep rule claims.
+    auto quantizes = [&](llm::LinearOp l) {
+      llm::GlobalOp g = globalOf(l.getWeight());
+      return g && g.getWeightType().isFloat() &&
+             !matchKeep(*keepRules, g.getSymName());
+    };
+    for (int64_t b = 0; b < calib->numBlocks(); ++b) {
+      llvm::MapVector<Value, SiteInputs> inputs;
       // Evenly spaced tokens, so every window contributes to the search.
       const int64_t stride = std::max<int64_t>(1, calib->tokens() / maxTokens);
-      SiteHook hook = [&](LinearSite site, const float *x, int64_t n,
-                          int64_t width) {
-        SiteInputs &in = inputs[static_cast<int>(site)];
+      LinearHook hook = [&](Value input, const float *x, int64_t n,
+                            int64_t width) {
+        SiteInputs &in = inputs[input];
         if (in.width == 0) {
           in.width = width;
           in.meanAbs.assign(width, 0.0);
@@ -178,49 +287,36 @@ struct AWQPass : llmc::impl::AWQPassBase<AWQPass> {
         }
         in.seen += n;
       };
-      calib->observe(l, hook);
+      calib->observe(b, hook);
 
-      std::vector<std::vector<float>> siteScale(4);
-      for (LinearSite site : sites) {
-        siteScale[static_cast<int>(site)].assign(
-            inputs[static_cast<int>(site)].width, 1.0f);
-        // The op that produces this site's input absorbs 1/s: the norms for
-        // q/k/v and gate/up, up_proj's rows for down_proj, and v_proj's rows
-        // for o_proj when every query head has its own value head (with
-        // grouped-query attention one value row feeds several heads).
-        llm::GlobalOp prev;
-        switch (site) {
-        case LinearSite::QKV:
-          prev = L.inputNorm;
-          break;
-        case LinearSite::GateUp:
-          prev = L.postNorm;
-          break;
-        case LinearSite::Down:
-          prev = L.up;
-          break;
-        case LinearSite::O:
-          if (L.v.getWeightType().getShape()[0] ==
-              L.o.getWeightType().getShape()[1]) {
-            prev = L.v;
+      llvm::DenseMap<Value, std::vector<float>> siteScale;
+      for (auto &[site, in] : inputs) {
+        const int64_t K = in.width;
+        siteScale[site].assign(K, 1.0f);
+        // Every reader of the site's input must take W·s: all of them are
+        // linears with float weights (the searched ones are those AWQ
+        // quantizes), and the producer must absorb 1/s.
+        std::vector<llm::LinearOp> readers, searched;
+        bool foldable = true;
+        for (Operation *user : site.getUsers()) {
+          auto l = dyn_cast<llm::LinearOp>(user);
+          llm::GlobalOp g = l ? globalOf(l.getWeight()) : nullptr;
+          if (!g || !g.getWeightType().isFloat() || l.getInput() != site) {
+            foldable = false;
+            break;
           }
-          break;
-        }
-        std::vector<llm::GlobalOp> linears;
-        for (llm::GlobalOp g : L.at(site)) {
-          if (!matchKeep(*keepRules, g.getSymName()) &&
-              g.getWeightType().isFloat()) {
-            linears.push_back(g);
+          readers.push_back(l);
+          if (quantizes(l)) {
+            searched.push_back(l);
           }
         }
-        if (!prev || !prev.getWeightType().isFloat() || linears.empty()) {
+        std::optional<Absorber> prev = absorberOf(site);
+        if (!foldable || !prev || searched.empty()) {
           continue;
         }
-        const SiteInputs &in = inputs[static_cast<int>(site)];
-        const int64_t K = in.width;
         std::vector<std::vector<float>> weights;
-        for (llm::GlobalOp g : linears) {
-          weights.push_back(*readFloatWeight(g));
+        for (llm::LinearOp l : searched) {
+          weights.push_back(*readFloatWeight(globalOf(l.getWeight())));
         }
         // Search s = mean|x|^alpha (normalized), alpha on a grid in [0, 1).
         double bestErr = -1.0;
@@ -240,8 +336,8 @@ struct AWQPass : llmc::impl::AWQPassBase<AWQPass> {
             v /= norm;
           }
           double err = 0.0;
-          for (size_t i = 0; i < linears.size(); ++i) {
-            int64_t rows = linears[i].getWeightType().getShape()[0];
+          for (size_t i = 0; i < searched.size(); ++i) {
+            int64_t rows = globalOf(searched[i].getWeight()).getWeightType().getShape()[0];
             err += outputError(in, weights[i],
                                fakeQuantScaled(weights[i], rows, K, s, fmt,
                                                groupSize, target->asymmetric),
@@ -252,53 +348,51 @@ struct AWQPass : llmc::impl::AWQPassBase<AWQPass> {
             best = s;
           }
         }
-        // Fold: W <- W * s (each input channel), prev <- prev / s (each output).
-        for (size_t i = 0; i < linears.size(); ++i) {
-          int64_t rows = linears[i].getWeightType().getShape()[0];
-          std::vector<float> &w = weights[i];
+        // Fold: W <- W * s (each input channel) for every reader, and the
+        // producer's rows (and bias) <- / s.
+        for (llm::LinearOp l : readers) {
+          llm::GlobalOp g = globalOf(l.getWeight());
+          std::vector<float> w = *readFloatWeight(g);
+          int64_t rows = g.getWeightType().getShape()[0];
           for (int64_t r = 0; r < rows; ++r) {
             for (int64_t c = 0; c < K; ++c) {
               w[r * K + c] *= best[c];
             }
           }
-          writeFloatWeight(linears[i], linears[i].getWeightType().getKind(), w);
+          writeFloatWeight(g, g.getWeightType().getKind(), w);
         }
-        siteScale[static_cast<int>(site)] = best;
-        std::vector<float> p = *readFloatWeight(prev);
-        int64_t cols = prev.getWeightType().getShape().size() == 2
-                           ? prev.getWeightType().getShape()[1]
-                           : 1;
-        for (int64_t c = 0; c < K; ++c) {
-          for (int64_t j = 0; j < cols; ++j) {
-            p[c * cols + j] /= best[c];
-          }
-        }
-        writeFloatWeight(prev, prev.getWeightType().getKind(), p);
+        foldInverse(prev->weight, prev->rowBegin, best);
+        foldInverse(prev->bias, prev->rowBegin, best);
+        siteScale[site] = best;
       }
-      // Later layers see this layer's scaled float weights, as AWQ does.
-      calib->advance(l);
-      for (LinearSite site : sites) {
-        const SiteInputs &in = inputs[static_cast<int>(site)];
-        for (llm::GlobalOp g : L.at(site)) {
-          if (matchKeep(*keepRules, g.getSymName()) ||
-              !g.getWeightType().isFloat()) {
-            continue;
-          }
-          // As the reference implementation, q and k are not clipped: the
-          // attention scores are too sensitive to them.
-          if (clip && g != L.q && g != L.k) {
-            std::vector<float> w = *readFloatWeight(g);
-            auto shape = g.getWeightType().getShape();
-            clipWeights(w, shape[0], shape[1], in,
-                        siteScale[static_cast<int>(site)], fmt, groupSize,
-                        target->asymmetric, clipTokens);
-            writeFloatWeight(g, g.getWeightType().getKind(), w);
-          }
-          quantizeWeightRTN(g, target->kind, groupSize, target->asymmetric);
+      // Later blocks see this block's scaled float weights, as AWQ does.
+      calib->advance(b);
+      for (llm::LinearOp l : calib->linears(b)) {
+        if (!quantizes(l)) {
+          continue;
         }
+        llm::GlobalOp g = globalOf(l.getWeight());
+        auto it = inputs.find(l.getInput());
+        if (clip && it != inputs.end()) {
+          std::vector<float> w = *readFloatWeight(g);
+          auto shape = g.getWeightType().getShape();
+          std::vector<bool> clipRow(shape[0], true);
+          int64_t row = 0;
+          for (unsigned i = 0; i < l->getNumResults(); ++i) {
+            bool scores = feedsScores(l->getResult(i));
+            for (int64_t r = 0; r < l.getResultWidth(i); ++r) {
+              clipRow[row++] = !scores;
+            }
+          }
+          clipWeights(w, shape[0], shape[1], clipRow, it->second,
+                      siteScale[l.getInput()], fmt, groupSize,
+                      target->asymmetric, clipTokens);
+          writeFloatWeight(g, g.getWeightType().getKind(), w);
+        }
+        quantizeWeightRTN(g, target->kind, groupSize, target->asymmetric);
       }
       if (progress) {
-        calib->progress(l + 1);
+        calib->progress(b + 1);
       }
     }
     retypeWeightRefs(module);

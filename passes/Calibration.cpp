@@ -1,10 +1,6 @@
-// The layer-by-layer calibration driver shared by GPTQ and AWQ.
+// The block-by-block calibration driver shared by GPTQ and AWQ, on the runtime's evaluator.
 #include "passes/Calibration.h"
 
-#include "passes/WeightData.h"
-
-#include "mlir/IR/AsmState.h"
-#include "mlir/IR/DialectResourceBlobManager.h"
 #include "llvm/Support/Format.h"
 #include "llvm/Support/raw_ostream.h"
 
@@ -25,172 +21,142 @@ double nowSeconds() {
 
 } // namespace
 
-std::vector<llm::GlobalOp> LayerGlobals::at(LinearSite site) const {
-  switch (site) {
-  case LinearSite::QKV:
-    return {q, k, v};
-  case LinearSite::O:
-    return {o};
-  case LinearSite::GateUp:
-    return {gate, up};
-  case LinearSite::Down:
-    return {down};
+llm::GlobalOp globalOf(Value weight) {
+  auto ref = weight ? weight.getDefiningOp<llm::WeightOp>() : nullptr;
+  if (!ref) {
+    return nullptr;
   }
-  return {};
+  return SymbolTable::lookupNearestSymbolFrom<llm::GlobalOp>(
+      ref, ref.getGlobalAttr());
 }
 
-LayerwiseCalibrator::~LayerwiseCalibrator() = default;
+Calibrator::~Calibrator() = default;
 
-RefWeight LayerwiseCalibrator::refOf(llm::GlobalOp g) {
-  llm::WeightType t = g.getWeightType();
-  RefWeight w;
-  w.format = static_cast<int32_t>(t.getKind());
-  w.group = static_cast<int32_t>(t.getGroupSize());
-  w.asym = t.getAsymmetric() ? 1 : 0;
-  auto dense = dyn_cast<DenseElementsAttr>(g.getData());
-  if (auto r = dyn_cast<DenseResourceElementsAttr>(g.getData())) {
-    w.data = r.getRawHandle().getBlob()->getData().data();
-  } else if (dense && !dense.isSplat()) {
-    w.data = dense.getRawData().data();
-  } else {
-    // Splats (tests) are expanded to f32 copies that live with the calibrator.
-    floatCopies_.push_back(readFloatWeight(g).value_or(std::vector<float>()));
-    w.data = floatCopies_.back().data();
-    w.format = LLMC_FORMAT_F32;
-  }
-  return w;
-}
-
-std::unique_ptr<LayerwiseCalibrator>
-LayerwiseCalibrator::create(ModuleOp module, llvm::StringRef passName) {
-  auto fail = [&](const Twine &msg) -> std::unique_ptr<LayerwiseCalibrator> {
+std::unique_ptr<Calibrator> Calibrator::create(ModuleOp module,
+                                               llvm::StringRef passName) {
+  auto fail = [&](const Twine &msg) -> std::unique_ptr<Calibrator> {
     module.emitError() << passName << ": " << msg;
     return nullptr;
   };
-  auto cfg = module->getAttrOfType<DictionaryAttr>(llm::kConfigAttrName);
-  if (!cfg) {
-    return fail("the module has no llm.config");
-  }
   auto calib = module->getAttrOfType<DenseIntElementsAttr>(kCalibrationAttrName);
   if (!calib) {
     return fail("needs calibration tokens (the llm.calibration module "
                 "attribute; llmc compile sets it from --calib FILE)");
   }
-  std::unique_ptr<LayerwiseCalibrator> c(new LayerwiseCalibrator());
-  c->module_ = module;
+  auto cfg = module->getAttrOfType<DictionaryAttr>(llm::kConfigAttrName);
+  auto vocabAttr = cfg ? cfg.getAs<IntegerAttr>("vocab_size") : IntegerAttr();
+  if (!vocabAttr) {
+    return fail("the module has no llm.config with a vocab_size");
+  }
+  FailureOr<ProgramView> view = buildProgram(module, passName);
+  if (failed(view)) {
+    return nullptr;
+  }
+  std::unique_ptr<Calibrator> c(new Calibrator());
   c->passName_ = passName.str();
+  c->view_ = std::move(*view);
+  c->evaluator_ = std::make_unique<eval::Evaluator>(c->view_.program);
+  std::string bad = c->evaluator_->validate(
+      bindWeights(c->view_, c->storage_), vocabAttr.getInt());
+  if (!bad.empty()) {
+    return fail("cannot evaluate @forward: " + bad);
+  }
   auto shape = cast<ShapedType>(calib.getType()).getShape();
   c->windows_ = shape[0];
   c->ctx_ = shape[1];
-  auto geti = [&](StringRef k) {
-    auto a = cfg.getAs<IntegerAttr>(k);
-    return a ? a.getInt() : 0;
-  };
-  RefModel &m = c->model_;
-  m.hidden = geti("hidden_size");
-  m.ffn = geti("intermediate_size");
-  m.heads = geti("num_heads");
-  m.kvHeads = geti("num_kv_heads");
-  m.headDim = geti("head_dim");
-  m.vocab = geti("vocab_size");
-  m.eps = static_cast<float>(cfg.getAs<FloatAttr>("rms_norm_eps").getValueAsDouble());
-  m.theta = static_cast<float>(cfg.getAs<FloatAttr>("rope_theta").getValueAsDouble());
-  const int64_t numLayers = geti("num_layers");
-
-  llvm::StringMap<llm::GlobalOp> byName;
-  for (llm::GlobalOp g : module.getOps<llm::GlobalOp>()) {
-    byName[g.getSymName()] = g;
-  }
-  std::string missing;
-  auto get = [&](const std::string &name) {
-    llm::GlobalOp g = byName.lookup(name);
-    if (!g && missing.empty()) {
-      missing = name;
-    }
-    return g;
-  };
-  llm::GlobalOp embed = get("model.embed_tokens.weight");
-  for (int64_t l = 0; l < numLayers; ++l) {
-    std::string p = "model.layers." + std::to_string(l) + ".";
-    LayerGlobals L;
-    L.inputNorm = get(p + "input_layernorm.weight");
-    L.q = get(p + "self_attn.q_proj.weight");
-    L.k = get(p + "self_attn.k_proj.weight");
-    L.v = get(p + "self_attn.v_proj.weight");
-    L.o = get(p + "self_attn.o_proj.weight");
-    L.postNorm = get(p + "post_attention_layernorm.weight");
-    L.gate = get(p + "mlp.gate_proj.weight");
-    L.up = get(p + "mlp.up_proj.weight");
-    L.down = get(p + "mlp.down_proj.weight");
-    c->layers_.push_back(L);
-  }
-  if (!missing.empty()) {
-    return fail("no global named @" + missing +
-                " (calibration follows Hugging Face LLaMA names)");
-  }
   for (const APInt &v : calib.getValues<APInt>()) {
-    if (v.getSExtValue() < 0 || v.getSExtValue() >= m.vocab) {
+    if (v.getSExtValue() < 0 || v.getSExtValue() >= vocabAttr.getInt()) {
       return fail("calibration token " + Twine(v.getSExtValue()) +
                   " is outside the vocabulary");
     }
+    c->tokens_.push_back(static_cast<int32_t>(v.getSExtValue()));
   }
-  m.layers.resize(static_cast<size_t>(numLayers));
-  m.embed = c->refOf(embed);
 
+  // Cut points: boundaries before op i where exactly one activation is live.
+  const eval::Evaluator &ev = *c->evaluator_;
+  const auto &ops = c->view_.program.ops;
+  const int32_t numValues = c->view_.program.numValues;
+  std::vector<bool> cut(ops.size() + 1, false);
+  for (size_t i = 1; i < ops.size(); ++i) {
+    int live = 0;
+    for (int32_t v = 0; v < numValues; ++v) {
+      live += ev.definedBy(v) < i && ev.lastUse(v) >= i;
+    }
+    cut[i] = live == 1;
+  }
+  Block cur;
+  for (size_t i = 0; i < ops.size(); ++i) {
+    if (cut[i] && !cur.linears.empty()) {
+      cur.end = i;
+      c->blocks_.push_back(cur);
+      cur = Block();
+      cur.begin = i;
+    }
+    if (auto l = dyn_cast<llm::LinearOp>(c->view_.ops[i])) {
+      bool first = llvm::none_of(cur.linears, [&](llm::LinearOp other) {
+        return other.getInput() == l.getInput();
+      });
+      if (first) {
+        cur.sites.insert(i);
+      }
+      cur.linears.push_back(l);
+    }
+  }
+  if (!cur.linears.empty()) {
+    cur.end = ops.size();
+    c->blocks_.push_back(cur);
+  }
+
+  // One cache layer large enough for any attention op (each block runs
+  // whole windows from position 0, so layers can share it).
+  int64_t cacheFloats = 1;
+  for (const llmc_cache_layer &l : c->view_.program.cache) {
+    cacheFloats = std::max(cacheFloats, l.kv_heads * l.head_dim);
+  }
   int threads = static_cast<int>(std::thread::hardware_concurrency());
   c->pool_ = std::make_unique<ThreadPool>(threads > 0 ? threads : 1);
   c->exec_ = std::make_unique<llmc_exec>();
-  c->exec_->init(c->pool_.get(), &kernels::bestKernels(), 1, m.kvHeads,
-                 m.headDim, c->ctx_);
-
-  std::vector<int32_t> tokens;
-  for (const APInt &v : calib.getValues<APInt>()) {
-    tokens.push_back(static_cast<int32_t>(v.getSExtValue()));
-  }
-  c->hidden_.resize(static_cast<size_t>(c->windows_ * c->ctx_ * m.hidden));
-  for (int64_t w = 0; w < c->windows_; ++w) {
-    referenceEmbed(m, c->exec_.get(), tokens.data() + w * c->ctx_, c->ctx_,
-                   c->hidden_.data() + w * c->ctx_ * m.hidden);
-  }
+  c->exec_->init(c->pool_.get(), &kernels::bestKernels(), {{1, cacheFloats}},
+                 c->ctx_);
+  c->states_.resize(static_cast<size_t>(c->windows_));
   c->startTime_ = nowSeconds();
   return c;
 }
 
-void LayerwiseCalibrator::bind(int64_t l) {
-  const LayerGlobals &g = layers_[l];
-  RefLayer &L = model_.layers[l];
-  L.inputNorm = refOf(g.inputNorm);
-  L.q = refOf(g.q);
-  L.k = refOf(g.k);
-  L.v = refOf(g.v);
-  L.o = refOf(g.o);
-  L.postNorm = refOf(g.postNorm);
-  L.gate = refOf(g.gate);
-  L.up = refOf(g.up);
-  L.down = refOf(g.down);
-}
-
-void LayerwiseCalibrator::observe(int64_t l, const SiteHook &hook) {
-  bind(l);
-  std::vector<float> x(static_cast<size_t>(ctx_ * model_.hidden));
+void Calibrator::run(int64_t b, eval::Evaluator::Mode mode,
+                     const LinearHook *hook) {
+  // The passes rewrite globals between blocks: bind their data anew.
+  storage_.clear();
+  std::vector<eval::Weight> weights = bindWeights(view_, storage_);
+  const Block &blk = blocks_[b];
+  // Ops before the first block (none: the first block starts at op 0) and
+  // between blocks are covered, as blocks tile [0, last block's end).
+  eval::Hook evalHook = [&](size_t op, int operand, const float *x, int64_t n,
+                            int64_t width) {
+    if (operand == 0 && blk.sites.contains(op)) {
+      (*hook)(cast<llm::LinearOp>(view_.ops[op]).getInput(), x, n, width);
+    }
+  };
   for (int64_t w = 0; w < windows_; ++w) {
-    std::copy_n(hidden_.data() + w * ctx_ * model_.hidden, x.size(), x.data());
-    referenceLayer(model_, exec_.get(), l, 0, x.data(), ctx_, 0, &hook);
+    evaluator_->run(exec_.get(), weights, states_[w],
+                    tokens_.data() + w * ctx_, ctx_, 0, blk.begin, blk.end,
+                    mode, hook ? &evalHook : nullptr, 0, nullptr,
+                    /*cacheSlot=*/0);
   }
 }
 
-void LayerwiseCalibrator::advance(int64_t l) {
-  bind(l);
-  for (int64_t w = 0; w < windows_; ++w) {
-    referenceLayer(model_, exec_.get(), l, 0,
-                   hidden_.data() + w * ctx_ * model_.hidden, ctx_, 0);
-  }
+void Calibrator::observe(int64_t b, const LinearHook &hook) {
+  run(b, eval::Evaluator::Mode::Observe, &hook);
 }
 
-void LayerwiseCalibrator::progress(int64_t done) const {
+void Calibrator::advance(int64_t b) {
+  run(b, eval::Evaluator::Mode::Commit, nullptr);
+}
+
+void Calibrator::progress(int64_t done) const {
   double elapsed = nowSeconds() - startTime_;
-  double left = done > 0 ? elapsed / done * (numLayers() - done) : 0.0;
-  llvm::errs() << passName_ << ": layer " << done << "/" << numLayers() << ", "
+  double left = done > 0 ? elapsed / done * (numBlocks() - done) : 0.0;
+  llvm::errs() << passName_ << ": block " << done << "/" << numBlocks() << ", "
                << llvm::format("%.1f", elapsed) << " s elapsed, about "
                << llvm::format("%.0f", left) << " s left\n";
 }

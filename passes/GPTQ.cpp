@@ -198,22 +198,21 @@ struct GPTQPass : llmc::impl::GPTQPassBase<GPTQPass> {
     }
     const TargetFormat *target = &options->format;
     const std::vector<KeepRule> *keepRules = &options->keep;
-    auto calib = LayerwiseCalibrator::create(module, "llm-gptq");
+    auto calib = Calibrator::create(module, "llm-gptq");
     if (!calib) {
       return signalPassFailure();
     }
     Options o{static_cast<int32_t>(target->kind), groupSize, target->asymmetric,
               damp, blockSize, actOrder};
-    const LinearSite sites[] = {LinearSite::QKV, LinearSite::O,
-                                LinearSite::GateUp, LinearSite::Down};
-    for (int64_t l = 0; l < calib->numLayers(); ++l) {
-      // Hessians of each site's input, from this layer's float weights and
-      // the already-quantized layers before it.
-      std::vector<Matrix> H(4);
-      std::vector<int64_t> seen(4, 0);
-      SiteHook hook = [&](LinearSite site, const float *x, int64_t n,
-                          int64_t width) {
-        Matrix &h = H[static_cast<int>(site)];
+    for (int64_t b = 0; b < calib->numBlocks(); ++b) {
+      // Hessians of each linear input (linears that read the same value
+      // share one), from this block's float weights and the
+      // already-quantized blocks before it.
+      llvm::DenseMap<Value, Matrix> H;
+      llvm::DenseMap<Value, int64_t> seen;
+      LinearHook hook = [&](Value input, const float *x, int64_t n,
+                            int64_t width) {
+        Matrix &h = H[input];
         if (h.size() == 0) {
           h = Matrix::Zero(width, width);
         }
@@ -222,34 +221,34 @@ struct GPTQPass : llmc::impl::GPTQPassBase<GPTQPass> {
             X(x, n, width);
         Matrix Xd = X.cast<double>();
         h.selfadjointView<Eigen::Lower>().rankUpdate(Xd.transpose());
-        seen[static_cast<int>(site)] += n;
+        seen[input] += n;
       };
-      calib->observe(l, hook);
-      for (LinearSite site : sites) {
-        Matrix &h = H[static_cast<int>(site)];
-        Matrix full = h.selfadjointView<Eigen::Lower>();
-        full *= 2.0 / static_cast<double>(seen[static_cast<int>(site)]);
-        std::optional<Factorization> fact;
-        for (llm::GlobalOp g : calib->layer(l).at(site)) {
-          if (matchKeep(*keepRules, g.getSymName())) {
-            continue; // the keep rule's format is applied by RTN later
-          }
-          std::optional<std::vector<float>> w = readFloatWeight(g);
-          if (!w) {
-            continue; // already quantized
-          }
-          llm::WeightType t = g.getWeightType();
-          int64_t rows = t.getShape()[0], K = t.getShape()[1];
-          if (!fact) {
-            fact = factorize(full, o); // once per input site
-          }
-          writeQuantWeight(g, target->kind, groupSize, target->asymmetric,
-                           gptqQuantize(*w, rows, K, *fact, o));
+      calib->observe(b, hook);
+      llvm::DenseMap<Value, Factorization> factors;
+      for (llm::LinearOp linear : calib->linears(b)) {
+        llm::GlobalOp g = globalOf(linear.getWeight());
+        if (!g || matchKeep(*keepRules, g.getSymName())) {
+          continue; // the keep rule's format is applied by RTN later
         }
+        std::optional<std::vector<float>> w = readFloatWeight(g);
+        if (!w) {
+          continue; // already quantized
+        }
+        Value in = linear.getInput();
+        auto it = factors.find(in);
+        if (it == factors.end()) {
+          Matrix full = H[in].selfadjointView<Eigen::Lower>();
+          full *= 2.0 / static_cast<double>(seen[in]);
+          it = factors.try_emplace(in, factorize(full, o)).first;
+        }
+        llm::WeightType t = g.getWeightType();
+        int64_t rows = t.getShape()[0], K = t.getShape()[1];
+        writeQuantWeight(g, target->kind, groupSize, target->asymmetric,
+                         gptqQuantize(*w, rows, K, it->second, o));
       }
-      calib->advance(l);
+      calib->advance(b);
       if (progress) {
-        calib->progress(l + 1);
+        calib->progress(b + 1);
       }
     }
     retypeWeightRefs(module);

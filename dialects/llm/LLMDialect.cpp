@@ -35,6 +35,15 @@ LogicalResult LLMDialect::verifyOperationAttribute(Operation *op,
     }
     return success();
   }
+  if (attr.getName() == "llm.offsets") {
+    auto a = dyn_cast<DenseI64ArrayAttr>(attr.getValue());
+    if (!a || static_cast<int64_t>(a.size()) != op->getNumResults() ||
+        llvm::any_of(a.asArrayRef(), [](int64_t v) { return v < 0; })) {
+      return op->emitError() << "'llm.offsets' must hold one non-negative "
+                                "offset per result";
+    }
+    return success();
+  }
   if (attr.getName() == "llm.calibration") {
     auto tokens = dyn_cast<DenseIntElementsAttr>(attr.getValue());
     auto type = tokens ? dyn_cast<RankedTensorType>(tokens.getType()) : nullptr;

@@ -21,6 +21,11 @@
 #define GET_OP_CLASSES
 #include "dialects/llm/LLMOps.h.inc"
 
+namespace llmc {
+/// Name of a model's entry function: forward(tokens, start, cache) -> logits.
+constexpr llvm::StringLiteral kForwardFuncName = "forward";
+} // namespace llmc
+
 namespace llmc::llm {
 
 /// Name of the module attribute that holds the model configuration.

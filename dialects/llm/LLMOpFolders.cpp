@@ -51,8 +51,9 @@ struct DropZeroBias : OpRewritePattern<LinearOp> {
     if (!global || !isAllZero(global.getData())) {
       return failure();
     }
-    rewriter.replaceOpWithNewOp<LinearOp>(op, op.getType(), op.getInput(),
-                                          op.getWeight(), Value());
+    rewriter.replaceOpWithNewOp<LinearOp>(op, op.getResultTypes(),
+                                          op.getInput(), op.getWeight(),
+                                          Value());
     return success();
   }
 };

@@ -116,17 +116,30 @@ LogicalResult RMSNormOp::verify() {
 }
 
 LogicalResult LinearOp::verify() {
-  int64_t in, out;
-  if (failed(verifyActivation(*this, "input", getInput().getType(), in)) ||
-      failed(verifyActivation(*this, "result", getType(), out)) ||
-      failed(verifySameSeq(*this, getInput().getType(), getType()))) {
+  int64_t in;
+  if (failed(verifyActivation(*this, "input", getInput().getType(), in))) {
     return failure();
+  }
+  if (getResults().empty()) {
+    return emitOpError() << "needs at least one result";
+  }
+  int64_t out = 0;
+  for (Value r : getResults()) {
+    int64_t w;
+    if (failed(verifyActivation(*this, "result", r.getType(), w)) ||
+        failed(verifySameSeq(*this, getInput().getType(), r.getType()))) {
+      return failure();
+    }
+    out += w;
   }
   WeightType w = getWeight().getType();
   if (w.getShape().size() != 2 || w.getShape()[0] != out ||
       w.getShape()[1] != in) {
     return emitOpError() << "weight " << w << " must be [" << out << ", " << in
-                         << "]";
+                         << "]" << (getResults().size() > 1
+                                        ? " (the results' widths add up to " +
+                                              std::to_string(out) + ")"
+                                        : std::string());
   }
   if (Value bias = getBias()) {
     auto bt = cast<WeightType>(bias.getType());
@@ -188,13 +201,20 @@ LogicalResult AttentionOp::verify() {
                          << kvHeads * headDim;
   }
   KVCacheType cache = getCache().getType();
-  if (cache.getKvHeads() != kvHeads || cache.getHeadDim() != headDim) {
-    return emitOpError() << "cache " << cache << " does not hold " << kvHeads
-                         << " heads of " << headDim;
-  }
   if (static_cast<int64_t>(getLayer()) >= cache.getLayers()) {
     return emitOpError() << "layer " << getLayer() << " is outside the cache's "
                          << cache.getLayers() << " layers";
+  }
+  // One cache layer, one attention op: the layer's shape is this op's.
+  if (Operation *parent = getOperation()->getParentOp()) {
+    bool shared = false;
+    parent->walk([&](AttentionOp other) {
+      shared |= other != *this && other.getLayer() == getLayer();
+    });
+    if (shared) {
+      return emitOpError() << "cache layer " << getLayer()
+                           << " is used by another llm.attention";
+    }
   }
   return success();
 }

@@ -102,16 +102,17 @@ def LLM_WeightType : LLM_Type<"Weight", "weight"> {
 def LLM_KVCacheType : LLM_Type<"KVCache", "kv_cache"> {
   let summary = "the runtime-owned key/value cache of all layers";
   let description = [{
-    Handle to the KV cache owned by the runtime. Its parameters fix the shape
-    of the cache: `layers` decoder layers, `kv_heads` key/value heads of
-    `head_dim` elements, and room for `max_seq` positions.
+    Handle to the KV cache owned by the runtime: `layers` cache layers with
+    room for `max_seq` positions each. The shape of a layer (KV heads and
+    head_dim) is that of the one `llm.attention` op that uses it, so layers
+    may differ (pruned models); the compiler writes the layout into the
+    program, and the runtime allocates the cache from it.
 
     ```mlir
-    !llm.kv_cache<layers = 5, kv_heads = 4, head_dim = 8, max_seq = 512>
+    !llm.kv_cache<layers = 5, max_seq = 512>
     ```
   }];
-  let parameters = (ins "int64_t":$layers, "int64_t":$kv_heads,
-                        "int64_t":$head_dim, "int64_t":$max_seq);
+  let parameters = (ins "int64_t":$layers, "int64_t":$max_seq);
   let assemblyFormat = "`<` struct(params) `>`";
   let genVerifyDecl = 1;
 }
@@ -201,25 +202,40 @@ def LLM_RMSNormOp : LLM_Op<"rms_norm", [Pure, AllTypesMatch<["input", "result"]>
 }
 
 def LLM_LinearOp : LLM_Op<"linear", [Pure]> {
-  let summary = "x · Wᵀ (+ bias)";
+  let summary = "x · Wᵀ (+ bias), optionally split into several results";
   let description = [{
     Multiplies each row of `input` (`[n, in]`) by the transposed weight
-    (`[out, in]`), adding the optional `[out]` bias.
+    (`[out, in]`), adding the optional `[out]` bias. With several results the
+    `out` output columns are cut, in order, into one result per consumer:
+    result `p` holds the next `width(p)` columns as a tensor of its own, so a
+    fused projection (q/k/v, gate/up) feeds each consumer without a copy.
+    The widths of the results add up to `out`.
 
     ```mlir
     %q = llm.linear %x, %wq : tensor<?x64xf32>, !llm.weight<64x64, f16> -> tensor<?x64xf32>
     %b = llm.linear %x, %w bias %bias : tensor<?x64xf32>, !llm.weight<32x64, f32>, !llm.weight<32, f32> -> tensor<?x32xf32>
+    %q, %k, %v = llm.linear %x, %wqkv : tensor<?x64xf32>, !llm.weight<128x64, q4<g32>>
+        -> tensor<?x64xf32>, tensor<?x32xf32>, tensor<?x32xf32>
     ```
   }];
   let arguments = (ins LLM_Activation:$input, LLM_WeightType:$weight,
                        Optional<LLM_WeightType>:$bias);
-  let results = (outs LLM_Activation:$result);
+  let results = (outs Variadic<LLM_Activation>:$results);
   let assemblyFormat = [{
     $input `,` $weight (`bias` $bias^)? attr-dict `:` type($input) `,` type($weight)
-    (`,` type($bias)^)? `->` type($result)
+    (`,` type($bias)^)? `->` type($results)
   }];
   let hasVerifier = 1;
   let hasCanonicalizer = 1;
+  let extraClassDeclaration = [{
+    /// The single result of an unsplit linear.
+    mlir::Value getResult() { return getResults().front(); }
+    /// Features per row of result `i`.
+    int64_t getResultWidth(unsigned i) {
+      return llvm::cast<mlir::RankedTensorType>(getResults()[i].getType())
+          .getDimSize(1);
+    }
+  }];
 }
 
 def LLM_RoPEOp : LLM_Op<"rope", [Pure, AllTypesMatch<["input", "result"]>]> {
@@ -248,12 +264,13 @@ def LLM_AttentionOp : LLM_Op<"attention", [
     start+n-1`) to layer `layer` of the cache, then computes causal softmax
     attention of each query row over every cached position up to its own.
     Query head `h` reads key/value head `h / (num_heads / num_kv_heads)`.
-    Scores are scaled by `1/sqrt(head_dim)`.
+    Scores are scaled by `1/sqrt(head_dim)`. Cache layer `layer` holds
+    `num_kv_heads` heads of `head_dim`; no other attention op may use it.
 
     ```mlir
     %o = llm.attention %q, %k, %v, %cache, %pos {layer = 0 : i64, num_heads = 8 : i64, num_kv_heads = 4 : i64, head_dim = 8 : i64}
         : tensor<?x64xf32>, tensor<?x32xf32>, tensor<?x32xf32>,
-          !llm.kv_cache<layers = 5, kv_heads = 4, head_dim = 8, max_seq = 512> -> tensor<?x64xf32>
+          !llm.kv_cache<layers = 5, max_seq = 512> -> tensor<?x64xf32>
     ```
   }];
   let arguments = (ins LLM_Activation:$query, LLM_Activation:$key,

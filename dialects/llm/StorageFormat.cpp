@@ -165,9 +165,8 @@ void WeightType::print(AsmPrinter &printer) const {
 }
 
 LogicalResult KVCacheType::verify(function_ref<InFlightDiagnostic()> emitError,
-                                  int64_t layers, int64_t kvHeads,
-                                  int64_t headDim, int64_t maxSeq) {
-  if (layers <= 0 || kvHeads <= 0 || headDim <= 0 || maxSeq <= 0) {
+                                  int64_t layers, int64_t maxSeq) {
+  if (layers <= 0 || maxSeq <= 0) {
     return emitError() << "kv_cache parameters must all be positive";
   }
   return success();

@@ -1,6 +1,8 @@
 // The artifact loader: mmap, trailer lookup, header and checksum checks, flatbuffers Verifier, bounds checks.
 #include "runtime/artifact/reader.h"
 
+#include "llmc/program.h"
+
 #include "runtime/artifact/format.h"
 
 #include <cerrno>
@@ -9,6 +11,15 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+// The schema's storage formats are the ABI's (llmc/program.h).
+static_assert(static_cast<int>(llmc::fb::StorageFormat::F32) == LLMC_FORMAT_F32);
+static_assert(static_cast<int>(llmc::fb::StorageFormat::F16) == LLMC_FORMAT_F16);
+static_assert(static_cast<int>(llmc::fb::StorageFormat::BF16) == LLMC_FORMAT_BF16);
+static_assert(static_cast<int>(llmc::fb::StorageFormat::Q8) == LLMC_FORMAT_Q8);
+static_assert(static_cast<int>(llmc::fb::StorageFormat::Q4) == LLMC_FORMAT_Q4);
+static_assert(static_cast<int>(llmc::fb::StorageFormat::MAX) == LLMC_FORMAT_Q4,
+              "a new storage format needs an LLMC_FORMAT_* number");
 
 namespace llmc::artifact {
 

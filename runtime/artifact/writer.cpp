@@ -54,10 +54,26 @@ uint64_t writeArtifact(std::FILE *f, const Contents &c) {
   auto config = fb::CreateModelConfig(fbb, &c.config);
   auto tokenizer = fb::CreateTokenizer(fbb, &c.tokenizer);
   auto build = fb::CreateBuildInfo(fbb, &c.build);
+  flatbuffers::Offset<fb::Program> program = 0;
+  if (!c.program.ops.empty()) {
+    std::vector<flatbuffers::Offset<fb::Op>> ops;
+    for (const eval::Op &o : c.program.ops) {
+      ops.push_back(fb::CreateOpDirect(
+          fbb, static_cast<fb::OpKind>(o.kind), &o.inputs, &o.results,
+          &o.widths, o.weight, o.bias, o.heads, o.kvHeads, o.headDim, o.layer,
+          o.eps, o.theta));
+    }
+    std::vector<flatbuffers::Offset<fb::CacheLayer>> cache;
+    for (const llmc_cache_layer &l : c.program.cache) {
+      cache.push_back(fb::CreateCacheLayer(fbb, l.kv_heads, l.head_dim));
+    }
+    program = fb::CreateProgramDirect(fbb, &ops, c.program.numValues,
+                                      c.program.output, &cache);
+  }
   auto root = fb::CreateArtifact(fbb, config, tokenizer,
                                  fbb.CreateVector(tensors),
                                  fbb.CreateVector(segOffsets), build,
-                                 c.programFingerprint);
+                                 c.programFingerprint, program);
   fb::FinishArtifactBuffer(fbb, root);
 
   FileHeader h{};

@@ -2,6 +2,7 @@
 #ifndef LLMC_RUNTIME_ARTIFACT_WRITER_H
 #define LLMC_RUNTIME_ARTIFACT_WRITER_H
 
+#include "runtime/core/evaluator.h"
 #include "runtime/schema/artifact_generated.h"
 
 #include <string>
@@ -25,6 +26,8 @@ struct Contents {
   fb::BuildInfoT build;
   std::vector<WriterTensor> tensors;
   uint64_t programFingerprint = 0;
+  /// The program as data (written when it has ops).
+  eval::Program program;
 };
 
 /// Writes `c` as a stand-alone artifact at `path` (temporary file, then

@@ -6,32 +6,35 @@
 #include "runtime/core/threadpool.h"
 #include "runtime/kernels/kernels.h"
 
+#include <algorithm>
 #include <vector>
 
 struct llmc_exec {
   llmc::ThreadPool *pool = nullptr;
   const llmc::kernels::KernelTable *k = nullptr;
-  int64_t layers = 0;
-  int64_t kvHeads = 0;
-  int64_t headDim = 0;
+  std::vector<llmc_cache_layer> layers; // the program's cache layout
+  std::vector<size_t> layerOffset;      // floats before each layer's cache
   int64_t ctx = 0;           // positions the cache holds
-  std::vector<float> kCache; // [layer][kv_head][ctx][head_dim]
+  std::vector<float> kCache; // per layer: [kv_head][ctx][head_dim]
   std::vector<float> vCache;
   std::vector<float> scratch; // per thread: ctx attention scores
   std::vector<llmc::kernels::ActBlock> act; // quantized activations
 
-  /// Allocates the cache and scratch for `ctx` positions.
+  /// Allocates the cache of `cacheLayers` and scratch for `nCtx` positions.
   void init(llmc::ThreadPool *p, const llmc::kernels::KernelTable *kt,
-            int64_t nLayers, int64_t nKvHeads, int64_t hd, int64_t nCtx) {
+            const std::vector<llmc_cache_layer> &cacheLayers, int64_t nCtx) {
     pool = p;
     k = kt;
-    layers = nLayers;
-    kvHeads = nKvHeads;
-    headDim = hd;
+    layers = cacheLayers;
     ctx = nCtx;
-    size_t cache = static_cast<size_t>(nLayers * nKvHeads * nCtx * hd);
-    kCache.assign(cache, 0.0f);
-    vCache.assign(cache, 0.0f);
+    layerOffset.clear();
+    size_t total = 0;
+    for (const llmc_cache_layer &l : layers) {
+      layerOffset.push_back(total);
+      total += static_cast<size_t>(l.kv_heads * nCtx * l.head_dim);
+    }
+    kCache.assign(total, 0.0f);
+    vCache.assign(total, 0.0f);
     scratch.assign(static_cast<size_t>(p->size() * nCtx), 0.0f);
   }
 };

@@ -5,7 +5,7 @@
 #include "llmc/runtime.h"
 #include "runtime/artifact/reader.h"
 #include "runtime/core/exec.h"
-#include "runtime/core/reference.h"
+#include "runtime/core/evaluator.h"
 #include "runtime/tokenizer/tokenizer.h"
 
 #include <memory>
@@ -20,11 +20,11 @@ struct llmc_model {
   std::vector<const void *> weights; // tensor i's data, artifact order
   std::optional<llmc::Tokenizer> tokenizer;
   llmc_model_info info{};
-  int64_t intermediateSize = 0, numHeads = 0, numKvHeads = 0, headDim = 0;
-  float rmsNormEps = 1e-5f, ropeTheta = 10000.0f;
-  bool tied = false;
   uint64_t fingerprint = 0;
-  llmc::RefModel ref; // for the reference program
+  std::vector<llmc_cache_layer> cache; // the program's KV-cache layout
+  // The reference program: the artifact's op list and its view of the tensors.
+  std::optional<llmc::eval::Evaluator> evaluator;
+  std::vector<llmc::eval::Weight> evalWeights;
 };
 
 struct llmc_session {

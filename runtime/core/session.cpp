@@ -9,13 +9,28 @@
 
 namespace llmc {
 
+// The evaluator's op kinds are the schema's.
+#define LLMC_SAME_KIND(K)                                                      \
+  static_assert(static_cast<int>(eval::OpKind::K) ==                          \
+                static_cast<int>(fb::OpKind::K))
+LLMC_SAME_KIND(Embedding);
+LLMC_SAME_KIND(RMSNorm);
+LLMC_SAME_KIND(Linear);
+LLMC_SAME_KIND(RoPE);
+LLMC_SAME_KIND(Attention);
+LLMC_SAME_KIND(SiLU);
+LLMC_SAME_KIND(Add);
+LLMC_SAME_KIND(Mul);
+LLMC_SAME_KIND(LMHead);
+#undef LLMC_SAME_KIND
+
 namespace {
 thread_local std::string lastError;
 thread_local std::string tokenText;
 
 // The reference program has no compiled code; sessions recognize it by address.
-const llmc_program kReferenceProgram = {LLMC_PROGRAM_ABI_VERSION, 0, 0, 512, 0,
-                                        nullptr, nullptr};
+const llmc_program kReferenceProgram = {
+    LLMC_PROGRAM_ABI_VERSION, 0, 0, 512, 0, nullptr, nullptr, nullptr, 0, nullptr};
 
 std::string shapeText(const std::vector<int64_t> &s) {
   std::string out = "[";
@@ -25,95 +40,116 @@ std::string shapeText(const std::vector<int64_t> &s) {
   return out + "]";
 }
 
-/// Every buffer the runtime sizes (KV cache, logits, token checks) comes
-/// from the artifact's config, and the compiled code's constants from the
-/// tensor table it was fingerprinted against: the two must agree, tensor by
-/// tensor, and the reference program reads the tensors by these names.
-llmc_status checkTensorsAgainstConfig(const llmc_model &m) {
-  const int64_t D = m.info.hidden_size, F = m.intermediateSize,
-                Q = m.numHeads * m.headDim, K = m.numKvHeads * m.headDim;
-  std::vector<std::pair<std::string, std::vector<int64_t>>> need = {
-      {"model.embed_tokens.weight", {m.info.vocab_size, D}},
-      {"model.norm.weight", {D}}};
-  if (!m.tied) {
-    need.push_back({"lm_head.weight", {m.info.vocab_size, D}});
+std::string formatText(int32_t format, int32_t group, int32_t asym) {
+  static const char *names[] = {"f32", "f16", "bf16", "q8", "q4"};
+  std::string s = format >= 0 && format <= 4 ? names[format]
+                                             : "format " + std::to_string(format);
+  if (group > 0) {
+    s += "<g" + std::to_string(group) + (asym ? ", asym>" : ">");
   }
-  for (int64_t l = 0; l < m.info.num_layers; ++l) {
-    std::string p = "model.layers." + std::to_string(l) + ".";
-    need.push_back({p + "input_layernorm.weight", {D}});
-    need.push_back({p + "post_attention_layernorm.weight", {D}});
-    need.push_back({p + "self_attn.q_proj.weight", {Q, D}});
-    need.push_back({p + "self_attn.k_proj.weight", {K, D}});
-    need.push_back({p + "self_attn.v_proj.weight", {K, D}});
-    need.push_back({p + "self_attn.o_proj.weight", {D, Q}});
-    need.push_back({p + "mlp.gate_proj.weight", {F, D}});
-    need.push_back({p + "mlp.up_proj.weight", {F, D}});
-    need.push_back({p + "mlp.down_proj.weight", {D, F}});
+  return s;
+}
+
+/// A compiled program declares the storage and shape of every tensor it
+/// reads (weights[i]) and its cache layout; the artifact must match it.
+llmc_status checkTensorsAgainstProgram(const llmc_model &m,
+                                       const llmc_program &p) {
+  const std::string &path = m.reader->path();
+  const auto &tensors = m.reader->tensors();
+  if (p.num_weights != tensors.size()) {
+    return fail(LLMC_ERROR_FORMAT,
+                path + ": the compiled program reads " +
+                    std::to_string(p.num_weights) + " tensors, the artifact has " +
+                    std::to_string(tensors.size()) +
+                    " (another model, or compiled with other options)");
   }
-  const std::string extra =
-      "model.layers." + std::to_string(m.info.num_layers) + ".input_layernorm.weight";
-  if (m.reader->find(extra)) {
-    return fail(LLMC_ERROR_FORMAT, m.reader->path() + ": the config says " +
-                                       std::to_string(m.info.num_layers) +
-                                       " layers but the artifact has more");
-  }
-  for (const auto &[name, shape] : need) {
-    const artifact::TensorRef *t = m.reader->find(name);
-    if (!t) {
+  for (size_t i = 0; i < tensors.size(); ++i) {
+    const artifact::TensorRef &t = tensors[i];
+    const llmc_weight_desc &d = p.weights[i];
+    std::vector<int64_t> want(d.shape, d.shape + (d.rank == 1 ? 1 : 2));
+    int32_t fmt = static_cast<int32_t>(t.format);
+    if (fmt != d.format || t.groupSize != d.group ||
+        (t.asymmetric ? 1 : 0) != d.asym || t.shape != want) {
       return fail(LLMC_ERROR_FORMAT,
-                  m.reader->path() + ": missing tensor '" + name + "'");
+                  path + ": tensor " + std::to_string(i) + " '" +
+                      std::string(t.name) + "' is " +
+                      formatText(fmt, t.groupSize, t.asymmetric) + " " +
+                      shapeText(t.shape) + ", the compiled program reads " +
+                      formatText(d.format, d.group, d.asym) + " " +
+                      shapeText(want));
     }
-    if (t->shape != shape) {
-      return fail(LLMC_ERROR_FORMAT, m.reader->path() + ": tensor '" + name +
-                                         "' has shape " + shapeText(t->shape) +
-                                         ", expected " + shapeText(shape));
-    }
-    bool isFloat = t->format == fb::StorageFormat::F32 ||
-                   t->format == fb::StorageFormat::F16 ||
-                   t->format == fb::StorageFormat::BF16;
-    if (!isFloat && shape.size() == 1) {
-      return fail(LLMC_ERROR_FORMAT, m.reader->path() + ": norm weight '" +
-                                         name + "' must be stored as a float");
-    }
+  }
+  if (p.fingerprint != m.fingerprint) {
+    return fail(LLMC_ERROR_FORMAT,
+                path + ": these weights do not match the compiled program "
+                       "(another model, or compiled with other options)");
   }
   return LLMC_OK;
 }
 
-RefWeight refWeight(const llmc_model &m, const std::string &name) {
-  const artifact::TensorRef *t = m.reader->find(name);
-  return {t->data, static_cast<int32_t>(t->format), t->groupSize,
-          t->asymmetric ? 1 : 0};
+/// The artifact's op list as the evaluator takes it.
+eval::Program programOf(const fb::Program &p) {
+  eval::Program out;
+  out.numValues = p.num_values();
+  out.output = p.output();
+  if (p.cache()) {
+    for (const fb::CacheLayer *c : *p.cache()) {
+      out.cache.push_back({c->kv_heads(), c->head_dim()});
+    }
+  }
+  if (p.ops()) {
+    for (const fb::Op *o : *p.ops()) {
+      eval::Op op;
+      op.kind = static_cast<eval::OpKind>(o->kind());
+      if (o->inputs()) {
+        op.inputs.assign(o->inputs()->begin(), o->inputs()->end());
+      }
+      if (o->results()) {
+        op.results.assign(o->results()->begin(), o->results()->end());
+      }
+      if (o->widths()) {
+        op.widths.assign(o->widths()->begin(), o->widths()->end());
+      }
+      op.weight = o->weight();
+      op.bias = o->bias();
+      op.heads = o->num_heads();
+      op.kvHeads = o->num_kv_heads();
+      op.headDim = o->head_dim();
+      op.layer = o->layer();
+      op.eps = o->eps();
+      op.theta = o->theta();
+      out.ops.push_back(std::move(op));
+    }
+  }
+  return out;
 }
 
-/// The reference evaluator's view of an artifact, by Hugging Face names.
-RefModel referenceModelOf(const llmc_model &m) {
-  RefModel r;
-  r.hidden = m.info.hidden_size;
-  r.ffn = m.intermediateSize;
-  r.heads = m.numHeads;
-  r.kvHeads = m.numKvHeads;
-  r.headDim = m.headDim;
-  r.vocab = m.info.vocab_size;
-  r.eps = m.rmsNormEps;
-  r.theta = m.ropeTheta;
-  r.embed = refWeight(m, "model.embed_tokens.weight");
-  r.finalNorm = refWeight(m, "model.norm.weight");
-  r.lmHead = m.tied ? r.embed : refWeight(m, "lm_head.weight");
-  for (int64_t l = 0; l < m.info.num_layers; ++l) {
-    std::string p = "model.layers." + std::to_string(l) + ".";
-    RefLayer L;
-    L.inputNorm = refWeight(m, p + "input_layernorm.weight");
-    L.postNorm = refWeight(m, p + "post_attention_layernorm.weight");
-    L.q = refWeight(m, p + "self_attn.q_proj.weight");
-    L.k = refWeight(m, p + "self_attn.k_proj.weight");
-    L.v = refWeight(m, p + "self_attn.v_proj.weight");
-    L.o = refWeight(m, p + "self_attn.o_proj.weight");
-    L.gate = refWeight(m, p + "mlp.gate_proj.weight");
-    L.up = refWeight(m, p + "mlp.up_proj.weight");
-    L.down = refWeight(m, p + "mlp.down_proj.weight");
-    r.layers.push_back(L);
+/// Weight bytes a decode step reads: whole tensors, except one row of a
+/// table that only embedding lookups read.
+uint64_t bytesPerToken(const llmc_model &m, const fb::Program *p) {
+  const auto &tensors = m.reader->tensors();
+  if (!p || !p->ops()) {
+    return m.reader->weightBytes();
   }
-  return r;
+  std::vector<int> use(tensors.size(), 0); // 1: lookup only, 2: read whole
+  for (const fb::Op *o : *p->ops()) {
+    int how = o->kind() == fb::OpKind::Embedding ? 1 : 2;
+    for (int32_t idx : {o->weight(), o->bias()}) {
+      if (idx >= 0 && static_cast<size_t>(idx) < tensors.size()) {
+        use[idx] = std::max(use[idx], how);
+      }
+    }
+  }
+  uint64_t bytes = 0;
+  for (size_t i = 0; i < tensors.size(); ++i) {
+    if (use[i] == 2) {
+      bytes += tensors[i].size;
+    } else if (use[i] == 1 && !tensors[i].shape.empty() &&
+               tensors[i].shape[0] > 0) {
+      bytes += tensors[i].size / static_cast<uint64_t>(tensors[i].shape[0]);
+    }
+  }
+  return bytes;
 }
 
 } // namespace
@@ -159,17 +195,8 @@ llmc_status llmc_model_load(const char *path, const llmc_program *program,
       c.eos_token_ids() && c.eos_token_ids()->size() > 0 ? c.eos_token_ids()->Get(0) : -1;
   m->info.weight_bytes = reader->weightBytes();
   m->info.artifact_bytes = reader->size();
-  m->intermediateSize = c.intermediate_size();
-  m->numHeads = c.num_heads();
-  m->numKvHeads = c.num_kv_heads();
-  m->headDim = c.head_dim();
-  m->rmsNormEps = static_cast<float>(c.rms_norm_eps());
-  m->ropeTheta = static_cast<float>(c.rope_theta());
-  m->tied = c.tie_word_embeddings();
   if (m->info.vocab_size <= 0 || m->info.hidden_size <= 0 ||
-      m->info.num_layers <= 0 || m->info.max_seq_len <= 0 ||
-      m->numHeads <= 0 || m->numKvHeads <= 0 || m->headDim <= 0 ||
-      m->numHeads % m->numKvHeads != 0) {
+      m->info.num_layers <= 0 || m->info.max_seq_len <= 0) {
     return fail(LLMC_ERROR_FORMAT,
                 std::string(path) + ": the artifact's model config is invalid");
   }
@@ -183,27 +210,43 @@ llmc_status llmc_model_load(const char *path, const llmc_program *program,
   m->fingerprint = artifact::tensorTableFingerprint(sigs);
   m->program = program;
   m->reader = std::move(reader);
-  for (const artifact::TensorRef &t : m->reader->tensors()) {
-    if (!(t.name == "model.embed_tokens.weight" && !m->tied)) {
-      m->info.bytes_per_token += t.size;
+  const fb::Program *stored = root.program();
+  m->info.bytes_per_token = bytesPerToken(*m, stored);
+  if (program == &kReferenceProgram) {
+    if (!stored) {
+      return fail(LLMC_ERROR_FORMAT,
+                  std::string(path) +
+                      ": the artifact carries no program to evaluate (written "
+                      "by an older llmc; compile it again)");
     }
+    eval::Evaluator ev(programOf(*stored));
+    for (const artifact::TensorRef &t : m->reader->tensors()) {
+      m->evalWeights.push_back({t.data, static_cast<int32_t>(t.format),
+                                t.groupSize, t.asymmetric ? 1 : 0, t.shape});
+    }
+    std::string bad = ev.validate(m->evalWeights, m->info.vocab_size);
+    if (!bad.empty()) {
+      return fail(LLMC_ERROR_FORMAT,
+                  std::string(path) + ": the artifact's program is invalid: " + bad);
+    }
+    m->cache = ev.program().cache;
+    m->evaluator.emplace(std::move(ev));
+    m->info.max_tokens =
+        std::min<int64_t>(program->max_tokens, m->info.max_seq_len);
+  } else {
+    if (llmc_status s = checkTensorsAgainstProgram(*m, *program)) {
+      return s;
+    }
+    for (int64_t l = 0; l < program->num_cache_layers; ++l) {
+      const llmc_cache_layer &c = program->cache_layers[l];
+      if (c.kv_heads <= 0 || c.head_dim <= 0) {
+        return fail(LLMC_ERROR_FORMAT, "the compiled program's cache layer " +
+                                           std::to_string(l) + " is invalid");
+      }
+      m->cache.push_back(c);
+    }
+    m->info.max_tokens = program->max_tokens;
   }
-  m->reference = program == &kReferenceProgram;
-  if (llmc_status s = checkTensorsAgainstConfig(*m)) {
-    return s;
-  }
-  if (m->reference) {
-    m->ref = referenceModelOf(*m);
-  } else if (program->fingerprint != m->fingerprint ||
-             program->num_weights != m->weights.size()) {
-    return fail(LLMC_ERROR_FORMAT,
-                std::string(path) +
-                    ": these weights do not match the compiled program (another "
-                    "model, or compiled with other options)");
-  }
-  m->info.max_tokens = m->reference
-                           ? std::min<int64_t>(program->max_tokens, m->info.max_seq_len)
-                           : program->max_tokens;
 
   if (const fb::Tokenizer *tk = root.tokenizer()) {
     if (!tk->pieces() || !tk->scores() || !tk->types() ||
@@ -290,8 +333,7 @@ llmc_status llmc_session_create(llmc_model *model,
   s->model = model;
   try {
     s->pool = std::make_unique<ThreadPool>(threads);
-    s->exec.init(s->pool.get(), &kernels::bestKernels(), model->info.num_layers,
-                 model->numKvHeads, model->headDim, ctx);
+    s->exec.init(s->pool.get(), &kernels::bestKernels(), model->cache, ctx);
     s->logits.resize(static_cast<size_t>(model->info.max_tokens *
                                          model->info.vocab_size));
   } catch (const std::bad_alloc &) {
@@ -303,7 +345,7 @@ llmc_status llmc_session_create(llmc_model *model,
     return fail(LLMC_ERROR_INVALID_ARGUMENT,
                 std::string("cannot start the session: ") + e.what());
   }
-  if (!model->reference && model->program->arena_bytes > 0) {
+  if (!model->evaluator && model->program->arena_bytes > 0) {
     size_t bytes = (model->program->arena_bytes + 63) / 64 * 64;
     s->arena = std::aligned_alloc(64, bytes);
     if (!s->arena) {
@@ -353,9 +395,9 @@ llmc_status llmc_session_prefill(llmc_session *s, const int32_t *tokens,
   for (int64_t done = 0; done < n; done += chunk, chunk = maxTokens) {
     bool last = done + chunk == n;
     int64_t rows = last ? logits_rows : 1;
-    if (m.reference) {
-      referenceForward(m.ref, &s->exec, tokens + done, chunk, s->position,
-                       rows, s->logits.data());
+    if (m.evaluator) {
+      m.evaluator->forward(&s->exec, m.evalWeights, tokens + done, chunk,
+                           s->position, rows, s->logits.data());
     } else {
       m.program->forward(&s->exec, m.weights.data(), s->arena, tokens + done,
                          chunk, s->position, rows, s->logits.data());

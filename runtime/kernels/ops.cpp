@@ -27,6 +27,26 @@ void parallelFor(llmc_exec *exec, int64_t n, int64_t work,
   }
 }
 
+/// Where output column j of a linear goes: the results of a split linear
+/// are separate row-major tensors (see llmc_k_linear_split).
+struct Outputs {
+  int64_t parts;
+  const int64_t *widths;
+  float *const *ys;
+  /// The row-0 address of column j; the column's rows are `stride` apart.
+  float *column(int64_t j, int64_t &stride) const {
+    for (int64_t p = 0; p < parts; ++p) {
+      if (j < widths[p]) {
+        stride = widths[p];
+        return ys[p] + j;
+      }
+      j -= widths[p];
+    }
+    stride = 0;
+    return nullptr; // unreachable: the widths add up to out_dim
+  }
+};
+
 float biasAt(const void *bias, int32_t format, int64_t j) {
   float b = 0.0f;
   if (bias) {
@@ -39,8 +59,8 @@ float biasAt(const void *bias, int32_t format, int64_t j) {
 
 /// Float weights: tiles of two weight rows by four activation rows.
 void linearRows(const KernelTable &k, const float *x, int64_t n, int64_t in,
-                const void *w, int32_t format, int64_t out, const void *bias,
-                int32_t biasFormat, float *y, int64_t rowBegin,
+                const void *w, int32_t format, const void *bias,
+                int32_t biasFormat, const Outputs &y, int64_t rowBegin,
                 int64_t rowEnd) {
   float tile[8];
   for (int64_t t0 = 0; t0 < n; t0 += kTokenBlock) {
@@ -66,8 +86,10 @@ void linearRows(const KernelTable &k, const float *x, int64_t n, int64_t in,
         }
         for (int i = 0; i < r; ++i) {
           float b = biasAt(bias, biasFormat, j + i);
+          int64_t ld;
+          float *col = y.column(j + i, ld);
           for (int q = 0; q < m; ++q) {
-            y[(t + q) * out + j + i] = tile[i * 4 + q] + b;
+            col[(t + q) * ld] = tile[i * 4 + q] + b;
           }
         }
       }
@@ -79,7 +101,8 @@ void linearRows(const KernelTable &k, const float *x, int64_t n, int64_t in,
 /// weight row is dotted against them in registers.
 void linearQuant(llmc_exec *exec, const float *x, int64_t n, int64_t in,
                  const uint8_t *w, int32_t format, int32_t group, bool asym,
-                 int64_t out, const void *bias, int32_t biasFormat, float *y) {
+                 int64_t out, const void *bias, int32_t biasFormat,
+                 const Outputs &y) {
   using namespace llmc::kernels;
   const int64_t groups = (in + group - 1) / group;
   const int64_t nb = groups * group / kQuantSubBlock;
@@ -107,8 +130,10 @@ void linearQuant(llmc_exec *exec, const float *x, int64_t n, int64_t in,
           dot(w + j * rowBytes, rowBytes, r, act + t * nb, nb, m, group, tile);
           for (int i = 0; i < r; ++i) {
             float bj = biasAt(bias, biasFormat, j + i);
+            int64_t ld;
+            float *col = y.column(j + i, ld);
             for (int q = 0; q < m; ++q) {
-              y[(t + q) * out + j + i] = tile[i * 4 + q] + bj;
+              col[(t + q) * ld] = tile[i * 4 + q] + bj;
             }
           }
         }
@@ -160,20 +185,29 @@ void llmc_k_rms_norm(llmc_exec *exec, const float *x, int64_t n, int64_t dim,
   }
 }
 
-void llmc_k_linear(llmc_exec *exec, const float *x, int64_t n, int64_t in_dim,
-                   const void *w, int32_t format, int32_t group, int32_t asym,
-                   int64_t out_dim, const void *bias, int32_t bias_format,
-                   float *y) {
+void llmc_k_linear_split(llmc_exec *exec, const float *x, int64_t n,
+                         int64_t in_dim, const void *w, int32_t format,
+                         int32_t group, int32_t asym, int64_t out_dim,
+                         const void *bias, int32_t bias_format, int64_t parts,
+                         const int64_t *widths, float *const *ys) {
   const KernelTable &k = *exec->k;
+  const Outputs y{parts, widths, ys};
   if (format == LLMC_FORMAT_Q8 || format == LLMC_FORMAT_Q4) {
     linearQuant(exec, x, n, in_dim, static_cast<const uint8_t *>(w), format,
                 group, asym != 0, out_dim, bias, bias_format, y);
     return;
   }
   parallelFor(exec, out_dim, n * in_dim * out_dim, [&](int64_t b, int64_t e, int) {
-    linearRows(k, x, n, in_dim, w, format, out_dim, bias, bias_format, y, b,
-               e);
+    linearRows(k, x, n, in_dim, w, format, bias, bias_format, y, b, e);
   });
+}
+
+void llmc_k_linear(llmc_exec *exec, const float *x, int64_t n, int64_t in_dim,
+                   const void *w, int32_t format, int32_t group, int32_t asym,
+                   int64_t out_dim, const void *bias, int32_t bias_format,
+                   float *y) {
+  llmc_k_linear_split(exec, x, n, in_dim, w, format, group, asym, out_dim,
+                      bias, bias_format, 1, &out_dim, &y);
 }
 
 void llmc_k_rope(llmc_exec *exec, const float *x, float *y, int64_t n,
@@ -209,8 +243,8 @@ void llmc_k_attention(llmc_exec *exec, int64_t layer, const float *q,
                       int64_t heads, int64_t kv_heads, int64_t head_dim,
                       float *out) {
   const int64_t ctx = exec->ctx, hd = head_dim;
-  float *kc = exec->kCache.data() + layer * kv_heads * ctx * hd;
-  float *vc = exec->vCache.data() + layer * kv_heads * ctx * hd;
+  float *kc = exec->kCache.data() + exec->layerOffset[layer];
+  float *vc = exec->vCache.data() + exec->layerOffset[layer];
   for (int64_t i = 0; i < n; ++i) {
     for (int64_t h = 0; h < kv_heads; ++h) {
       std::memcpy(kc + (h * ctx + start + i) * hd, k + (i * kv_heads + h) * hd,

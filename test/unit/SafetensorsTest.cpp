@@ -465,8 +465,15 @@ TEST_F(Import, ShapeDisagreesWithConfig) {
   auto t = tinyTensors(false);
   t[2] = f32Tensor("model.layers.0.self_attn.q_proj.weight", {8, 4}, 0.0f);
   std::string err = importError(t);
-  EXPECT_NE(err.find("tensor 'model.layers.0.self_attn.q_proj.weight' has "
-                     "shape [8, 4] but config.json implies [8, 8]"),
+  EXPECT_NE(err.find("tensor 'model.layers.0.self_attn.q_proj.weight' has 4 "
+                     "columns, not hidden_size (8)"),
+            std::string::npos)
+      << err;
+  t = tinyTensors(false);
+  t[5] = f32Tensor("model.layers.0.self_attn.o_proj.weight", {8, 4}, 0.0f);
+  err = importError(t);
+  EXPECT_NE(err.find("tensor 'model.layers.0.self_attn.o_proj.weight' has "
+                     "shape [8, 4], expected [8, 8]"),
             std::string::npos)
       << err;
 }

@@ -13,10 +13,11 @@
 extern "C" {
 #endif
 
-#define LLMC_PROGRAM_ABI_VERSION 2
+#define LLMC_PROGRAM_ABI_VERSION 3
 
-/* Storage formats; the numbering matches the artifact schema and the
- * llm dialect's StorageKind. */
+/* Storage formats. The artifact schema's StorageFormat and the llm
+ * dialect's StorageKind are tied to these numbers by static_asserts
+ * (runtime/artifact/reader.cpp, dialects/llm/StorageFormat.cpp). */
 enum {
   LLMC_FORMAT_F32 = 0,
   LLMC_FORMAT_F16 = 1,
@@ -39,6 +40,24 @@ typedef void (*llmc_forward_fn)(llmc_exec *exec, const void *const *weights,
                                 int64_t start, int64_t logits_rows,
                                 float *logits);
 
+/* What the program expects of weight i: its storage and shape (rank 1 or
+ * 2; shape[1] is 0 for rank 1). */
+typedef struct llmc_weight_desc {
+  int32_t format; /* LLMC_FORMAT_* */
+  int32_t group;  /* block formats: elements per group; else 0 */
+  int32_t asym;   /* q4: 1 when a group has a zero point */
+  int32_t rank;
+  int64_t shape[2];
+} llmc_weight_desc;
+
+/* One layer of the KV cache as the program's attention ops use it: the
+ * runtime allocates `kv_heads` x context x `head_dim` floats each for keys
+ * and values. Layers may differ (pruned models). */
+typedef struct llmc_cache_layer {
+  int64_t kv_heads;
+  int64_t head_dim;
+} llmc_cache_layer;
+
 typedef struct llmc_program {
   uint32_t abi_version;   /* LLMC_PROGRAM_ABI_VERSION */
   uint32_t num_weights;   /* tensors the program reads, in artifact order */
@@ -50,6 +69,9 @@ typedef struct llmc_program {
    * --weights): relative paths are relative to the executable's folder.
    * May be null. */
   const char *default_weights;
+  const llmc_weight_desc *weights; /* num_weights entries */
+  int64_t num_cache_layers;
+  const llmc_cache_layer *cache_layers; /* num_cache_layers entries */
 } llmc_program;
 
 /* Kernels called by compiled code. Each takes row-major f32 activations. */
@@ -74,13 +96,25 @@ void llmc_k_linear(llmc_exec *exec, const float *x, int64_t n, int64_t in_dim,
                    int64_t out_dim, const void *bias, int32_t bias_format,
                    float *y);
 
+/* The same product with the output rows split into `parts` results: output
+ * columns [o_p, o_p + widths[p]) of y go to ys[p] (row-major, widths[p]
+ * floats a row), where o_p is the sum of the widths before p. The widths add
+ * up to out_dim. A fused q/k/v or gate/up projection writes each consumer's
+ * tensor directly. */
+void llmc_k_linear_split(llmc_exec *exec, const float *x, int64_t n,
+                         int64_t in_dim, const void *w, int32_t format,
+                         int32_t group, int32_t asym, int64_t out_dim,
+                         const void *bias, int32_t bias_format, int64_t parts,
+                         const int64_t *widths, float *const *ys);
+
 /* Rotary embedding (rotate_half pairs j, j + head_dim/2), row i at position
  * start + i. `x` and `y` may alias. */
 void llmc_k_rope(llmc_exec *exec, const float *x, float *y, int64_t n,
                  int64_t heads, int64_t head_dim, float theta, int64_t start);
 
 /* Appends k/v rows to layer `layer` of the cache at start..start+n-1, then
- * writes causal GQA attention of each q row into `out`. */
+ * writes causal GQA attention of each q row into `out`. `kv_heads` and
+ * `head_dim` are those of the program's cache_layers[layer]. */
 void llmc_k_attention(llmc_exec *exec, int64_t layer, const float *q,
                       const float *k, const float *v, int64_t n, int64_t start,
                       int64_t heads, int64_t kv_heads, int64_t head_dim,

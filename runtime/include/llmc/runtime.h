@@ -42,8 +42,8 @@ typedef struct llmc_model_info {
   int32_t bos_token_id;
   int32_t eos_token_id;
   uint64_t weight_bytes;
-  /* Weight bytes one decode step reads: all of them, less the embedding
-   * table when the LM head has its own (a lookup reads one row). */
+  /* Weight bytes one decode step reads: every tensor the program reads,
+   * counting one row of a table that only embedding lookups read. */
   uint64_t bytes_per_token;
   uint64_t artifact_bytes;
 } llmc_model_info;
@@ -103,9 +103,10 @@ void llmc_sampler_release(llmc_sampler *sampler);
 int32_t llmc_sampler_sample(llmc_sampler *sampler, const float *logits,
                             int64_t vocab_size);
 
-/* The reference program: the same forward pass written directly against the
- * kernels, for any artifact (no compiled code needed). Used by calibration
- * and to cross-check compiled programs. */
+/* The reference program: the artifact's own program (the llm module's
+ * @forward, stored as an op list) run by the evaluator with the same kernels
+ * that compiled code calls, for any artifact (no compiled code needed). Used
+ * by llmc-run and --kl-reference, and to cross-check compiled programs. */
 const llmc_program *llmc_reference_program(void);
 
 /* Fingerprint of an artifact's tensor table (names, formats, shapes), as

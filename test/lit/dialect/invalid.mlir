@@ -121,33 +121,34 @@ func.func @f(%x: tensor<?x15xf32>, %p: index) {
 
 // -----
 
-func.func @f(%q: tensor<?x16xf32>, %k: tensor<?x12xf32>, %c: !llm.kv_cache<layers = 1, kv_heads = 3, head_dim = 4, max_seq = 8>, %p: index) {
+func.func @f(%q: tensor<?x16xf32>, %k: tensor<?x12xf32>, %c: !llm.kv_cache<layers = 1, max_seq = 8>, %p: index) {
   // expected-error @+1 {{num_kv_heads (3) must divide num_heads (4)}}
-  %o = llm.attention %q, %k, %k, %c, %p {layer = 0 : i64, num_heads = 4 : i64, num_kv_heads = 3 : i64, head_dim = 4 : i64} : tensor<?x16xf32>, tensor<?x12xf32>, tensor<?x12xf32>, !llm.kv_cache<layers = 1, kv_heads = 3, head_dim = 4, max_seq = 8> -> tensor<?x16xf32>
+  %o = llm.attention %q, %k, %k, %c, %p {layer = 0 : i64, num_heads = 4 : i64, num_kv_heads = 3 : i64, head_dim = 4 : i64} : tensor<?x16xf32>, tensor<?x12xf32>, tensor<?x12xf32>, !llm.kv_cache<layers = 1, max_seq = 8> -> tensor<?x16xf32>
   return
 }
 
 // -----
 
-func.func @f(%q: tensor<?x16xf32>, %k: tensor<?x8xf32>, %c: !llm.kv_cache<layers = 1, kv_heads = 2, head_dim = 4, max_seq = 8>, %p: index) {
+func.func @f(%q: tensor<?x16xf32>, %k: tensor<?x8xf32>, %c: !llm.kv_cache<layers = 1, max_seq = 8>, %p: index) {
   // expected-error @+1 {{query and result width must be num_heads x head_dim = 8}}
-  %o = llm.attention %q, %k, %k, %c, %p {layer = 0 : i64, num_heads = 2 : i64, num_kv_heads = 2 : i64, head_dim = 4 : i64} : tensor<?x16xf32>, tensor<?x8xf32>, tensor<?x8xf32>, !llm.kv_cache<layers = 1, kv_heads = 2, head_dim = 4, max_seq = 8> -> tensor<?x16xf32>
+  %o = llm.attention %q, %k, %k, %c, %p {layer = 0 : i64, num_heads = 2 : i64, num_kv_heads = 2 : i64, head_dim = 4 : i64} : tensor<?x16xf32>, tensor<?x8xf32>, tensor<?x8xf32>, !llm.kv_cache<layers = 1, max_seq = 8> -> tensor<?x16xf32>
   return
 }
 
 // -----
 
-func.func @f(%q: tensor<?x16xf32>, %k: tensor<?x8xf32>, %c: !llm.kv_cache<layers = 1, kv_heads = 2, head_dim = 4, max_seq = 8>, %p: index) {
+func.func @f(%q: tensor<?x16xf32>, %k: tensor<?x8xf32>, %c: !llm.kv_cache<layers = 1, max_seq = 8>, %p: index) {
   // expected-error @+1 {{layer 1 is outside the cache's 1 layers}}
-  %o = llm.attention %q, %k, %k, %c, %p {layer = 1 : i64, num_heads = 4 : i64, num_kv_heads = 2 : i64, head_dim = 4 : i64} : tensor<?x16xf32>, tensor<?x8xf32>, tensor<?x8xf32>, !llm.kv_cache<layers = 1, kv_heads = 2, head_dim = 4, max_seq = 8> -> tensor<?x16xf32>
+  %o = llm.attention %q, %k, %k, %c, %p {layer = 1 : i64, num_heads = 4 : i64, num_kv_heads = 2 : i64, head_dim = 4 : i64} : tensor<?x16xf32>, tensor<?x8xf32>, tensor<?x8xf32>, !llm.kv_cache<layers = 1, max_seq = 8> -> tensor<?x16xf32>
   return
 }
 
 // -----
 
-func.func @f(%q: tensor<?x16xf32>, %k: tensor<?x8xf32>, %c: !llm.kv_cache<layers = 1, kv_heads = 4, head_dim = 2, max_seq = 8>, %p: index) {
-  // expected-error @+1 {{does not hold 2 heads of 4}}
-  %o = llm.attention %q, %k, %k, %c, %p {layer = 0 : i64, num_heads = 4 : i64, num_kv_heads = 2 : i64, head_dim = 4 : i64} : tensor<?x16xf32>, tensor<?x8xf32>, tensor<?x8xf32>, !llm.kv_cache<layers = 1, kv_heads = 4, head_dim = 2, max_seq = 8> -> tensor<?x16xf32>
+func.func @f(%q: tensor<?x16xf32>, %k: tensor<?x8xf32>, %c: !llm.kv_cache<layers = 2, max_seq = 8>, %p: index) {
+  // expected-error @+1 {{cache layer 0 is used by another llm.attention}}
+  %o = llm.attention %q, %k, %k, %c, %p {layer = 0 : i64, num_heads = 4 : i64, num_kv_heads = 2 : i64, head_dim = 4 : i64} : tensor<?x16xf32>, tensor<?x8xf32>, tensor<?x8xf32>, !llm.kv_cache<layers = 2, max_seq = 8> -> tensor<?x16xf32>
+  %o2 = llm.attention %q, %k, %k, %c, %p {layer = 0 : i64, num_heads = 4 : i64, num_kv_heads = 2 : i64, head_dim = 4 : i64} : tensor<?x16xf32>, tensor<?x8xf32>, tensor<?x8xf32>, !llm.kv_cache<layers = 2, max_seq = 8> -> tensor<?x16xf32>
   return
 }
 

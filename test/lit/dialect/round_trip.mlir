@@ -17,8 +17,8 @@ module attributes {llm.config = {hidden_size = 16 : i64, intermediate_size = 24 
   llm.global @bias : !llm.weight<8, f32> = dense<0.25> : tensor<8xf32>
 
   // CHECK-LABEL: func.func @forward
-  // CHECK-SAME: (%[[IDS:.+]]: tensor<?xi32>, %[[POS:.+]]: index, %[[CACHE:.+]]: !llm.kv_cache<layers = 1, kv_heads = 2, head_dim = 4, max_seq = 32>)
-  func.func @forward(%ids: tensor<?xi32>, %pos: index, %cache: !llm.kv_cache<layers = 1, kv_heads = 2, head_dim = 4, max_seq = 32>) -> tensor<?x8xf32> {
+  // CHECK-SAME: (%[[IDS:.+]]: tensor<?xi32>, %[[POS:.+]]: index, %[[CACHE:.+]]: !llm.kv_cache<layers = 1, max_seq = 32>)
+  func.func @forward(%ids: tensor<?xi32>, %pos: index, %cache: !llm.kv_cache<layers = 1, max_seq = 32>) -> tensor<?x8xf32> {
     // CHECK: %[[EMB:.+]] = llm.weight @emb : <8x16, f32>
     %emb = llm.weight @emb : !llm.weight<8x16, f32>
     // CHECK: %[[X:.+]] = llm.embedding %[[IDS]], %[[EMB]] : tensor<?xi32>, <8x16, f32> -> tensor<?x16xf32>
@@ -39,7 +39,7 @@ module attributes {llm.config = {hidden_size = 16 : i64, intermediate_size = 24 
     %qr = llm.rope %q, %pos {num_heads = 4 : i64, head_dim = 4 : i64, theta = 1.0e+04 : f32} : tensor<?x16xf32>
     %kr = llm.rope %k, %pos {num_heads = 2 : i64, head_dim = 4 : i64, theta = 1.0e+04 : f32} : tensor<?x8xf32>
     // CHECK: llm.attention %{{.+}}, %{{.+}}, %{{.+}}, %[[CACHE]], %[[POS]] {head_dim = 4 : i64, layer = 0 : i64, num_heads = 4 : i64, num_kv_heads = 2 : i64}
-    %a = llm.attention %qr, %kr, %v, %cache, %pos {layer = 0 : i64, num_heads = 4 : i64, num_kv_heads = 2 : i64, head_dim = 4 : i64} : tensor<?x16xf32>, tensor<?x8xf32>, tensor<?x8xf32>, !llm.kv_cache<layers = 1, kv_heads = 2, head_dim = 4, max_seq = 32> -> tensor<?x16xf32>
+    %a = llm.attention %qr, %kr, %v, %cache, %pos {layer = 0 : i64, num_heads = 4 : i64, num_kv_heads = 2 : i64, head_dim = 4 : i64} : tensor<?x16xf32>, tensor<?x8xf32>, tensor<?x8xf32>, !llm.kv_cache<layers = 1, max_seq = 32> -> tensor<?x16xf32>
     // CHECK: llm.add
     %r = llm.add %x, %a : tensor<?x16xf32>
     // CHECK: llm.silu

@@ -23,7 +23,7 @@ module attributes {llm.config = {hidden_size = 8 : i64, intermediate_size = 16 :
   llm.global @emb : !llm.weight<4x8, f32> = dense<0.5> : tensor<4x8xf32>
   llm.global @up : !llm.weight<16x8, f32> = dense<0.5> : tensor<16x8xf32>
   llm.global @down : !llm.weight<8x16, f32> = dense<0.5> : tensor<8x16xf32>
-  func.func @forward(%ids: tensor<?xi32>, %pos: index, %cache: !llm.kv_cache<layers = 1, kv_heads = 1, head_dim = 4, max_seq = 8>) -> tensor<?x4xf32> {
+  func.func @forward(%ids: tensor<?xi32>, %pos: index, %cache: !llm.kv_cache<layers = 1, max_seq = 8>) -> tensor<?x4xf32> {
     %e = llm.weight @emb : !llm.weight<4x8, f32>
     %x = llm.embedding %ids, %e : tensor<?xi32>, !llm.weight<4x8, f32> -> tensor<?x8xf32>
     %u = llm.weight @up : !llm.weight<16x8, f32>

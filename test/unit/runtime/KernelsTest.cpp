@@ -45,7 +45,7 @@ const int64_t kOddSizes[] = {1, 3, 7, 8, 9, 15, 17, 31, 33, 64, 100, 257};
 struct Exec {
   explicit Exec(int threads, const KernelTable &k = bestKernels())
       : pool(threads) {
-    e.init(&pool, &k, 2, 2, 8, 32);
+    e.init(&pool, &k, {{2, 8}, {2, 8}}, 32);
   }
   ThreadPool pool;
   llmc_exec e;
@@ -156,6 +156,45 @@ TEST_P(LinearTest, MatchesDoubleReference) {
 
 INSTANTIATE_TEST_SUITE_P(Threads, LinearTest, ::testing::Values(1, 2, 3));
 
+TEST(Kernels, SplitLinearWritesEachPartWhole) {
+  // A fused projection's outputs go to separate tensors, bit for bit what
+  // the unsplit product holds in those columns, for float and block formats.
+  std::mt19937 rng(5);
+  Exec ex(2);
+  const int64_t in = 70, widths[3] = {9, 4, 20}, out = 33;
+  for (int64_t n : {1, 6}) {
+    auto x = randomVec(n * in, rng);
+    auto w = randomVec(out * in, rng);
+    auto bias = randomVec(out, rng);
+    std::vector<uint8_t> q(quantRowBytes(LLMC_FORMAT_Q4, in, 32, false) * out);
+    for (int64_t r = 0; r < out; ++r) {
+      quantizeRow(w.data() + r * in, in, LLMC_FORMAT_Q4, 32, false,
+                  q.data() + r * quantRowBytes(LLMC_FORMAT_Q4, in, 32, false));
+    }
+    for (int fmt : {LLMC_FORMAT_F32, LLMC_FORMAT_Q4}) {
+      const void *wp = fmt == LLMC_FORMAT_F32 ? static_cast<const void *>(w.data())
+                                              : static_cast<const void *>(q.data());
+      int32_t group = fmt == LLMC_FORMAT_F32 ? 0 : 32;
+      std::vector<float> whole(n * out);
+      llmc_k_linear(&ex.e, x.data(), n, in, wp, fmt, group, 0, out, bias.data(),
+                    LLMC_FORMAT_F32, whole.data());
+      std::vector<float> a(n * widths[0]), b(n * widths[1]), c(n * widths[2]);
+      float *ys[3] = {a.data(), b.data(), c.data()};
+      llmc_k_linear_split(&ex.e, x.data(), n, in, wp, fmt, group, 0, out,
+                          bias.data(), LLMC_FORMAT_F32, 3, widths, ys);
+      for (int64_t t = 0; t < n; ++t) {
+        int64_t col = 0;
+        for (int p = 0; p < 3; ++p) {
+          for (int64_t j = 0; j < widths[p]; ++j, ++col) {
+            ASSERT_EQ(ys[p][t * widths[p] + j], whole[t * out + col])
+                << "fmt " << fmt << " part " << p << " row " << t;
+          }
+        }
+      }
+    }
+  }
+}
+
 TEST(Kernels, RmsNormEmbeddingRope) {
   std::mt19937 rng(3);
   Exec ex(1);
@@ -211,7 +250,8 @@ TEST(Kernels, AttentionIsCausalGqaOverTheCache) {
   for (int threads : {1, 2}) {
     ThreadPool pool(threads);
     llmc_exec e;
-    e.init(&pool, &bestKernels(), 2, kvh, hd, ctx);
+    // Layer 0 has another shape, so layer 1 sits at an offset of its own.
+    e.init(&pool, &bestKernels(), {{1, 4}, {kvh, hd}}, ctx);
     // Two calls: a prefill of 5 and a decode of 1, on layer 1.
     std::vector<float> allK, allV, allQ;
     std::vector<float> out;

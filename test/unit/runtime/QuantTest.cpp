@@ -200,7 +200,7 @@ TEST(Quant, LinearAndEmbeddingOnQuantizedWeights) {
   std::mt19937 rng(5);
   ThreadPool pool(2);
   llmc_exec e;
-  e.init(&pool, &bestKernels(), 1, 1, 4, 8);
+  e.init(&pool, &bestKernels(), {{1, 4}}, 8);
   const int64_t n = 6, in = 172, out = 40;
   for (const Format &f : kFormats) {
     auto x = randomVec(n * in, rng);

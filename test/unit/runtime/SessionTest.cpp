@@ -96,9 +96,24 @@ TEST_F(Session, ErrorsAreStatusesWithMessages) {
 }
 
 TEST_F(Session, CompiledProgramForOtherWeightsIsRejected) {
+  // A compiled program declares each tensor's format and shape and the
+  // fingerprint of the table; the loader checks both.
+  std::vector<llmc_weight_desc> descs;
+  for (const artifact::WriterTensor &t : tiny.contents.tensors) {
+    llmc_weight_desc d = {LLMC_FORMAT_F32, 0, 0,
+                          static_cast<int32_t>(t.shape.size()), {t.shape[0], 0}};
+    if (t.shape.size() == 2) {
+      d.shape[1] = t.shape[1];
+    }
+    descs.push_back(d);
+  }
+  const llmc_cache_layer cache[2] = {{2, 4}, {2, 4}};
   llmc_program other = *llmc_reference_program();
   other.fingerprint = 12345;
-  other.num_weights = static_cast<uint32_t>(tiny.contents.tensors.size());
+  other.num_weights = static_cast<uint32_t>(descs.size());
+  other.weights = descs.data();
+  other.num_cache_layers = 2;
+  other.cache_layers = cache;
   other.forward = [](llmc_exec *, const void *const *, void *, const int32_t *,
                      int64_t, int64_t, int64_t, float *) {};
   llmc_model *m = nullptr;
@@ -106,6 +121,14 @@ TEST_F(Session, CompiledProgramForOtherWeightsIsRejected) {
   EXPECT_NE(std::string(llmc_last_error()).find("do not match the compiled program"),
             std::string::npos);
   other.fingerprint = llmc_model_fingerprint(model);
+  descs[3].shape[0] = 9; // tensor 3 (q_proj of layer 0) is [16, 16]
+  EXPECT_EQ(llmc_model_load(path.c_str(), &other, 0, &m), LLMC_ERROR_FORMAT);
+  EXPECT_NE(std::string(llmc_last_error())
+                .find("tensor 3 'model.layers.0.self_attn.k_proj.weight' is f32 "
+                      "[8, 16], the compiled program reads f32 [9, 16]"),
+            std::string::npos)
+      << llmc_last_error();
+  descs[3].shape[0] = 8;
   ASSERT_EQ(llmc_model_load(path.c_str(), &other, 0, &m), LLMC_OK);
   llmc_model_release(m);
 }
@@ -185,18 +208,38 @@ TEST(Tokenizer, UserDefinedPiecesNeverMerge) {
   EXPECT_EQ(tok.encode("a<br>a"), (std::vector<int32_t>{3, 6, 4, 6}));
 }
 
-TEST(ModelLoad, ConfigMustAgreeWithTheTensors) {
-  // The runtime sizes the KV cache and logits from the config, so a config
-  // that disagrees with the tensor table (and so with compiled code) is a
-  // format error, not a buffer overrun.
+TEST(ModelLoad, ProgramMustAgreeWithTheTensors) {
+  // The evaluator runs the artifact's own program: every op is checked
+  // against the tensors and the config (vocabulary) before it runs, so a
+  // program that disagrees is a format error, not a buffer overrun.
   std::string path = std::string(::testing::TempDir()) + "/cfg." +
                      std::to_string(::getpid()) + ".llmc";
-  for (int which = 0; which < 2; ++which) {
+  const char *expected[] = {
+      "op 0 (embedding): needs a [16, 16] table",
+      "op 5 (rope): reads value 99 before it is defined",
+      "op 8 (linear): weight must be [16, 8]",
+      "op 7 (attention): cache layer 0 is missing or has another shape",
+      "carries no program to evaluate",
+  };
+  for (int which = 0; which < 5; ++which) {
     test::TinyModel tiny;
-    if (which == 0) {
-      tiny.contents.config.num_layers = 1; // the tensors have two
-    } else {
+    auto &ops = tiny.contents.program.ops;
+    switch (which) {
+    case 0:
       tiny.contents.config.vocab_size = 16; // the embedding has 32 rows
+      break;
+    case 1:
+      ops[5].inputs[0] = 99;
+      break;
+    case 2:
+      ops[8].inputs[0] = ops[3].results[0]; // o_proj reads k (8 wide)
+      break;
+    case 3:
+      tiny.contents.program.cache[0].kv_heads = 1;
+      break;
+    default:
+      ops.clear();
+      break;
     }
     std::string error;
     ASSERT_TRUE(artifact::writeArtifactFile(path, tiny.contents, error)) << error;
@@ -204,10 +247,7 @@ TEST(ModelLoad, ConfigMustAgreeWithTheTensors) {
     EXPECT_EQ(llmc_model_load(path.c_str(), llmc_reference_program(), 0, &m),
               LLMC_ERROR_FORMAT);
     std::string e = llmc_last_error();
-    EXPECT_NE(e.find(which == 0 ? "the config says 1 layers but the artifact has more"
-                                : "'model.embed_tokens.weight' has shape [32, 16], expected [16, 16]"),
-              std::string::npos)
-        << e;
+    EXPECT_NE(e.find(expected[which]), std::string::npos) << e;
   }
   std::remove(path.c_str());
 }

@@ -15,6 +15,61 @@ struct TinyModel {
   artifact::Contents contents;
   std::vector<std::vector<float>> data;
 
+  /// The LLaMA forward pass over the tensors above, as the compiler would
+  /// write it for this model (unfused).
+  static eval::Program program(int64_t layers) {
+    using eval::Op;
+    using eval::OpKind;
+    eval::Program p;
+    int32_t next = 0;
+    auto op = [&](OpKind k, std::vector<int32_t> in, int64_t width,
+                  int32_t weight = -1) {
+      Op o;
+      o.kind = k;
+      o.inputs = std::move(in);
+      o.results = {next++};
+      o.widths = {width};
+      o.weight = weight;
+      p.ops.push_back(o);
+      return &p.ops.back();
+    };
+    int32_t x = op(OpKind::Embedding, {}, 16, 0)->results[0];
+    for (int64_t l = 0; l < layers; ++l) {
+      const int32_t t = static_cast<int32_t>(1 + 9 * l);
+      Op *n = op(OpKind::RMSNorm, {x}, 16, t);
+      n->eps = 1e-5f;
+      int32_t h = n->results[0];
+      int32_t q = op(OpKind::Linear, {h}, 16, t + 1)->results[0];
+      int32_t k = op(OpKind::Linear, {h}, 8, t + 2)->results[0];
+      int32_t v = op(OpKind::Linear, {h}, 8, t + 3)->results[0];
+      Op *rq = op(OpKind::RoPE, {q}, 16);
+      rq->heads = 4, rq->headDim = 4, rq->theta = 10000.0f;
+      q = rq->results[0];
+      Op *rk = op(OpKind::RoPE, {k}, 8);
+      rk->heads = 2, rk->headDim = 4, rk->theta = 10000.0f;
+      k = rk->results[0];
+      Op *a = op(OpKind::Attention, {q, k, v}, 16);
+      a->heads = 4, a->kvHeads = 2, a->headDim = 4, a->layer = l;
+      int32_t o = op(OpKind::Linear, {a->results[0]}, 16, t + 4)->results[0];
+      x = op(OpKind::Add, {x, o}, 16)->results[0];
+      Op *n2 = op(OpKind::RMSNorm, {x}, 16, t + 5);
+      n2->eps = 1e-5f;
+      h = n2->results[0];
+      int32_t g = op(OpKind::Linear, {h}, 24, t + 6)->results[0];
+      int32_t u = op(OpKind::Linear, {h}, 24, t + 7)->results[0];
+      int32_t s = op(OpKind::SiLU, {g}, 24)->results[0];
+      int32_t m = op(OpKind::Mul, {s, u}, 24)->results[0];
+      int32_t d = op(OpKind::Linear, {m}, 16, t + 8)->results[0];
+      x = op(OpKind::Add, {x, d}, 16)->results[0];
+      p.cache.push_back({2, 4});
+    }
+    Op *fn = op(OpKind::RMSNorm, {x}, 16, static_cast<int32_t>(1 + 9 * layers));
+    fn->eps = 1e-5f;
+    p.output = op(OpKind::LMHead, {fn->results[0]}, 32, 0)->results[0];
+    p.numValues = next;
+    return p;
+  }
+
   explicit TinyModel(uint32_t seed = 1, int64_t layers = 2) {
     auto &c = contents.config;
     c.hidden_size = 16;
@@ -66,6 +121,7 @@ struct TinyModel {
       contents.tensors[i].data = data[i].data();
       contents.tensors[i].size = data[i].size() * 4;
     }
+    contents.program = program(layers);
     // A byte-level tokenizer: ids 3..258 are the bytes.
     auto &t = contents.tokenizer;
     t.pieces = {"<unk>", "<s>", "</s>"};
