@@ -84,27 +84,50 @@ std::unique_ptr<Calibrator> Calibrator::create(ModuleOp module,
     }
     cut[i] = live == 1;
   }
+  // Segments between cuts that hold a linear; a block starts at a segment
+  // with an attention op (a decoder layer: its attention half and the MLP
+  // after it), so each layer's linears are observed with the layer's own
+  // float weights and every earlier layer compressed, as GPTQ and AWQ do.
+  std::vector<Block> segments;
   Block cur;
   for (size_t i = 0; i < ops.size(); ++i) {
     if (cut[i] && !cur.linears.empty()) {
       cur.end = i;
-      c->blocks_.push_back(cur);
+      segments.push_back(cur);
       cur = Block();
       cur.begin = i;
     }
     if (auto l = dyn_cast<llm::LinearOp>(c->view_.ops[i])) {
-      bool first = llvm::none_of(cur.linears, [&](llm::LinearOp other) {
-        return other.getInput() == l.getInput();
-      });
-      if (first) {
-        cur.sites.insert(i);
-      }
       cur.linears.push_back(l);
     }
   }
   if (!cur.linears.empty()) {
     cur.end = ops.size();
-    c->blocks_.push_back(cur);
+    segments.push_back(cur);
+  }
+  for (Block &seg : segments) {
+    bool attention = false;
+    for (size_t i = seg.begin; i < seg.end; ++i) {
+      attention |= isa<llm::AttentionOp>(c->view_.ops[i]);
+    }
+    if (attention || c->blocks_.empty()) {
+      c->blocks_.push_back(seg);
+    } else {
+      Block &last = c->blocks_.back();
+      last.end = seg.end;
+      llvm::append_range(last.linears, seg.linears);
+    }
+  }
+  for (Block &blk : c->blocks_) {
+    for (size_t i = blk.begin; i < blk.end; ++i) {
+      auto l = dyn_cast<llm::LinearOp>(c->view_.ops[i]);
+      if (l && llvm::none_of(blk.sites, [&](size_t j) {
+            return cast<llm::LinearOp>(c->view_.ops[j]).getInput() ==
+                   l.getInput();
+          })) {
+        blk.sites.insert(i);
+      }
+    }
   }
 
   // One cache layer large enough for any attention op (each block runs

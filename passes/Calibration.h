@@ -28,13 +28,13 @@ using LinearHook = std::function<void(mlir::Value input, const float *x,
                                       int64_t n, int64_t width)>;
 
 /// Cuts @forward into blocks at the points where a single activation is
-/// live (in a LLaMA: the residual stream between the attention and MLP
-/// halves of each layer), keeps every window's live activations between
-/// blocks, and runs one block at a time: observe (with hooks on each linear's
-/// input) leaves the activations as they were, advance moves them past the
-/// block with the weights as they are then. Block b is observed with the
-/// blocks before it already compressed. Nothing here knows a tensor name or
-/// assumes that layers are alike.
+/// live (the residual stream), one block per attention op and what follows
+/// it up to the next (a decoder layer), keeps every window's live
+/// activations between blocks, and runs one block at a time: observe (with
+/// hooks on each linear's input) leaves the activations as they were,
+/// advance moves them past the block with the weights as they are then.
+/// Block b is observed with the blocks before it already compressed.
+/// Nothing here knows a tensor name or assumes that layers are alike.
 class Calibrator {
 public:
   /// Emits an error at `module` and returns nullptr when the module lacks

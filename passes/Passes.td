@@ -135,4 +135,32 @@ def AWQPass : Pass<"llm-awq", "mlir::ModuleOp"> {
   ]);
 }
 
+def FuseProjectionsPass : Pass<"llm-fuse-projections", "mlir::ModuleOp"> {
+  let summary = "Fuse the linears that read one activation (q/k/v, gate/up) into one";
+  let description = [{
+    Every group of `llm.linear` ops of @forward that read the same activation
+    becomes one `llm.linear` over the row-wise concatenation of their weights
+    (and of their biases, when all have one), with one result per former
+    linear: each consumer reads its own result, and the kernel writes each
+    part straight into it, so nothing is copied at run time. In a LLaMA this
+    fuses q/k/v and gate/up. Row-wise storage formats concatenate by bytes
+    (f32, f16, bf16, and q8/q4 rows of whole groups), so the pass runs before
+    or after quantization; weights of different formats (mixed precision) are
+    left apart. Globals that only the fused linears read are removed.
+
+    Before:
+    ```mlir
+    %q = llm.linear %h, %wq : tensor<?x64xf32>, !llm.weight<64x64, f32> -> tensor<?x64xf32>
+    %k = llm.linear %h, %wk : tensor<?x64xf32>, !llm.weight<32x64, f32> -> tensor<?x32xf32>
+    %v = llm.linear %h, %wv : tensor<?x64xf32>, !llm.weight<32x64, f32> -> tensor<?x32xf32>
+    ```
+    After:
+    ```mlir
+    %w = llm.weight @model.layers.0.self_attn.qkv_proj.weight : !llm.weight<128x64, f32>
+    %q, %k, %v = llm.linear %h, %w : tensor<?x64xf32>, !llm.weight<128x64, f32>
+        -> tensor<?x64xf32>, tensor<?x32xf32>, tensor<?x32xf32>
+    ```
+  }];
+}
+
 #endif // LLMC_PASSES_PASSES_TD

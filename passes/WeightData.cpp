@@ -107,6 +107,39 @@ void writeQuantWeight(llm::GlobalOp g, llm::StorageKind kind, int64_t groupSize,
   g.setDataAttr(DenseResourceElementsAttr::get(type, blobName(g, t), std::move(blob)));
 }
 
+std::optional<std::vector<char>> readStoredBytes(llm::GlobalOp g) {
+  llm::WeightType t = g.getWeightType();
+  ArrayRef<char> raw = rawBytes(g.getData());
+  auto dense = dyn_cast<DenseElementsAttr>(g.getData());
+  if (dense && dense.isSplat()) {
+    if (raw.empty() || t.getStorageBytes() % static_cast<int64_t>(raw.size())) {
+      return std::nullopt;
+    }
+    std::vector<char> out;
+    out.reserve(static_cast<size_t>(t.getStorageBytes()));
+    while (static_cast<int64_t>(out.size()) < t.getStorageBytes()) {
+      out.insert(out.end(), raw.begin(), raw.end());
+    }
+    return out;
+  }
+  if (static_cast<int64_t>(raw.size()) != t.getStorageBytes()) {
+    return std::nullopt;
+  }
+  return std::vector<char>(raw.begin(), raw.end());
+}
+
+ElementsAttr makeWeightData(llm::WeightType t, StringRef name,
+                            ArrayRef<char> bytes) {
+  auto blob = HeapAsmResourceBlob::allocateAndCopyWithAlign(bytes, 64);
+  ShapedType type =
+      t.isFloat()
+          ? RankedTensorType::get(t.getShape(),
+                                  elementType(t.getContext(), t.getKind()))
+          : RankedTensorType::get({static_cast<int64_t>(bytes.size())},
+                                  IntegerType::get(t.getContext(), 8));
+  return DenseResourceElementsAttr::get(type, name, std::move(blob));
+}
+
 void quantizeWeightRTN(llm::GlobalOp g, llm::StorageKind kind, int64_t groupSize,
                        bool asymmetric) {
   llm::WeightType t = g.getWeightType();

@@ -25,6 +25,15 @@ void writeQuantWeight(llm::GlobalOp global, llm::StorageKind kind,
                       int64_t groupSize, bool asymmetric,
                       std::vector<uint8_t> bytes);
 
+/// A global's stored bytes (any format; a splat is expanded), or nullopt.
+std::optional<std::vector<char>> readStoredBytes(llm::GlobalOp global);
+
+/// Data of type `type` holding `bytes` in its storage format, as a
+/// resource blob named `name` (float formats: a tensor of the shape and
+/// element type; block formats: a 1-D i8 tensor).
+mlir::ElementsAttr makeWeightData(llm::WeightType type, llvm::StringRef name,
+                                  llvm::ArrayRef<char> bytes);
+
 /// Quantizes a float global by round-to-nearest.
 void quantizeWeightRTN(llm::GlobalOp global, llm::StorageKind kind,
                        int64_t groupSize, bool asymmetric);

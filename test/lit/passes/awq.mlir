@@ -17,6 +17,6 @@
 // CHECK-DAG: llm.global @model.layers.0.mlp.down_proj.weight : !llm.weight<64x96, q4<g32>>
 // The final norm feeds the LM head, which AWQ leaves alone.
 // CHECK-DAG: llm.global @model.norm.weight : !llm.weight<64, f32> = dense<
-// ASYM: llm-awq: block 2/2
+// ASYM: llm-awq: block 1/1
 // ASYM: llm.global @model.layers.0.mlp.gate_proj.weight : !llm.weight<96x64, q4<g64, asym>>
 // NOCALIB: llm-awq: needs calibration tokens

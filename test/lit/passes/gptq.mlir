@@ -23,7 +23,7 @@
 // CHECK-DAG: llm.global @model.layers.0.mlp.gate_proj.weight : !llm.weight<96x64, q4<g32>>
 // CHECK-DAG: llm.global @model.layers.0.mlp.up_proj.weight : !llm.weight<96x64, q4<g32>>
 // CHECK-DAG: llm.global @model.layers.0.mlp.down_proj.weight : !llm.weight<64x96, q4<g32>>
-// ACT: llm-gptq: block 2/2
+// ACT: llm-gptq: block 1/1
 // ACT: llm.global @model.layers.0.self_attn.q_proj.weight : !llm.weight<64x64, q8<g64>>
 // KEEP: llm.global @model.layers.0.mlp.down_proj.weight : !llm.weight<64x96, f32>
 // NOCALIB: llm-gptq: needs calibration tokens (the llm.calibration module attribute
