@@ -1,6 +1,7 @@
 // llm-lower-to-llvm: @forward becomes llmc_forward, kernel calls plus generated elementwise loops.
 #include "compiler/Passes.h"
 
+#include "compiler/ArtifactBuilder.h"
 #include "dialects/llm/LLMDialect.h"
 #include "llmc/program.h"
 
@@ -508,7 +509,9 @@ struct LowerToLLVMPass : llmc::impl::LowerToLLVMPassBase<LowerToLLVMPass> {
       return signalPassFailure();
     }
     Lowering lowering(module, forward);
-    if (failed(lowering.run(fingerprint, defaultWeights))) {
+    uint64_t fp = fingerprint != 0 ? uint64_t(fingerprint)
+                                   : llmc::tensorFingerprint(module);
+    if (failed(lowering.run(fp, defaultWeights))) {
       signalPassFailure();
     }
   }

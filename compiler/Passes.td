@@ -42,7 +42,8 @@ def LowerToLLVMPass : Pass<"llm-lower-to-llvm", "mlir::ModuleOp"> {
   ];
   let options = [
     Option<"fingerprint", "fingerprint", "uint64_t", /*default=*/"0",
-           "Tensor-table fingerprint recorded in the program descriptor">,
+           "Tensor-table fingerprint recorded in the program descriptor "
+           "(0: the module's own, as the artifact builder computes it)">,
     Option<"defaultWeights", "default-weights", "std::string", /*default=*/"\"\"",
            "Weights file the executable opens when none is appended">,
   ];

@@ -1,5 +1,6 @@
 // llmc-opt: mlir-opt with the `llm` dialect, llmc's passes and the upstream ones llmc uses.
 #include "compiler/Passes.h"
+#include "compiler/Pipeline.h"
 #include "dialects/llm/LLMDialect.h"
 #include "passes/Passes.h"
 
@@ -19,6 +20,7 @@ int main(int argc, char **argv) {
   mlir::registerTransformsPasses();
   llmc::registerLLMPassesPasses();
   llmc::registerLLMCCodegenPasses();
+  llmc::registerPipelines();
   mlir::DialectRegistry registry;
   registry.insert<llmc::llm::LLMDialect, mlir::func::FuncDialect,
                   mlir::arith::ArithDialect, mlir::math::MathDialect,

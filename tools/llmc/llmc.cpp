@@ -3,24 +3,17 @@
 #include "compiler/Checkpoint.h"
 #include "compiler/Emit.h"
 #include "compiler/Importer.h"
-#include "compiler/Passes.h"
+#include "compiler/Pipeline.h"
 #include "compiler/TokenizerImport.h"
 #include "dialects/llm/LLMDialect.h"
-#include "passes/Passes.h"
 #include "passes/WeightData.h"
 #include "runtime/tokenizer/tokenizer.h"
 #include "runtime/artifact/reader.h"
 
-#include "mlir/Conversion/ArithToLLVM/ArithToLLVM.h"
-#include "mlir/Conversion/ControlFlowToLLVM/ControlFlowToLLVM.h"
-#include "mlir/Conversion/MathToLLVM/MathToLLVM.h"
-#include "mlir/Conversion/ReconcileUnrealizedCasts/ReconcileUnrealizedCasts.h"
-#include "mlir/Conversion/SCFToControlFlow/SCFToControlFlow.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/AsmState.h"
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/Pass/PassManager.h"
-#include "mlir/Transforms/Passes.h"
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/FileUtilities.h"
@@ -169,6 +162,11 @@ cl::opt<bool> elideWeights(
              "module"),
     cl::init(false), cl::sub(compileCmd), cl::cat(compileCat));
 
+cl::opt<bool> noFuse("no-fuse",
+                     cl::desc("Keep q/k/v and gate/up as separate matrix "
+                              "products (default: fuse each group into one)"),
+                     cl::init(false), cl::sub(compileCmd), cl::cat(compileCat));
+
 cl::opt<bool> quiet("quiet", cl::desc("Print no progress lines"),
                     cl::init(false), cl::sub(compileCmd), cl::cat(compileCat));
 
@@ -266,29 +264,27 @@ int runCompile(int argc, char **argv) {
   if (toQ8 && toQ4) {
     return fail("--q8 and --q4 exclude each other");
   }
+  llmc::CompileOptions options;
+  options.quant = toQ8   ? llmc::CompileOptions::Quant::Q8
+                  : toQ4 ? llmc::CompileOptions::Quant::Q4
+                         : llmc::CompileOptions::Quant::None;
+  options.method = quantMethod == QuantMethod::GPTQ ? llmc::CompileOptions::Method::GPTQ
+                   : quantMethod == QuantMethod::AWQ ? llmc::CompileOptions::Method::AWQ
+                                                     : llmc::CompileOptions::Method::RTN;
+  options.asymmetric = asymmetric;
+  options.groupSize = groupSize;
+  options.keep.assign(keepRules.begin(), keepRules.end());
+  options.actOrder = actOrder;
+  options.hasCalibration = !calibPath.empty();
+  options.toF16 = toF16;
+  options.fuse = !noFuse;
+  options.progress = !quiet;
+  if (Error e = llmc::checkOptions(options)) {
+    return fail(toString(std::move(e)));
+  }
   const bool quantize = toQ8 || toQ4;
   const bool calibrated = quantMethod != QuantMethod::RTN;
   const char *methodName = quantMethod == QuantMethod::GPTQ ? "gptq" : "awq";
-  if (calibrated && !quantize) {
-    return fail(Twine("--quant-method ") + methodName + " needs --q4 or --q8");
-  }
-  if (calibrated && calibPath.empty()) {
-    return fail(Twine("--quant-method ") + methodName +
-                " needs calibration text: --calib FILE");
-  }
-  if (!calibrated && !calibPath.empty()) {
-    return fail("--calib is only used by --quant-method gptq or awq");
-  }
-  if (groupSize <= 0 || groupSize % 32 != 0) {
-    return fail("--group-size must be a positive multiple of 32, got " +
-                Twine(groupSize));
-  }
-  if (asymmetric && !toQ4) {
-    return fail("--asym applies to --q4");
-  }
-  if (!keepRules.empty() && !quantize) {
-    return fail("--keep applies to --q4 and --q8");
-  }
   for (const std::string &r : keepRules) {
     size_t eq = r.rfind('=');
     if (eq == std::string::npos || eq == 0 ||
@@ -369,16 +365,7 @@ int runCompile(int argc, char **argv) {
                 Twine((*ckpt)->config().numLayers) + " layers, " +
                 mib(ckptBytes) + " MiB of weights)");
 
-  // Compression and clean-up passes on the llm dialect.
-  mlir::PassManager pm(&context);
-  std::vector<std::string> keep(keepRules.begin(), keepRules.end());
-  if (toQ4) {
-    // Default mixed precision: the embedding table (and a tied or untied
-    // LM head) is the most sensitive matrix and costs little at q8.
-    keep.push_back("model.embed_tokens.weight=q8");
-    keep.push_back("lm_head.weight=q8");
-  }
-  const std::string qformat = toQ8 ? "q8" : (asymmetric ? "q4a" : "q4");
+  // Compression, fusion and clean-up passes on the llm dialect.
   if (calibrated) {
     mlir::Builder b(&context);
     auto type = mlir::RankedTensorType::get({windows, ctxPerWindow},
@@ -388,44 +375,22 @@ int runCompile(int argc, char **argv) {
     progress.step("calibration: " + Twine(windows) + " windows of " +
                   Twine(ctxPerWindow) + " tokens from " + calibPath);
   }
-  auto setQuantOptions = [&](auto &o) {
-    o.format = qformat;
-    o.groupSize = groupSize;
-    o.keep.assign(keep.begin(), keep.end());
-  };
-  if (quantMethod == QuantMethod::AWQ) {
-    llmc::AWQPassOptions o;
-    setQuantOptions(o);
-    o.progress = !quiet;
-    pm.addPass(llmc::createAWQPass(o));
-  } else if (quantMethod == QuantMethod::GPTQ) {
-    llmc::GPTQPassOptions o;
-    setQuantOptions(o);
-    o.actOrder = actOrder;
-    o.progress = !quiet;
-    pm.addPass(llmc::createGPTQPass(o));
-  }
-  if (quantize) {
-    llmc::QuantizeWeightsPassOptions o;
-    setQuantOptions(o);
-    pm.addPass(llmc::createQuantizeWeightsPass(o));
-  }
-  if (toF16) {
-    llmc::ConvertWeightFormatPassOptions o;
-    o.format = "f16";
-    pm.addPass(llmc::createConvertWeightFormatPass(o));
-  }
-  pm.addPass(mlir::createCanonicalizerPass());
+  mlir::PassManager pm(&context);
+  llmc::buildCompressionPipeline(pm, options);
   if (failed(pm.run(**module))) {
     return fail("the llm passes failed on " + checkpointPath);
   }
   (**module)->removeAttr("llm.calibration");
   if (quantize) {
-    progress.step("quantized to " + qformat + " (group " + Twine(groupSize) +
-                  ", " + (calibrated ? methodName : "rtn") + ")");
+    progress.step("quantized to " + options.formatName() + " (group " +
+                  Twine(groupSize) + ", " + (calibrated ? methodName : "rtn") +
+                  ")");
   }
   if (toF16) {
     progress.step("converted the remaining float weights to f16");
+  }
+  if (options.fuse) {
+    progress.step("fused the projections that share an input (q/k/v, gate/up)");
   }
 
   mlir::OpPrintingFlags flags;
@@ -488,19 +453,10 @@ int runCompile(int argc, char **argv) {
                                     : std::string(absW);
   }
 
+  options.maxTokens = chunk;
+  options.defaultWeights = defaultWeights;
   mlir::PassManager lower(&context);
-  llmc::PlanMemoryPassOptions planOpts;
-  planOpts.maxTokens = chunk;
-  lower.addPass(llmc::createPlanMemoryPass(planOpts));
-  llmc::LowerToLLVMPassOptions lowerOpts;
-  lowerOpts.fingerprint = llmc::tensorFingerprint(**module);
-  lowerOpts.defaultWeights = defaultWeights;
-  lower.addPass(llmc::createLowerToLLVMPass(lowerOpts));
-  lower.addPass(mlir::createSCFToControlFlowPass());
-  lower.addPass(mlir::createArithToLLVMConversionPass());
-  lower.addPass(mlir::createConvertMathToLLVMPass());
-  lower.addPass(mlir::createConvertControlFlowToLLVMPass());
-  lower.addPass(mlir::createReconcileUnrealizedCastsPass());
+  llmc::buildLoweringPipeline(lower, options);
   if (failed(lower.run(**module))) {
     return fail("lowering to LLVM failed");
   }

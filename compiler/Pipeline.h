@@ -1,0 +1,58 @@
+// The compile pipeline: what `llmc compile` runs, as pass pipelines that llmc-opt can run too.
+#ifndef LLMC_COMPILER_PIPELINE_H
+#define LLMC_COMPILER_PIPELINE_H
+
+#include "mlir/Pass/PassManager.h"
+#include "llvm/Support/Error.h"
+
+#include <string>
+#include <vector>
+
+namespace llmc {
+
+/// Everything that decides which passes run, from `llmc compile`'s flags.
+struct CompileOptions {
+  enum class Quant { None, Q8, Q4 };
+  enum class Method { RTN, GPTQ, AWQ };
+  Quant quant = Quant::None;
+  Method method = Method::RTN;
+  bool asymmetric = false;
+  int64_t groupSize = 32;
+  std::vector<std::string> keep; // GLOB=FORMAT rules, the user's
+  bool actOrder = false;         // GPTQ
+  bool hasCalibration = false;   // --calib given
+  bool toF16 = false;
+  bool fuse = true;
+  bool progress = true;
+  /// Lowering: tokens per forward call (sizes the arena) and the weights
+  /// file an executable opens when none is appended.
+  int64_t maxTokens = 512;
+  std::string defaultWeights;
+
+  /// The quantized format's name for the passes: q8, q4 or q4a.
+  std::string formatName() const;
+  /// The keep rules the passes get: the user's, then the defaults of --q4
+  /// (embedding table and LM head at q8).
+  std::vector<std::string> keepRules() const;
+};
+
+/// Rejects contradictory or impossible options with the flag's own words.
+llvm::Error checkOptions(const CompileOptions &options);
+
+/// llm → llm: calibrated quantization (GPTQ or AWQ), round-to-nearest
+/// quantization, float re-encoding, projection fusion, canonicalization.
+void buildCompressionPipeline(mlir::OpPassManager &pm,
+                              const CompileOptions &options);
+
+/// llm → LLVM dialect: memory plan, lowering (kernel calls and generated
+/// loops, the program descriptor), then the upstream conversions.
+void buildLoweringPipeline(mlir::OpPassManager &pm,
+                           const CompileOptions &options);
+
+/// Registers `llmc-compress` and `llmc-lower`, the same pipelines with
+/// their options as pipeline options, for llmc-opt.
+void registerPipelines();
+
+} // namespace llmc
+
+#endif // LLMC_COMPILER_PIPELINE_H
