@@ -52,7 +52,10 @@ uint64_t writeArtifact(std::FILE *f, const Contents &c) {
   std::vector<flatbuffers::Offset<fb::Segment>> segOffsets = {
       fb::CreateSegment(fbb, 0, segSize)};
   auto config = fb::CreateModelConfig(fbb, &c.config);
-  auto tokenizer = fb::CreateTokenizer(fbb, &c.tokenizer);
+  // A module compiled from .mlir has no tokenizer: leave the table out.
+  auto tokenizer = c.tokenizer.pieces.empty()
+                       ? flatbuffers::Offset<fb::Tokenizer>()
+                       : fb::CreateTokenizer(fbb, &c.tokenizer);
   auto build = fb::CreateBuildInfo(fbb, &c.build);
   flatbuffers::Offset<fb::Program> program = 0;
   if (!c.program.ops.empty()) {

@@ -24,6 +24,7 @@ namespace {
 struct Options {
   std::string prompt;
   bool promptGiven = false;
+  std::vector<int32_t> promptIds; // --prompt-ids: the prompt as token ids
   int64_t steps = 256;
   float temperature = 0.0f;
   int topK = 0;
@@ -57,6 +58,8 @@ const char *kUsage =
     "  --top-p P             nucleus sampling threshold (default 1: off)\n"
     "  --seed S              sampler seed (default 0)\n"
     "  --ids                 print token ids instead of text\n"
+    "  --prompt-ids I,J,...  the prompt as token ids (no BOS added), for\n"
+    "                        models without a tokenizer\n"
     "\n"
     "Quality:\n"
     "  --perplexity FILE     perplexity of FILE: the whole file is tokenized\n"
@@ -411,8 +414,10 @@ int runBench(const char *argv0, llmc_session *session,
 
 int runGenerate(const char *argv0, llmc_model *model, llmc_session *session,
                 const llmc_model_info &info, const Options &o, int64_t ctx) {
-  std::vector<int32_t> ids;
-  if (!tokenize(model, o.prompt, true, ids)) {
+  // --prompt-ids are taken as given (no BOS added); the session checks
+  // each against the vocabulary.
+  std::vector<int32_t> ids = o.promptIds;
+  if (ids.empty() && !tokenize(model, o.prompt, true, ids)) {
     return apiError(argv0);
   }
   if (static_cast<int64_t>(ids.size()) > ctx) {
@@ -445,7 +450,7 @@ int runGenerate(const char *argv0, llmc_model *model, llmc_session *session,
   }
   // Echo the prompt, then stream each new token as it is sampled.
   bool afterBos = true;
-  for (int64_t i = 1; i < n; ++i) {
+  for (int64_t i = o.promptIds.empty() ? 1 : 0; i < n; ++i) {
     size_t len;
     const char *s = llmc_token_text(model, ids[i], afterBos, &len);
     if (o.printIds) {
@@ -572,6 +577,20 @@ int runCli(int argc, char **argv, const llmc_program *program, bool embedded) {
       o.verifyWeights = true;
     } else if (a == "--ids") {
       o.printIds = true;
+    } else if (a == "--prompt-ids") {
+      if (!value(v)) return usageError(argv0, "--prompt-ids needs ids");
+      std::string item;
+      std::stringstream ss(v);
+      while (std::getline(ss, item, ',')) {
+        int64_t id;
+        if (!parseInt(item.c_str(), id) || id < 0 || id > INT32_MAX)
+          return usageError(argv0, "--prompt-ids needs comma-separated token "
+                                   "ids, got '" + item + "'");
+        o.promptIds.push_back(static_cast<int32_t>(id));
+      }
+      if (o.promptIds.empty())
+        return usageError(argv0, "--prompt-ids needs at least one id");
+      o.promptGiven = true;
     } else if (a == "--logits") {
       o.printLogits = true;
     } else {
@@ -585,7 +604,7 @@ int runCli(int argc, char **argv, const llmc_program *program, bool embedded) {
     return usageError(argv0, "--kl-reference goes with --perplexity");
   }
   if (o.printLogits && !o.promptGiven) {
-    return usageError(argv0, "--logits needs a prompt (-p)");
+    return usageError(argv0, "--logits needs a prompt (-p or --prompt-ids)");
   }
 
   std::string path = o.weights;

@@ -3,6 +3,7 @@
 
   quality.py within BASE.json OTHER.json REL   OTHER's ppl within REL (fraction) of BASE's
   quality.py better A.json B.json              A has lower ppl AND lower KL than B
+  quality.py kl A.json B.json                  A has lower KL (to the same reference) than B
   quality.py ratio INSPECT_Q INSPECT_F MAX     quantized weight bytes / float weight bytes
                                                (norms excluded), from llmc inspect output
 """
@@ -38,6 +39,10 @@ def main():
         print("ppl %.4f vs %.4f, KL %.5f vs %.5f, top-1 %.4f vs %.4f" % (
             a["ppl"], b["ppl"], a["kl"], b["kl"], a["top1"], b["top1"]))
         sys.exit(0 if a["ppl"] < b["ppl"] and a["kl"] < b["kl"] else 1)
+    if mode == "kl":
+        a, b = load(sys.argv[2]), load(sys.argv[3])
+        print("KL %.6f vs %.6f, top-1 %.4f vs %.4f" % (a["kl"], b["kl"], a["top1"], b["top1"]))
+        sys.exit(0 if a["kl"] < b["kl"] else 1)
     if mode == "ratio":
         q, f, limit = weight_bytes(sys.argv[2]), weight_bytes(sys.argv[3]), float(sys.argv[4])
         r = q / f

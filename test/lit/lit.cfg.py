@@ -15,6 +15,7 @@ path = os.pathsep.join([config.llmc_tools_dir, config.llvm_tools_dir,
 config.environment["PATH"] = path
 config.substitutions.append(("%python", sys.executable))
 config.substitutions.append(("%e2e", os.path.join(config.llmc_src_root, "test", "e2e")))
+config.substitutions.append(("%src", config.llmc_src_root))
 
 # Tests that need ../shared (the stories260K model, data) declare
 # `REQUIRES: shared-models`; without it they are reported UNSUPPORTED.

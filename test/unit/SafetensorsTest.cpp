@@ -2,6 +2,7 @@
 #include "compiler/Checkpoint.h"
 #include "compiler/Importer.h"
 #include "compiler/SafetensorsWriter.h"
+#include "dialects/llm/LLMDialect.h"
 #include "runtime/kernels/kernels.h"
 
 #include "mlir/IR/MLIRContext.h"
@@ -474,6 +475,85 @@ TEST_F(Import, ShapeDisagreesWithConfig) {
   err = importError(t);
   EXPECT_NE(err.find("tensor 'model.layers.0.self_attn.o_proj.weight' has "
                      "shape [8, 4], expected [8, 8]"),
+            std::string::npos)
+      << err;
+}
+
+TEST_F(Import, EachLayerHasItsOwnShapes) {
+  // Layer 1 pruned to one query head and an FFN of 6, as FLaP or LLM-Pruner
+  // exports leave it: the shapes come from the layer's own tensors.
+  auto t = tinyTensors(false);
+  t[11] = f32Tensor("model.layers.1.self_attn.q_proj.weight", {4, 8}, 0.2f);
+  t[14] = f32Tensor("model.layers.1.self_attn.o_proj.weight", {8, 4}, 0.5f);
+  t[16] = f32Tensor("model.layers.1.mlp.gate_proj.weight", {6, 8}, 0.6f);
+  t[17] = f32Tensor("model.layers.1.mlp.up_proj.weight", {6, 8}, 0.7f);
+  t[18] = f32Tensor("model.layers.1.mlp.down_proj.weight", {8, 6}, 0.8f);
+  writeFile(dir.file("config.json"), tinyConfig(true));
+  ASSERT_FALSE(writeSafetensors(dir.file("model.safetensors"), t));
+  auto ck = Checkpoint::open(dir.path());
+  ASSERT_TRUE(static_cast<bool>(ck)) << llvm::toString(ck.takeError());
+  auto m = importCheckpoint(ctx, **ck);
+  ASSERT_TRUE(static_cast<bool>(m)) << llvm::toString(m.takeError());
+  std::vector<int64_t> heads, widths;
+  (**m).walk([&](llmc::llm::AttentionOp a) { heads.push_back(a.getNumHeads()); });
+  (**m).walk([&](llmc::llm::SiLUOp s) {
+    widths.push_back(mlir::cast<mlir::RankedTensorType>(s.getType()).getDimSize(1));
+  });
+  EXPECT_EQ(heads, (std::vector<int64_t>{2, 1}));
+  EXPECT_EQ(widths, (std::vector<int64_t>{12, 6}));
+}
+
+TEST_F(Import, InconsistentLayerShapes) {
+  struct Case {
+    size_t index;
+    const char *name;
+    std::vector<int64_t> shape;
+    const char *message;
+  } cases[] = {
+      {3, "model.layers.0.self_attn.k_proj.weight", {6, 8},
+       "tensor 'model.layers.0.self_attn.k_proj.weight' has 6 rows, not a "
+       "positive multiple of head_dim (4)"},
+      {3, "model.layers.0.self_attn.k_proj.weight", {12, 8},
+       "tensor 'model.layers.0.self_attn.k_proj.weight' gives 3 key/value "
+       "heads, which do not divide the 2 query heads of q_proj"},
+      {8, "model.layers.0.mlp.up_proj.weight", {6, 8},
+       "tensor 'model.layers.0.mlp.up_proj.weight' has shape [6, 8], expected "
+       "[12, 8]"},
+      {5, "model.layers.0.self_attn.o_proj.weight", {8, 4},
+       "tensor 'model.layers.0.self_attn.o_proj.weight' has shape [8, 4], "
+       "expected [8, 8]"},
+      {2, "model.layers.0.self_attn.q_proj.weight", {8},
+       "tensor 'model.layers.0.self_attn.q_proj.weight' has rank 1, expected 2"},
+  };
+  for (const Case &c : cases) {
+    auto t = tinyTensors(false);
+    t[c.index] = f32Tensor(c.name, c.shape, 0.1f);
+    std::string err = importError(t);
+    EXPECT_NE(err.find(c.message), std::string::npos) << err;
+    EXPECT_NE(err.find("model.safetensors: "), std::string::npos) << err;
+  }
+}
+
+TEST_F(Import, AttentionBiasCoversOProj) {
+  // Hugging Face's attention_bias puts a bias on q, k, v and o_proj.
+  std::string cfg = tinyConfig(true);
+  cfg.replace(cfg.find("\"model_type\""), 0, "\"attention_bias\": true, ");
+  auto t = tinyTensors(false);
+  for (const char *n : {"q", "k", "v"}) {
+    int64_t rows = std::string(n) == "q" ? 8 : 4;
+    for (int l = 0; l < 2; ++l) {
+      t.push_back(f32Tensor("model.layers." + std::to_string(l) +
+                                ".self_attn." + n + "_proj.bias",
+                            {rows}, 0.1f));
+    }
+  }
+  t.push_back(f32Tensor("model.layers.0.self_attn.o_proj.bias", {8}, 0.1f));
+  writeFile(dir.file("config.json"), cfg);
+  ASSERT_FALSE(writeSafetensors(dir.file("model.safetensors"), t));
+  auto ck = Checkpoint::open(dir.path());
+  ASSERT_TRUE(static_cast<bool>(ck)) << llvm::toString(ck.takeError());
+  std::string err = errorOf(importCheckpoint(ctx, **ck));
+  EXPECT_NE(err.find("missing tensor 'model.layers.1.self_attn.o_proj.bias'"),
             std::string::npos)
       << err;
 }

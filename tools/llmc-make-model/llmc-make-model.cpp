@@ -21,6 +21,9 @@ using namespace llvm;
 
 namespace {
 
+/// Pieces of the built-in tokenizer (see builtinTokenizer).
+constexpr int64_t kBuiltinVocab = 3 + 256 + 1 + 62 + 12;
+
 struct Preset {
   const char *name;
   int64_t hidden, ffn, layers, heads, kvHeads, vocab, maxPos;
@@ -35,11 +38,13 @@ const Preset kPresets[] = {
      "LLaMA-2-7B shapes"},
     {"small", 256, 688, 2, 8, 4, 32000, 512, false,
      "2 layers at hidden 256 with LLaMA-2's vocabulary (tests)"},
+    {"tiny", 64, 160, 3, 4, 2, kBuiltinVocab, 128, false,
+     "3 layers at hidden 64 with the built-in byte tokenizer (tests)"},
 };
 
 cl::opt<std::string> preset("preset",
-                            cl::desc("Shapes: tinyllama-1.1b, llama2-7b or "
-                                     "small"),
+                            cl::desc("Shapes: tinyllama-1.1b, llama2-7b, "
+                                     "small or tiny"),
                             cl::value_desc("name"), cl::Required);
 cl::opt<std::string> outDir("o", cl::desc("Checkpoint directory to create"),
                             cl::value_desc("dir"), cl::Required);
@@ -49,10 +54,24 @@ cl::opt<uint64_t> seed("seed", cl::desc("Random seed (default 1)"),
                        cl::init(1));
 cl::opt<std::string> tokenizerPath(
     "tokenizer",
-    cl::desc("tokenizer.model to copy beside the weights (default: LLaMA-2's "
-             "32000-piece tokenizer in ../shared/models/llama2-tokenizer)"),
-    cl::value_desc("file"),
-    cl::init(LLMC_SHARED_DIR "/models/llama2-tokenizer/tokenizer.model"));
+    cl::desc("tokenizer.model to copy beside the weights, or 'builtin' for a "
+             "small SentencePiece BPE model written by this tool (byte "
+             "fallback; the default of --preset tiny). Default: LLaMA-2's "
+             "32000-piece tokenizer in ../shared/models/llama2-tokenizer"),
+    cl::value_desc("file|builtin"), cl::init(""));
+cl::opt<std::string> layerShapes(
+    "layer-shapes",
+    cl::desc("Per-layer shapes, as a pruned checkpoint has them: "
+             "HEADS:KV_HEADS:FFN for each layer, comma-separated (head_dim "
+             "stays the preset's)"),
+    cl::value_desc("h:kv:ffn,..."), cl::init(""));
+cl::opt<bool> attentionBias("attention-bias",
+                            cl::desc("Give q/k/v/o_proj biases "
+                                     "(config attention_bias)"),
+                            cl::init(false));
+cl::opt<bool> mlpBias("mlp-bias",
+                      cl::desc("Give gate/up/down_proj biases (config mlp_bias)"),
+                      cl::init(false));
 
 int fail(const Twine &m) {
   WithColor::error(errs(), "llmc-make-model") << m << "\n";
@@ -82,6 +101,82 @@ struct Spec {
   bool norm;
 };
 
+struct LayerShape {
+  int64_t heads, kvHeads, ffn;
+};
+
+/// Protobuf wire format, enough for a SentencePiece ModelProto.
+void putVarint(std::string &out, uint64_t v) {
+  while (v >= 0x80) {
+    out.push_back(static_cast<char>((v & 0x7f) | 0x80));
+    v >>= 7;
+  }
+  out.push_back(static_cast<char>(v));
+}
+void putBytes(std::string &out, int field, const std::string &bytes) {
+  putVarint(out, static_cast<uint64_t>(field) << 3 | 2);
+  putVarint(out, bytes.size());
+  out += bytes;
+}
+void putInt(std::string &out, int field, uint64_t v) {
+  putVarint(out, static_cast<uint64_t>(field) << 3);
+  putVarint(out, v);
+}
+
+/// A small SentencePiece BPE model: <unk>, <s>, </s>, the 256 byte pieces
+/// (byte fallback), the word boundary, letters and digits, and a few
+/// merges; add_dummy_prefix and whitespace clean-up as LLaMA's. The
+/// sentencepiece library loads it, so tests compare against it.
+std::string builtinTokenizer() {
+  struct Piece {
+    std::string text;
+    float score;
+    int type; // 1 normal, 2 unknown, 3 control, 6 byte
+  };
+  std::vector<Piece> pieces = {{"<unk>", 0, 2}, {"<s>", 0, 3}, {"</s>", 0, 3}};
+  for (int b = 0; b < 256; ++b) {
+    char buf[8];
+    std::snprintf(buf, sizeof buf, "<0x%02X>", b);
+    pieces.push_back({buf, 0, 6});
+  }
+  const std::string ws = "\xE2\x96\x81"; // U+2581, SentencePiece's space
+  pieces.push_back({ws, -1, 1});
+  std::string chars = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+  for (char c : chars) {
+    pieces.push_back({std::string(1, c), -2, 1});
+  }
+  float score = 0;
+  for (const char *m : {"th", "he", "the", "in", "an", "er", "on", "at", "en",
+                        "nd", "ou", "ed"}) {
+    pieces.push_back({m, score -= 0.5f, 1});
+  }
+  std::string model;
+  for (const Piece &p : pieces) {
+    std::string sp;
+    putBytes(sp, 1, p.text);
+    uint32_t bits;
+    std::memcpy(&bits, &p.score, 4);
+    putVarint(sp, 2 << 3 | 5); // fixed32
+    for (int i = 0; i < 4; ++i) {
+      sp.push_back(static_cast<char>(bits >> (8 * i)));
+    }
+    putInt(sp, 3, static_cast<uint64_t>(p.type));
+    putBytes(model, 1, sp);
+  }
+  std::string trainer;
+  putInt(trainer, 3, 2);                        // model_type: BPE
+  putInt(trainer, 4, pieces.size());            // vocab_size
+  putInt(trainer, 35, 1);                       // byte_fallback
+  putBytes(model, 2, trainer);
+  std::string normalizer;
+  putBytes(normalizer, 1, "identity");
+  putInt(normalizer, 3, 1); // add_dummy_prefix
+  putInt(normalizer, 4, 1); // remove_extra_whitespaces
+  putInt(normalizer, 5, 1); // escape_whitespaces
+  putBytes(model, 3, normalizer);
+  return model;
+}
+
 } // namespace
 
 int main(int argc, char **argv) {
@@ -99,7 +194,7 @@ int main(int argc, char **argv) {
   }
   if (!p) {
     return fail("unknown preset '" + preset +
-                "' (tinyllama-1.1b, llama2-7b, small)");
+                "' (tinyllama-1.1b, llama2-7b, small, tiny)");
   }
   llmc::DType dt;
   if (dtype == "f16") {
@@ -111,27 +206,69 @@ int main(int argc, char **argv) {
   } else {
     return fail("--dtype must be f16, bf16 or f32");
   }
-  if (!sys::fs::exists(tokenizerPath)) {
-    return fail(tokenizerPath + ": no such file (pass --tokenizer FILE, a "
+  std::string tokenizer = tokenizerPath;
+  if (tokenizer.empty()) {
+    tokenizer = std::string(p->name) == "tiny"
+                    ? "builtin"
+                    : LLMC_SHARED_DIR "/models/llama2-tokenizer/tokenizer.model";
+  }
+  const bool builtin = tokenizer == "builtin";
+  if (builtin != (p->vocab == kBuiltinVocab)) {
+    return fail(builtin ? "the built-in tokenizer has " +
+                              Twine(kBuiltinVocab) + " pieces; preset '" +
+                              p->name + "' needs " + Twine(p->vocab)
+                        : Twine("preset 'tiny' takes the built-in tokenizer"));
+  }
+  if (!builtin && !sys::fs::exists(tokenizer)) {
+    return fail(tokenizer + ": no such file (pass --tokenizer FILE, a "
                 "SentencePiece tokenizer.model with 32000 pieces)");
+  }
+  const int64_t hd = p->hidden / p->heads;
+  std::vector<LayerShape> layers(p->layers, {p->heads, p->kvHeads, p->ffn});
+  if (!layerShapes.empty()) {
+    layers.clear();
+    SmallVector<StringRef> items;
+    StringRef(layerShapes).split(items, ',');
+    for (StringRef item : items) {
+      SmallVector<StringRef, 3> parts;
+      item.split(parts, ':');
+      LayerShape l{};
+      if (parts.size() != 3 || parts[0].getAsInteger(10, l.heads) ||
+          parts[1].getAsInteger(10, l.kvHeads) ||
+          parts[2].getAsInteger(10, l.ffn) || l.heads <= 0 || l.kvHeads <= 0 ||
+          l.ffn <= 0 || l.heads % l.kvHeads != 0) {
+        return fail("--layer-shapes: '" + item +
+                    "' is not HEADS:KV_HEADS:FFN with positive numbers and "
+                    "KV_HEADS dividing HEADS");
+      }
+      layers.push_back(l);
+    }
   }
   if (std::error_code ec = sys::fs::create_directories(outDir)) {
     return fail(outDir + ": " + ec.message());
   }
 
-  const int64_t hd = p->hidden / p->heads;
   std::vector<Spec> specs = {{"model.embed_tokens.weight", {p->vocab, p->hidden}, false}};
-  for (int64_t l = 0; l < p->layers; ++l) {
+  for (size_t l = 0; l < layers.size(); ++l) {
     std::string q = "model.layers." + std::to_string(l) + ".";
-    specs.push_back({q + "input_layernorm.weight", {p->hidden}, true});
-    specs.push_back({q + "self_attn.q_proj.weight", {p->heads * hd, p->hidden}, false});
-    specs.push_back({q + "self_attn.k_proj.weight", {p->kvHeads * hd, p->hidden}, false});
-    specs.push_back({q + "self_attn.v_proj.weight", {p->kvHeads * hd, p->hidden}, false});
-    specs.push_back({q + "self_attn.o_proj.weight", {p->hidden, p->heads * hd}, false});
-    specs.push_back({q + "post_attention_layernorm.weight", {p->hidden}, true});
-    specs.push_back({q + "mlp.gate_proj.weight", {p->ffn, p->hidden}, false});
-    specs.push_back({q + "mlp.up_proj.weight", {p->ffn, p->hidden}, false});
-    specs.push_back({q + "mlp.down_proj.weight", {p->hidden, p->ffn}, false});
+    const int64_t D = p->hidden, Q = layers[l].heads * hd,
+                  K = layers[l].kvHeads * hd, F = layers[l].ffn;
+    auto linear = [&](const std::string &name, int64_t out, int64_t in,
+                      bool bias) {
+      specs.push_back({q + name + ".weight", {out, in}, false});
+      if (bias) {
+        specs.push_back({q + name + ".bias", {out}, false});
+      }
+    };
+    specs.push_back({q + "input_layernorm.weight", {D}, true});
+    linear("self_attn.q_proj", Q, D, attentionBias);
+    linear("self_attn.k_proj", K, D, attentionBias);
+    linear("self_attn.v_proj", K, D, attentionBias);
+    linear("self_attn.o_proj", D, Q, attentionBias);
+    specs.push_back({q + "post_attention_layernorm.weight", {D}, true});
+    linear("mlp.gate_proj", F, D, mlpBias);
+    linear("mlp.up_proj", F, D, mlpBias);
+    linear("mlp.down_proj", D, F, mlpBias);
   }
   specs.push_back({"model.norm.weight", {p->hidden}, true});
   if (!p->tied) {
@@ -183,8 +320,14 @@ int main(int argc, char **argv) {
       int64_t m = std::min(step, n - b);
       chunk.resize(static_cast<size_t>(m) * llmc::dtypeSize(dt));
       for (int64_t j = 0; j < m; ++j) {
-        // Norms near 1, matrices with HF's initializer_range 0.02.
-        float v = specs[i].norm ? 1.0f + rng.next(0.1f) : rng.next(0.02f);
+        // Norms near 1, matrices with HF's initializer_range 0.02 (the
+        // tiny preset's larger, so its logits are not all alike), biases
+        // small.
+        const bool bias = specs[i].shape.size() == 1 && !specs[i].norm;
+        const float std = builtin ? 0.2f : 0.02f;
+        float v = specs[i].norm ? 1.0f + rng.next(0.1f)
+                  : bias        ? rng.next(0.05f)
+                                : rng.next(std);
         if (dt == llmc::DType::F32) {
           std::memcpy(&chunk[4 * j], &v, 4);
         } else {
@@ -215,7 +358,7 @@ int main(int argc, char **argv) {
       {"model_type", "llama"},
       {"hidden_size", p->hidden},
       {"intermediate_size", p->ffn},
-      {"num_hidden_layers", p->layers},
+      {"num_hidden_layers", static_cast<int64_t>(layers.size())},
       {"num_attention_heads", p->heads},
       {"num_key_value_heads", p->kvHeads},
       {"head_dim", hd},
@@ -226,6 +369,8 @@ int main(int argc, char **argv) {
       {"rope_theta", 10000.0},
       {"rope_scaling", nullptr},
       {"tie_word_embeddings", p->tied},
+      {"attention_bias", static_cast<bool>(attentionBias)},
+      {"mlp_bias", static_cast<bool>(mlpBias)},
       {"bos_token_id", 1},
       {"eos_token_id", 2},
       {"torch_dtype", dt == llmc::DType::F16   ? "float16"
@@ -241,7 +386,14 @@ int main(int argc, char **argv) {
     return fail(cfgPath + ": " + toString(std::move(e)));
   }
   std::string tokOut = outDir + "/tokenizer.model";
-  if (std::error_code ec = sys::fs::copy_file(tokenizerPath, tokOut)) {
+  if (builtin) {
+    if (Error e = writeToOutput(tokOut, [&](raw_ostream &os) {
+          os << builtinTokenizer();
+          return Error::success();
+        })) {
+      return fail(tokOut + ": " + toString(std::move(e)));
+    }
+  } else if (std::error_code ec = sys::fs::copy_file(tokenizer, tokOut)) {
     return fail(tokOut + ": " + ec.message());
   }
   outs() << "wrote " << outDir << ": " << p->what << ", " << specs.size()

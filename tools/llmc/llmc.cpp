@@ -12,6 +12,7 @@
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/AsmState.h"
+#include "mlir/Parser/Parser.h"
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/Pass/PassManager.h"
 #include "llvm/Support/CommandLine.h"
@@ -30,13 +31,15 @@ using namespace llvm;
 
 namespace {
 
-cl::SubCommand compileCmd("compile", "Compile a Hugging Face LLaMA checkpoint");
+cl::SubCommand compileCmd("compile", "Compile a Hugging Face LLaMA checkpoint "
+                                      "(or an llm module, FILE.mlir)");
 cl::SubCommand inspectCmd("inspect", "Print an artifact's (or executable's) contents");
 cl::OptionCategory compileCat("compile options");
 cl::OptionCategory inspectCat("inspect options");
 
 cl::opt<std::string> checkpointPath(
-    cl::Positional, cl::desc("<checkpoint dir or .safetensors file>"),
+    cl::Positional,
+    cl::desc("<checkpoint dir, .safetensors file, or .mlir llm module>"),
     cl::Required, cl::sub(compileCmd), cl::cat(compileCat));
 
 cl::opt<std::string> outputPath(
@@ -297,19 +300,52 @@ int runCompile(int argc, char **argv) {
     return fail("--calib-windows and --calib-ctx must be positive");
   }
 
-  auto ckpt = llmc::Checkpoint::open(checkpointPath);
-  if (!ckpt) {
-    return fail(toString(ckpt.takeError()));
+  // The input: a checkpoint, or an llm module written by hand or by
+  // `--emit=mlir` (its globals carry the weights; it has no tokenizer).
+  const bool fromMLIR = StringRef(checkpointPath).ends_with(".mlir");
+  mlir::MLIRContext context;
+  context.disableMultithreading();
+  context.loadDialect<llmc::llm::LLMDialect, mlir::func::FuncDialect>();
+  mlir::OwningOpRef<mlir::ModuleOp> parsed;
+  std::unique_ptr<llmc::Checkpoint> ckpt;
+  int64_t configMaxSeq = 0;
+  if (fromMLIR) {
+    if (calibrated) {
+      return fail("--quant-method " + Twine(methodName) +
+                  " tokenizes --calib with the checkpoint's tokenizer; an .mlir "
+                  "input has none (run llmc-opt on a module with llm.calibration)");
+    }
+    if (maxSeqLen > 0) {
+      return fail("--max-seq applies to checkpoints: " + checkpointPath +
+                  " fixes its own in llm.config and the kv_cache type");
+    }
+    parsed = mlir::parseSourceFile<mlir::ModuleOp>(checkpointPath, &context);
+    if (!parsed) {
+      return fail(checkpointPath + ": not a valid llm module (see above)");
+    }
+    auto cfg = (*parsed)->getAttrOfType<mlir::DictionaryAttr>(
+        llmc::llm::kConfigAttrName);
+    auto seq = cfg ? cfg.getAs<mlir::IntegerAttr>("max_seq_len") : nullptr;
+    if (!seq) {
+      return fail(checkpointPath + ": the module has no llm.config max_seq_len");
+    }
+    configMaxSeq = seq.getInt();
+  } else {
+    auto opened = llmc::Checkpoint::open(checkpointPath);
+    if (!opened) {
+      return fail(toString(opened.takeError()));
+    }
+    ckpt = std::move(*opened);
+    configMaxSeq = ckpt->config().maxPositionEmbeddings;
   }
-  const int64_t maxSeq = maxSeqLen > 0 ? int64_t(maxSeqLen)
-                                       : (*ckpt)->config().maxPositionEmbeddings;
+  const int64_t maxSeq = maxSeqLen > 0 ? int64_t(maxSeqLen) : configMaxSeq;
   const int64_t chunk = maxTokens > 0 ? std::min<int64_t>(maxTokens, maxSeq)
                                       : std::min<int64_t>(512, maxSeq);
   // The tokenizer is needed only for the artifact, but a missing one is a
   // checkpoint error to report before any heavy work.
   std::optional<llmc::fb::TokenizerT> tokenizer;
-  if (emitKind == EmitKind::Exe || calibrated) {
-    auto tok = llmc::readTokenizer((*ckpt)->directory());
+  if (ckpt && (emitKind == EmitKind::Exe || calibrated)) {
+    auto tok = llmc::readTokenizer(ckpt->directory());
     if (!tok) {
       return fail(toString(tok.takeError()));
     }
@@ -349,21 +385,25 @@ int runCompile(int argc, char **argv) {
     calibTokens.assign(ids.begin(), ids.begin() + windows * ctxPerWindow);
   }
 
-  mlir::MLIRContext context;
-  context.disableMultithreading();
-  auto module = llmc::importCheckpoint(context, **ckpt, maxSeq);
-  if (!module) {
-    return fail(toString(module.takeError()));
-  }
-  uint64_t ckptBytes = 0;
-  for (const auto &f : (*ckpt)->files()) {
-    for (const auto &t : f->tensors()) {
-      ckptBytes += t.data.size();
+  mlir::OwningOpRef<mlir::ModuleOp> *module = &parsed;
+  if (ckpt) {
+    auto imported = llmc::importCheckpoint(context, *ckpt, maxSeq);
+    if (!imported) {
+      return fail(toString(imported.takeError()));
     }
+    parsed = std::move(*imported);
+    uint64_t ckptBytes = 0;
+    for (const auto &f : ckpt->files()) {
+      for (const auto &t : f->tensors()) {
+        ckptBytes += t.data.size();
+      }
+    }
+    progress.step("imported " + checkpointPath + " (" +
+                  Twine(ckpt->config().numLayers) + " layers, " +
+                  mib(ckptBytes) + " MiB of weights)");
+  } else {
+    progress.step("read the llm module " + checkpointPath);
   }
-  progress.step("imported " + checkpointPath + " (" +
-                Twine((*ckpt)->config().numLayers) + " layers, " +
-                mib(ckptBytes) + " MiB of weights)");
 
   // Compression, fusion and clean-up passes on the llm dialect.
   if (calibrated) {
@@ -414,22 +454,29 @@ int runCompile(int argc, char **argv) {
       return fail(toString(c.takeError()));
     }
     contents = std::move(*c);
-    contents->tokenizer = std::move(*tokenizer);
+    if (tokenizer) {
+      contents->tokenizer = std::move(*tokenizer);
+    }
     contents->build.llmc_version = LLMC_VERSION;
     contents->build.target_cpu = targetCpu;
     for (int i = 1; i < argc; ++i) {
       contents->build.flags.push_back(argv[i]);
     }
-    std::vector<std::string> sources = {(*ckpt)->directory() + "/config.json"};
-    for (const auto &f : (*ckpt)->files()) {
-      sources.push_back(f->path());
-    }
-    for (const char *name : {"tokenizer.model", "tokenizer.json"}) {
-      std::string p = (*ckpt)->directory() + "/" + name;
-      if (sys::fs::exists(p)) {
-        sources.push_back(p);
-        break;
+    std::vector<std::string> sources;
+    if (ckpt) {
+      sources.push_back(ckpt->directory() + "/config.json");
+      for (const auto &f : ckpt->files()) {
+        sources.push_back(f->path());
       }
+      for (const char *name : {"tokenizer.model", "tokenizer.json"}) {
+        std::string p = ckpt->directory() + "/" + name;
+        if (sys::fs::exists(p)) {
+          sources.push_back(p);
+          break;
+        }
+      }
+    } else {
+      sources.push_back(checkpointPath);
     }
     for (const std::string &s : sources) {
       auto sf = std::make_unique<llmc::fb::SourceFileT>();

@@ -5,7 +5,7 @@
 // RUN: diff %t.awq1.mlir %t.awq2.mlir
 // RUN: FileCheck %s < %t.awq1.mlir
 // RUN: llmc-opt %t.mlir --llm-awq="format=q4a group-size=64 grid=5 progress=true" 2>&1 | FileCheck %s --check-prefix=ASYM
-// RUN: sed -e 's/llm.calibration = dense<.*> : tensor<2x16xi32>//' %t.mlir | sed -e 's/true}, } {/true}} {/' > %t.nocalib.mlir
+// RUN: sed -e 's/, llm.calibration = dense<.*> : tensor<2x16xi32>//' %t.mlir > %t.nocalib.mlir
 // RUN: not llmc-opt %t.nocalib.mlir --llm-awq 2>&1 | FileCheck %s --check-prefix=NOCALIB
 
 // The norms absorbed 1/s: their data were rewritten (still f32).
@@ -20,3 +20,12 @@
 // ASYM: llm-awq: block 1/1
 // ASYM: llm.global @model.layers.0.mlp.gate_proj.weight : !llm.weight<96x64, q4<g64, asym>>
 // NOCALIB: llm-awq: needs calibration tokens
+
+// AWQ after fusion finds the same absorbers through the IR (the norms, the
+// up rows of the fused gate/up), so the weights match AWQ before fusion but
+// for float rounding.
+// RUN: llmc-opt %t.mlir --llm-fuse-projections --llm-awq -o %t.fa.mlir
+// RUN: llmc-opt %t.mlir --llm-awq --llm-fuse-projections -o %t.af.mlir
+// RUN: %python %e2e/compare_blobs.py %t.fa.mlir %t.af.mlir model.layers.0.self_attn.qkv_proj.weight 0.01
+// RUN: %python %e2e/compare_blobs.py %t.fa.mlir %t.af.mlir model.layers.0.mlp.gate_up_proj.weight 0.01
+// RUN: %python %e2e/compare_blobs.py %t.fa.mlir %t.af.mlir model.layers.0.post_attention_layernorm.weight 0.01
