@@ -636,6 +636,28 @@ int runInspect() {
   }
   outs() << "program fingerprint: "
          << format_hex(root.program_fingerprint(), 18) << "\n";
+  if (const auto *prog = root.program()) {
+    std::map<std::string, int> kinds;
+    if (prog->ops()) {
+      for (const auto *op : *prog->ops()) {
+        kinds[llmc::fb::EnumNameOpKind(op->kind())]++;
+      }
+    }
+    outs() << "program: " << (prog->ops() ? prog->ops()->size() : 0)
+           << " ops (";
+    bool first = true;
+    for (const auto &[k, n] : kinds) {
+      outs() << (first ? "" : ", ") << n << " " << k;
+      first = false;
+    }
+    outs() << ")\n  kv cache per layer (kv_heads x head_dim):";
+    if (prog->cache()) {
+      for (const auto *c : *prog->cache()) {
+        outs() << " " << c->kv_heads() << "x" << c->head_dim();
+      }
+    }
+    outs() << "\n";
+  }
   if (inspectVerify) {
     outs() << "checksums: all " << r->tensors().size() << " tensors verified\n";
   }
