@@ -37,6 +37,7 @@ Evaluator::Evaluator(Program program) : program_(std::move(program)) {
     for (int32_t v : program_.ops[i].results) {
       if (v >= 0 && static_cast<size_t>(v) < nv) {
         def_[v] = i;
+        lastUse_[v] = i; // a result nothing reads dies where it is made
       }
     }
     for (int32_t v : program_.ops[i].inputs) {
@@ -284,6 +285,11 @@ void Evaluator::run(llmc_exec *exec, const std::vector<Weight> &weights,
     for (int32_t v : op.inputs) {
       bool mine = mode == Mode::Commit || def_[v] >= begin;
       if (lastUse_[v] == i && mine) {
+        std::vector<float>().swap(state.values[v]);
+      }
+    }
+    for (int32_t v : op.results) {
+      if (lastUse_[v] == i) { // never read
         std::vector<float>().swap(state.values[v]);
       }
     }

@@ -5,6 +5,7 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <string>
 
 namespace llmc::kernels {
 
@@ -240,11 +241,13 @@ const KernelTable &genericKernels() {
 const KernelTable &bestKernels() {
   static const KernelTable *best = [] {
     const char *force = std::getenv("LLMC_KERNELS");
-    if (force && std::strcmp(force, "generic") == 0) {
+    std::string want = force ? force : "";
+    if (want == "generic") {
       return &genericKernels();
     }
+    const KernelTable *avx512 = want == "avx2" ? nullptr : avx512Kernels();
     const KernelTable *avx2 = avx2Kernels();
-    return avx2 ? avx2 : &genericKernels();
+    return avx512 ? avx512 : avx2 ? avx2 : &genericKernels();
   }();
   return *best;
 }

@@ -40,8 +40,11 @@ struct KernelTable {
 const KernelTable &genericKernels();
 /// nullptr when the CPU lacks AVX2, FMA or F16C (or the build has no AVX2).
 const KernelTable *avx2Kernels();
-/// The best table for this CPU, chosen once; LLMC_KERNELS=generic forces the
-/// portable one.
+/// nullptr when the CPU lacks AVX-512 F/BW/VL with VNNI (or FMA, F16C).
+const KernelTable *avx512Kernels();
+/// The best table for this CPU, chosen once (AVX-512, then AVX2, then the
+/// portable one); LLMC_KERNELS=generic|avx2|avx512 asks for one (a table
+/// the CPU cannot run falls back to the next).
 const KernelTable &bestKernels();
 
 /// IEEE half <-> float; float -> half and -> bfloat16 round to nearest even.

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstring>
 #include <random>
+#include <string>
 #include <vector>
 
 using namespace llmc;
@@ -63,10 +64,36 @@ TEST(Half, RoundTripsAndRounds) {
   EXPECT_TRUE(std::isnan(halfToFloat(0x7e00)));
 }
 
-TEST(Kernels, Avx2MatchesGeneric) {
-  const KernelTable *avx2 = avx2Kernels();
-  if (!avx2) {
-    GTEST_SKIP() << "this CPU has no AVX2/FMA/F16C";
+/// Each SIMD table by name, or nullptr (with the reason) on a CPU without it.
+const KernelTable *simdTable(const std::string &isa, std::string &why) {
+  if (isa == "avx2") {
+    why = "this CPU has no AVX2/FMA/F16C";
+    return avx2Kernels();
+  }
+  why = "this CPU has no AVX-512 F/BW/VL with VNNI";
+  return avx512Kernels();
+}
+
+class SimdTest : public ::testing::TestWithParam<std::string> {
+protected:
+  const KernelTable *table() {
+    std::string why;
+    const KernelTable *t = simdTable(GetParam(), why);
+    if (!t) {
+      reason = why;
+    }
+    return t;
+  }
+  std::string reason;
+};
+
+INSTANTIATE_TEST_SUITE_P(Isa, SimdTest, ::testing::Values("avx2", "avx512"),
+                         [](const auto &info) { return info.param; });
+
+TEST_P(SimdTest, FloatKernelsMatchGeneric) {
+  const KernelTable *simd = table();
+  if (!simd) {
+    GTEST_SKIP() << reason;
   }
   const KernelTable &gen = genericKernels();
   std::mt19937 rng(42);
@@ -88,22 +115,22 @@ TEST(Kernels, Avx2MatchesGeneric) {
           }
         };
         gen.dotF32(w.data(), ldw, r, x.data(), ldx, m, k, a);
-        avx2->dotF32(w.data(), ldw, r, x.data(), ldx, m, k, b);
+        simd->dotF32(w.data(), ldw, r, x.data(), ldx, m, k, b);
         expectSame("f32");
         gen.dotF16(wh.data(), ldw, r, x.data(), ldx, m, k, a);
-        avx2->dotF16(wh.data(), ldw, r, x.data(), ldx, m, k, b);
+        simd->dotF16(wh.data(), ldw, r, x.data(), ldx, m, k, b);
         expectSame("f16");
         gen.dotBF16(wb.data(), ldw, r, x.data(), ldx, m, k, a);
-        avx2->dotBF16(wb.data(), ldw, r, x.data(), ldx, m, k, b);
+        simd->dotBF16(wb.data(), ldw, r, x.data(), ldx, m, k, b);
         expectSame("bf16");
       }
     }
     auto x = randomVec(k, rng), y = randomVec(k, rng);
-    EXPECT_NEAR(gen.dot(x.data(), y.data(), k), avx2->dot(x.data(), y.data(), k),
+    EXPECT_NEAR(gen.dot(x.data(), y.data(), k), simd->dot(x.data(), y.data(), k),
                 1e-5f * k);
     auto y1 = y, y2 = y;
     gen.axpy(0.37f, x.data(), y1.data(), k);
-    avx2->axpy(0.37f, x.data(), y2.data(), k);
+    simd->axpy(0.37f, x.data(), y2.data(), k);
     for (int64_t i = 0; i < k; ++i) {
       EXPECT_NEAR(y1[i], y2[i], 1e-6f);
     }
@@ -115,7 +142,8 @@ class LinearTest : public ::testing::TestWithParam<int> {};
 TEST_P(LinearTest, MatchesDoubleReference) {
   const int threads = GetParam();
   std::mt19937 rng(7);
-  for (const KernelTable *kt : {&genericKernels(), avx2Kernels()}) {
+  for (const KernelTable *kt :
+       {&genericKernels(), avx2Kernels(), avx512Kernels()}) {
     if (!kt) {
       continue;
     }

@@ -111,8 +111,10 @@ TEST(Quant, ActivationsRoundTrip) {
 TEST(Quant, DotsMatchDequantizedMath) {
   std::mt19937 rng(3);
   std::vector<const KernelTable *> tables = {&genericKernels()};
-  if (avx2Kernels()) {
-    tables.push_back(avx2Kernels());
+  for (const KernelTable *t : {avx2Kernels(), avx512Kernels()}) {
+    if (t) {
+      tables.push_back(t);
+    }
   }
   for (const KernelTable *kt : tables) {
     for (const Format &f : kFormats) {
@@ -154,10 +156,17 @@ TEST(Quant, DotsMatchDequantizedMath) {
   }
 }
 
-TEST(Quant, Avx2MatchesGeneric) {
-  const KernelTable *avx2 = avx2Kernels();
-  if (!avx2) {
-    GTEST_SKIP() << "this CPU has no AVX2/FMA/F16C";
+class QuantSimd : public ::testing::TestWithParam<std::string> {};
+
+INSTANTIATE_TEST_SUITE_P(Isa, QuantSimd, ::testing::Values("avx2", "avx512"),
+                         [](const auto &info) { return info.param; });
+
+TEST_P(QuantSimd, MatchesGeneric) {
+  const bool wantAvx2 = GetParam() == "avx2";
+  const KernelTable *simd = wantAvx2 ? avx2Kernels() : avx512Kernels();
+  if (!simd) {
+    GTEST_SKIP() << (wantAvx2 ? "this CPU has no AVX2/FMA/F16C"
+                              : "this CPU has no AVX-512 F/BW/VL with VNNI");
   }
   const KernelTable &gen = genericKernels();
   std::mt19937 rng(4);
@@ -184,7 +193,7 @@ TEST(Quant, Avx2MatchesGeneric) {
       for (int r = 1; r <= 2; ++r) {
         float g[8], v[8];
         pick(gen)(rows.data(), q.size(), r, a.data(), nb, 3, f.group, g);
-        pick(*avx2)(rows.data(), q.size(), r, a.data(), nb, 3, f.group, v);
+        pick(*simd)(rows.data(), q.size(), r, a.data(), nb, 3, f.group, v);
         for (int i = 0; i < r; ++i) {
           for (int t = 0; t < 3; ++t) {
             EXPECT_NEAR(g[i * 4 + t], v[i * 4 + t], 1e-4 * (1 + std::fabs(g[i * 4 + t])))
