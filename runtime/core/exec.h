@@ -3,6 +3,7 @@
 #define LLMC_RUNTIME_CORE_EXEC_H
 
 #include "llmc/program.h"
+#include "runtime/core/pages.h"
 #include "runtime/core/threadpool.h"
 #include "runtime/kernels/kernels.h"
 
@@ -15,8 +16,10 @@ struct llmc_exec {
   std::vector<llmc_cache_layer> layers; // the program's cache layout
   std::vector<size_t> layerOffset;      // floats before each layer's cache
   int64_t ctx = 0;           // positions the cache holds
-  std::vector<float> kCache; // per layer: [kv_head][ctx][head_dim]
-  std::vector<float> vCache;
+  // Per layer: [kv_head][ctx][head_dim], in pages touched only where a
+  // position is written, so a short sequence in a long context stays small.
+  llmc::PageBuffer<float> kCache;
+  llmc::PageBuffer<float> vCache;
   std::vector<float> scratch; // per thread: ctx attention scores
   std::vector<llmc::kernels::ActBlock> act; // quantized activations
 
@@ -33,8 +36,8 @@ struct llmc_exec {
       layerOffset.push_back(total);
       total += static_cast<size_t>(l.kv_heads * nCtx * l.head_dim);
     }
-    kCache.assign(total, 0.0f);
-    vCache.assign(total, 0.0f);
+    kCache.assign(total);
+    vCache.assign(total);
     scratch.assign(static_cast<size_t>(p->size() * nCtx), 0.0f);
   }
 };

@@ -82,18 +82,30 @@ void dispatchTile(const W *w, int64_t ldw, int r, const float *x, int64_t ldx,
   }
 }
 
+// Several activation rows (prefill) run the AVX2 tiles: on the Xeon measured
+// (docs/PERFORMANCE.md) 512-bit FMA tiles ran prefill at half the AVX2 speed,
+// while one row (decode, bound by memory) gained from the wider loads.
 void dotF32(const float *w, int64_t ldw, int r, const float *x, int64_t ldx,
             int m, int64_t k, float *out) {
+  if (m > 1) {
+    return avx2Kernels()->dotF32(w, ldw, r, x, ldx, m, k, out);
+  }
   dispatchTile(w, ldw, r, x, ldx, m, k, out, loadF32);
 }
 
 void dotF16(const uint16_t *w, int64_t ldw, int r, const float *x,
             int64_t ldx, int m, int64_t k, float *out) {
+  if (m > 1) {
+    return avx2Kernels()->dotF16(w, ldw, r, x, ldx, m, k, out);
+  }
   dispatchTile(w, ldw, r, x, ldx, m, k, out, loadF16);
 }
 
 void dotBF16(const uint16_t *w, int64_t ldw, int r, const float *x,
              int64_t ldx, int m, int64_t k, float *out) {
+  if (m > 1) {
+    return avx2Kernels()->dotBF16(w, ldw, r, x, ldx, m, k, out);
+  }
   dispatchTile(w, ldw, r, x, ldx, m, k, out, loadBF16);
 }
 
@@ -280,7 +292,10 @@ void dotQ4Asym(const uint8_t *w, size_t ldw, int r, const ActBlock *a,
 const KernelTable *avx512Kernels() {
   static const KernelTable table = {"avx512", dotF32, dotF16, dotBF16, axpy,
                                     dot,      dotQ8,  dotQ4,  dotQ4Asym};
+  // The AVX2 table serves the multi-row float tiles (every AVX-512 CPU has
+  // AVX2).
   static const bool supported =
+      avx2Kernels() != nullptr &&
       __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
       __builtin_cpu_supports("avx512vl") &&
       __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("fma") &&

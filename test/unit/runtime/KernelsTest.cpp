@@ -7,6 +7,8 @@
 #include <cmath>
 #include <cstring>
 #include <random>
+#include <sys/mman.h>
+#include <unistd.h>
 #include <string>
 #include <vector>
 
@@ -341,4 +343,38 @@ TEST(ThreadPool, CoversEveryIndexOnce) {
       }
     }
   }
+}
+
+TEST(Kernels, KvCachePagesAreTouchedOnlyWhereWritten) {
+  // A cache for 4096 positions of 2 layers x 8 heads x 64: 16 MiB each for
+  // keys and values. One token at position 0 writes one row per head.
+  ThreadPool pool(1);
+  llmc_exec e;
+  e.init(&pool, &bestKernels(), {{8, 64}, {8, 64}}, 4096);
+  auto resident = [](float *p, size_t n) {
+    const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+    size_t bytes = n * sizeof(float), pages = (bytes + page - 1) / page;
+    std::vector<unsigned char> v(pages);
+    EXPECT_EQ(mincore(p, bytes, v.data()), 0);
+    size_t count = 0;
+    for (unsigned char c : v) {
+      count += c & 1;
+    }
+    return count;
+  };
+  EXPECT_EQ(resident(e.kCache.data(), e.kCache.size()), 0u);
+  PageBuffer<float> zeroed;
+  zeroed.assign(5000);
+  for (size_t i = 0; i < zeroed.size(); ++i) {
+    ASSERT_EQ(zeroed.data()[i], 0.0f);
+  }
+  std::mt19937 rng(1);
+  auto q = randomVec(8 * 64, rng), k = randomVec(8 * 64, rng),
+       v = randomVec(8 * 64, rng);
+  std::vector<float> out(8 * 64);
+  llmc_k_attention(&e, 1, q.data(), k.data(), v.data(), 1, 0, 8, 8, 64,
+                   out.data());
+  // Eight heads' rows at position 0 of layer 1: at most one page each.
+  EXPECT_LE(resident(e.kCache.data(), e.kCache.size()), 8u);
+  EXPECT_LE(resident(e.vCache.data(), e.vCache.size()), 8u);
 }
