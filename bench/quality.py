@@ -44,6 +44,10 @@ def main():
     ap.add_argument("--tokens", type=int, default=19968)
     ap.add_argument("--groups", default="32,128")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--kv-cache", default="f32", choices=["f32", "f16"],
+                    help="KV cache of the scored models (default f32, so KL "
+                         "measures the weights alone; the reference always "
+                         "runs with f32)")
     args = ap.parse_args()
 
     llmc = os.path.join(args.build, "bin", "llmc")
@@ -73,7 +77,7 @@ def main():
     for label, flags in configs:
         exe = os.path.join(args.out, name + "-" + label.replace(" ", "-"))
         run([llmc, "compile", args.ckpt, "-o", exe, "--quiet"] + flags)
-        ppl_cmd = [exe, "--perplexity", args.text, "--ctx", str(args.ctx),
+        ppl_cmd = [exe, "--kv-cache", args.kv_cache, "--perplexity", args.text, "--ctx", str(args.ctx),
                    "--ppl-tokens", str(args.tokens), "--json", "--threads", str(args.threads)]
         if label != "f32":
             ppl_cmd += ["--kl-reference", ref]

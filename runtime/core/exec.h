@@ -18,14 +18,18 @@ struct llmc_exec {
   int64_t ctx = 0;           // positions the cache holds
   // Per layer: [kv_head][ctx][head_dim], in pages touched only where a
   // position is written, so a short sequence in a long context stays small.
-  llmc::PageBuffer<float> kCache;
-  llmc::PageBuffer<float> vCache;
+  // f16 (the default for sessions) or f32 elements.
+  bool kvHalf = false;
+  llmc::PageBuffer<float> kCache, vCache;        // f32 cache
+  llmc::PageBuffer<uint16_t> kCacheH, vCacheH;   // f16 cache
   std::vector<float> scratch; // per thread: ctx attention scores
   std::vector<llmc::kernels::ActBlock> act; // quantized activations
 
-  /// Allocates the cache of `cacheLayers` and scratch for `nCtx` positions.
+  /// Allocates the cache of `cacheLayers` (f16 elements when `half`) and
+  /// scratch for `nCtx` positions.
   void init(llmc::ThreadPool *p, const llmc::kernels::KernelTable *kt,
-            const std::vector<llmc_cache_layer> &cacheLayers, int64_t nCtx) {
+            const std::vector<llmc_cache_layer> &cacheLayers, int64_t nCtx,
+            bool half = false) {
     pool = p;
     k = kt;
     layers = cacheLayers;
@@ -36,8 +40,11 @@ struct llmc_exec {
       layerOffset.push_back(total);
       total += static_cast<size_t>(l.kv_heads * nCtx * l.head_dim);
     }
-    kCache.assign(total);
-    vCache.assign(total);
+    kvHalf = half;
+    kCache.assign(half ? 0 : total);
+    vCache.assign(half ? 0 : total);
+    kCacheH.assign(half ? total : 0);
+    vCacheH.assign(half ? total : 0);
     scratch.assign(static_cast<size_t>(p->size() * nCtx), 0.0f);
   }
 };

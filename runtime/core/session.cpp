@@ -329,11 +329,17 @@ llmc_status llmc_session_create(llmc_model *model,
                     " exceeds the model's compiled maximum of " +
                     std::to_string(model->info.max_seq_len));
   }
+  const int kv = options ? options->kv_cache : LLMC_KV_DEFAULT;
+  if (kv != LLMC_KV_DEFAULT && kv != LLMC_KV_F16 && kv != LLMC_KV_F32) {
+    return fail(LLMC_ERROR_INVALID_ARGUMENT,
+                "unknown KV cache format " + std::to_string(kv));
+  }
   auto s = std::make_unique<llmc_session>();
   s->model = model;
   try {
     s->pool = std::make_unique<ThreadPool>(threads);
-    s->exec.init(s->pool.get(), &kernels::bestKernels(), model->cache, ctx);
+    s->exec.init(s->pool.get(), &kernels::bestKernels(), model->cache, ctx,
+                 /*half=*/kv != LLMC_KV_F32);
     s->logits.resize(static_cast<size_t>(model->info.max_tokens *
                                          model->info.vocab_size));
   } catch (const std::bad_alloc &) {

@@ -141,6 +141,12 @@ void axpyGeneric(float a, const float *x, float *y, int64_t k) {
   }
 }
 
+void axpyF16Generic(float a, const uint16_t *x, float *y, int64_t k) {
+  for (int64_t i = 0; i < k; ++i) {
+    y[i] += a * halfToFloat(x[i]);
+  }
+}
+
 float dotGeneric(const float *x, const float *y, int64_t k) {
   float acc = 0.0f;
   for (int64_t i = 0; i < k; ++i) {
@@ -234,7 +240,7 @@ const KernelTable &genericKernels() {
   static const KernelTable table = {
       "generic",    dotF32Generic, dotF16Generic, dotBF16Generic,
       axpyGeneric,  dotGeneric,    dotQ8Generic,  dotQ4Generic,
-      dotQ4AsymGeneric};
+      dotQ4AsymGeneric, axpyF16Generic};
   return table;
 }
 

@@ -120,6 +120,18 @@ void axpyAvx2(float a, const float *x, float *y, int64_t k) {
   }
 }
 
+void axpyF16Avx2(float a, const uint16_t *x, float *y, int64_t k) {
+  __m256 av = _mm256_set1_ps(a);
+  int64_t i = 0;
+  for (; i + 8 <= k; i += 8) {
+    _mm256_storeu_ps(y + i, _mm256_fmadd_ps(av, loadF16(x + i),
+                                            _mm256_loadu_ps(y + i)));
+  }
+  for (; i < k; ++i) {
+    y[i] += a * _cvtsh_ss(x[i]);
+  }
+}
+
 float dotAvx2(const float *x, const float *y, int64_t k) {
   __m256 acc = _mm256_setzero_ps();
   int64_t i = 0;
@@ -293,7 +305,7 @@ void dotQ4AsymAvx2(const uint8_t *w, size_t ldw, int r, const ActBlock *a,
 const KernelTable *avx2Kernels() {
   static const KernelTable table = {
       "avx2",   dotF32Avx2, dotF16Avx2, dotBF16Avx2,  axpyAvx2,
-      dotAvx2,  dotQ8Avx2,  dotQ4Avx2,  dotQ4AsymAvx2};
+      dotAvx2,  dotQ8Avx2,  dotQ4Avx2,  dotQ4AsymAvx2, axpyF16Avx2};
   static const bool supported = __builtin_cpu_supports("avx2") &&
                                 __builtin_cpu_supports("fma") &&
                                 __builtin_cpu_supports("f16c");

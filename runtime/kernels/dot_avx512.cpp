@@ -120,6 +120,17 @@ void axpy(float a, const float *x, float *y, int64_t k) {
   }
 }
 
+void axpyF16(float a, const uint16_t *x, float *y, int64_t k) {
+  const __m512 av = _mm512_set1_ps(a);
+  for (int64_t i = 0; i < k; i += 16) {
+    const __mmask16 m =
+        k - i >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << (k - i)) - 1);
+    __m512 r = _mm512_fmadd_ps(av, loadF16(x + i, m),
+                               _mm512_maskz_loadu_ps(m, y + i));
+    _mm512_mask_storeu_ps(y + i, m, r);
+  }
+}
+
 float dot(const float *x, const float *y, int64_t k) {
   __m512 acc = _mm512_setzero_ps();
   for (int64_t i = 0; i < k; i += 16) {
@@ -290,8 +301,9 @@ void dotQ4Asym(const uint8_t *w, size_t ldw, int r, const ActBlock *a,
 } // namespace
 
 const KernelTable *avx512Kernels() {
-  static const KernelTable table = {"avx512", dotF32, dotF16, dotBF16, axpy,
-                                    dot,      dotQ8,  dotQ4,  dotQ4Asym};
+  static const KernelTable table = {"avx512", dotF32, dotF16,    dotBF16,
+                                    axpy,     dot,    dotQ8,     dotQ4,
+                                    dotQ4Asym, axpyF16};
   // The AVX2 table serves the multi-row float tiles (every AVX-512 CPU has
   // AVX2).
   static const bool supported =

@@ -35,6 +35,8 @@ struct KernelTable {
                 int64_t nb, int m, int64_t group, float *out);
   void (*dotQ4Asym)(const uint8_t *w, size_t ldw, int r, const ActBlock *a,
                     int64_t nb, int m, int64_t group, float *out);
+  /// y[i] += a * x[i] with x in f16 (the f16 KV cache's values)
+  void (*axpyF16)(float a, const uint16_t *x, float *y, int64_t k);
 };
 
 const KernelTable &genericKernels();

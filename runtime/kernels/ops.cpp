@@ -243,14 +243,26 @@ void llmc_k_attention(llmc_exec *exec, int64_t layer, const float *q,
                       int64_t heads, int64_t kv_heads, int64_t head_dim,
                       float *out) {
   const int64_t ctx = exec->ctx, hd = head_dim;
-  float *kc = exec->kCache.data() + exec->layerOffset[layer];
-  float *vc = exec->vCache.data() + exec->layerOffset[layer];
+  const size_t base = exec->layerOffset[layer];
+  const bool half = exec->kvHalf;
+  float *kc = half ? nullptr : exec->kCache.data() + base;
+  float *vc = half ? nullptr : exec->vCache.data() + base;
+  uint16_t *kh16 = half ? exec->kCacheH.data() + base : nullptr;
+  uint16_t *vh16 = half ? exec->vCacheH.data() + base : nullptr;
   for (int64_t i = 0; i < n; ++i) {
     for (int64_t h = 0; h < kv_heads; ++h) {
-      std::memcpy(kc + (h * ctx + start + i) * hd, k + (i * kv_heads + h) * hd,
-                  static_cast<size_t>(hd) * 4);
-      std::memcpy(vc + (h * ctx + start + i) * hd, v + (i * kv_heads + h) * hd,
-                  static_cast<size_t>(hd) * 4);
+      const size_t at = static_cast<size_t>((h * ctx + start + i) * hd);
+      const float *kr = k + (i * kv_heads + h) * hd;
+      const float *vr = v + (i * kv_heads + h) * hd;
+      if (half) {
+        for (int64_t j = 0; j < hd; ++j) {
+          kh16[at + j] = llmc::kernels::floatToHalf(kr[j]);
+          vh16[at + j] = llmc::kernels::floatToHalf(vr[j]);
+        }
+      } else {
+        std::memcpy(kc + at, kr, static_cast<size_t>(hd) * 4);
+        std::memcpy(vc + at, vr, static_cast<size_t>(hd) * 4);
+      }
     }
   }
   const KernelTable &kt = *exec->k;
@@ -264,11 +276,19 @@ void llmc_k_attention(llmc_exec *exec, int64_t layer, const float *q,
       int64_t i = u / heads, h = u % heads, kvh = h / group;
       int64_t last = start + i;
       const float *qr = q + (i * heads + h) * hd;
-      const float *kh = kc + kvh * ctx * hd;
-      const float *vh = vc + kvh * ctx * hd;
+      const size_t head = static_cast<size_t>(kvh * ctx * hd);
       float mx = -INFINITY;
       for (int64_t t = 0; t <= last; ++t) {
-        scores[t] = kt.dot(qr, kh + t * hd, hd) * scale;
+        float s;
+        if (half) {
+          // One f16 key row against the query: a 1 x 1 tile.
+          float tile[8];
+          kt.dotF16(kh16 + head + t * hd, hd, 1, qr, hd, 1, hd, tile);
+          s = tile[0];
+        } else {
+          s = kt.dot(qr, kc + head + t * hd, hd);
+        }
+        scores[t] = s * scale;
         mx = std::max(mx, scores[t]);
       }
       float sum = 0.0f;
@@ -280,7 +300,11 @@ void llmc_k_attention(llmc_exec *exec, int64_t layer, const float *q,
       std::fill(o, o + hd, 0.0f);
       float inv = 1.0f / sum;
       for (int64_t t = 0; t <= last; ++t) {
-        kt.axpy(scores[t] * inv, vh + t * hd, o, hd);
+        if (half) {
+          kt.axpyF16(scores[t] * inv, vh16 + head + t * hd, o, hd);
+        } else {
+          kt.axpy(scores[t] * inv, vc + head + t * hd, o, hd);
+        }
       }
     }
   });

@@ -32,6 +32,7 @@ struct Options {
   uint64_t seed = 0;
   int threads = 0;
   int64_t ctx = 0;
+  int kvCache = LLMC_KV_DEFAULT;
   std::string weights;
   std::string perplexityFile;
   int64_t pplTokens = 0;
@@ -81,6 +82,8 @@ const char *kUsage =
     "\n"
     "Runtime:\n"
     "  --threads N           worker threads (default: one per core)\n"
+    "  --kv-cache f16|f32    KV cache element type (default f16: half the\n"
+    "                        memory; f32 is exact)\n"
     "  --ctx N               context length (default: the compiled maximum)\n"
     "  --weights FILE        read the weights artifact from FILE\n"
     "  --verify-weights      check every tensor's checksum when loading\n"
@@ -190,7 +193,8 @@ int runPerplexity(const char *argv0, llmc_model *model, llmc_session *session,
     }
     llmc_model_info ri;
     llmc_model_get_info(refModel, &ri);
-    llmc_session_options so = {o.threads, ctx};
+    // The reference is the uncompressed model with an exact (f32) cache.
+    llmc_session_options so = {o.threads, ctx, LLMC_KV_F32};
     if (ri.vocab_size != info.vocab_size ||
         llmc_session_create(refModel, &so, &refSession)) {
       std::string why = ri.vocab_size != info.vocab_size
@@ -545,6 +549,10 @@ int runCli(int argc, char **argv, const llmc_program *program, bool embedded) {
     } else if (a == "--ctx") {
       if (!value(v) || !parseInt(v, o.ctx) || o.ctx < 2)
         return usageError(argv0, "--ctx needs an integer >= 2");
+    } else if (a == "--kv-cache") {
+      if (!value(v) || (std::strcmp(v, "f16") != 0 && std::strcmp(v, "f32") != 0))
+        return usageError(argv0, "--kv-cache needs f16 or f32");
+      o.kvCache = std::strcmp(v, "f32") == 0 ? LLMC_KV_F32 : LLMC_KV_F16;
     } else if (a == "--weights") {
       if (!value(v)) return usageError(argv0, "--weights needs a file");
       o.weights = v;
@@ -635,7 +643,7 @@ int runCli(int argc, char **argv, const llmc_program *program, bool embedded) {
   }
   llmc_model_info info;
   llmc_model_get_info(model, &info);
-  llmc_session_options so = {o.threads, o.ctx};
+  llmc_session_options so = {o.threads, o.ctx, o.kvCache};
   llmc_session *session = nullptr;
   if (llmc_session_create(model, &so, &session)) {
     int rc = apiError(argv0);

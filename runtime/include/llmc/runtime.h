@@ -66,9 +66,17 @@ llmc_status llmc_tokenize(const llmc_model *model, const char *text,
 const char *llmc_token_text(const llmc_model *model, int32_t id, int after_bos,
                             size_t *length);
 
+/* How the KV cache stores keys and values. */
+typedef enum llmc_kv_cache {
+  LLMC_KV_DEFAULT = 0, /* f16 */
+  LLMC_KV_F16 = 1,     /* half the bytes of f32; logits move by ~1e-3 */
+  LLMC_KV_F32 = 2      /* exact: what the reference comparisons use */
+} llmc_kv_cache;
+
 typedef struct llmc_session_options {
   int threads;      /* 0: one per core */
   int64_t context;  /* 0: the model's max_seq_len */
+  int kv_cache;     /* an llmc_kv_cache; 0: f16 */
 } llmc_session_options;
 
 llmc_status llmc_session_create(llmc_model *model,

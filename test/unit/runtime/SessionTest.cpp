@@ -28,8 +28,9 @@ protected:
     llmc_model_release(model);
     std::remove(path.c_str());
   }
-  llmc_session *session(int threads, int64_t ctx = 0) {
-    llmc_session_options o = {threads, ctx};
+  llmc_session *session(int threads, int64_t ctx = 0,
+                        int kv = LLMC_KV_DEFAULT) {
+    llmc_session_options o = {threads, ctx, kv};
     llmc_session *s = nullptr;
     EXPECT_EQ(llmc_session_create(model, &o, &s), LLMC_OK) << llmc_last_error();
     return s;
@@ -89,7 +90,7 @@ TEST_F(Session, ErrorsAreStatusesWithMessages) {
   EXPECT_EQ(llmc_session_prefill(s, ids, 2, 3), LLMC_ERROR_INVALID_ARGUMENT);
   llmc_session_release(s);
 
-  llmc_session_options o = {1, 1000};
+  llmc_session_options o = {1, 1000, LLMC_KV_DEFAULT};
   llmc_session *big = nullptr;
   EXPECT_EQ(llmc_session_create(model, &o, &big), LLMC_ERROR_INVALID_ARGUMENT);
   EXPECT_NE(std::string(llmc_last_error()).find("exceeds"), std::string::npos);
@@ -131,6 +132,33 @@ TEST_F(Session, CompiledProgramForOtherWeightsIsRejected) {
   descs[3].shape[0] = 8;
   ASSERT_EQ(llmc_model_load(path.c_str(), &other, 0, &m), LLMC_OK);
   llmc_model_release(m);
+}
+
+TEST_F(Session, F16CacheStaysCloseToF32) {
+  // The default cache stores keys and values in f16: the logits move by
+  // the rounding of k and v, no more.
+  const int32_t ids[] = {1, 5, 9, 17, 3, 30, 8, 12, 4, 4, 22};
+  const int64_t n = 11, V = 32;
+  llmc_session *h = session(1, 0, LLMC_KV_F16), *f = session(1, 0, LLMC_KV_F32);
+  ASSERT_EQ(llmc_session_prefill(h, ids, n, n), LLMC_OK);
+  ASSERT_EQ(llmc_session_prefill(f, ids, n, n), LLMC_OK);
+  int64_t rows;
+  const float *lh = llmc_session_logits(h, &rows);
+  const float *lf = llmc_session_logits(f, &rows);
+  double worst = 0.0, scale = 0.0;
+  for (int64_t i = 0; i < n * V; ++i) {
+    worst = std::max(worst, static_cast<double>(std::fabs(lh[i] - lf[i])));
+    scale = std::max(scale, static_cast<double>(std::fabs(lf[i])));
+  }
+  EXPECT_LT(worst, 5e-3 * scale) << "largest logit " << scale;
+  EXPECT_GT(worst, 0.0); // it really is another cache
+  llmc_session_release(h);
+  llmc_session_release(f);
+  llmc_session_options bad = {1, 0, 7};
+  llmc_session *s = nullptr;
+  EXPECT_EQ(llmc_session_create(model, &bad, &s), LLMC_ERROR_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(llmc_last_error()).find("unknown KV cache format 7"),
+            std::string::npos);
 }
 
 TEST_F(Session, ByteTokenizer) {
