@@ -31,7 +31,24 @@ llvm::Expected<nlohmann::json> readJson(const std::string &path) {
 
 } // namespace
 
+namespace {
+llvm::Expected<ModelConfig> parseConfigFields(const std::string &path);
+} // namespace
+
 llvm::Expected<ModelConfig> parseConfig(const std::string &path) {
+  // A field of an unexpected JSON type ("attention_bias": 0, "model_type":
+  // 5, "torch_dtype": null) makes nlohmann throw: report it as this file's
+  // error, never let it abort the compiler.
+  try {
+    return parseConfigFields(path);
+  } catch (const nlohmann::json::exception &e) {
+    return fileError(path, llvm::Twine("a field has an unexpected type (") +
+                               e.what() + ")");
+  }
+}
+
+namespace {
+llvm::Expected<ModelConfig> parseConfigFields(const std::string &path) {
   auto jOrErr = readJson(path);
   if (!jOrErr) {
     return jOrErr.takeError();
@@ -143,6 +160,7 @@ llvm::Expected<ModelConfig> parseConfig(const std::string &path) {
   c.torchDtype = j.value("torch_dtype", std::string());
   return c;
 }
+} // namespace
 
 llvm::Expected<std::unique_ptr<Checkpoint>>
 Checkpoint::open(const std::string &path) {

@@ -189,7 +189,22 @@ llvm::Expected<fb::TokenizerT> readSentencePieceModel(const std::string &path) {
   return tok;
 }
 
+namespace {
+llvm::Expected<fb::TokenizerT> readTokenizerJsonFields(const std::string &path);
+} // namespace
+
 llvm::Expected<fb::TokenizerT> readTokenizerJson(const std::string &path) {
+  // Values of an unexpected JSON type make nlohmann throw: this file's error.
+  try {
+    return readTokenizerJsonFields(path);
+  } catch (const nlohmann::json::exception &e) {
+    return fileError(path, llvm::Twine("a field has an unexpected type (") +
+                               e.what() + ")");
+  }
+}
+
+namespace {
+llvm::Expected<fb::TokenizerT> readTokenizerJsonFields(const std::string &path) {
   auto buf = llvm::MemoryBuffer::getFile(path, /*IsText=*/true);
   if (!buf) {
     return fileError(path, "cannot open: " + buf.getError().message());
@@ -291,6 +306,7 @@ llvm::Expected<fb::TokenizerT> readTokenizerJson(const std::string &path) {
       j["normalizer"].dump().find(" {2,}") != std::string::npos;
   return tok;
 }
+} // namespace
 
 llvm::Expected<fb::TokenizerT> readTokenizer(const std::string &dir) {
   llvm::SmallString<256> model(dir), json(dir);

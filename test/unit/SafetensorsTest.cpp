@@ -399,6 +399,13 @@ TEST(Checkpoint, BadConfigs) {
        "head_dim (3) x num_attention_heads (2) differs from hidden_size (8)"},
       {"\"model_type\": \"llama\",", "\"model_type\": \"llama\", \"hidden_act\": \"gelu\",",
        "unsupported hidden_act"},
+      // Valid JSON of an unexpected type is an error, not an abort.
+      {"\"model_type\": \"llama\",", "\"model_type\": 5,",
+       "a field has an unexpected type"},
+      {"\"tie_word_embeddings\": true", "\"tie_word_embeddings\": null",
+       "a field has an unexpected type"},
+      {"\"rope_theta\": 10000.0", "\"rope_theta\": 10000.0, \"attention_bias\": 0",
+       "a field has an unexpected type"},
   };
   for (const Case &c : cases) {
     TempDir dir;

@@ -149,6 +149,15 @@ TEST(TokenizerImport, BadFiles) {
   ASSERT_FALSE(bool(r));
   std::string e = llvm::toString(r.takeError());
   EXPECT_NE(e.find(path + ": not a SentencePiece model"), std::string::npos) << e;
+  // tokenizer.json with valid JSON of unexpected types: an error naming the
+  // file, not an abort.
+  std::string json = dir + "/bad-types.json";
+  std::ofstream(json) << R"({"model": {"type": "BPE", "vocab": {"<unk>": 0, "a": 1},
+      "merges": [], "unk_token": null}, "added_tokens": [{"id": 0, "content": "<unk>"}]})";
+  auto j = readTokenizerJson(json);
+  ASSERT_FALSE(bool(j));
+  std::string je = llvm::toString(j.takeError());
+  EXPECT_NE(je.find(json + ": a field has an unexpected type"), std::string::npos) << je;
   auto missing = readTokenizer(dir + "/nowhere");
   ASSERT_FALSE(bool(missing));
   EXPECT_NE(llvm::toString(missing.takeError()).find("no tokenizer.model or tokenizer.json"),
