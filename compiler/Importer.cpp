@@ -9,6 +9,8 @@
 #include "mlir/IR/BuiltinDialect.h"
 #include "mlir/IR/Verifier.h"
 
+#include <cstring>
+
 using namespace mlir;
 
 namespace llmc {
@@ -40,6 +42,8 @@ public:
   }
 
   OpBuilder &builder() { return b_; }
+  /// True when the module reads the checkpoint tensor `name`.
+  bool uses(llvm::StringRef name) const { return globals_.count(name) != 0; }
   Location loc(llvm::StringRef name) {
     return NameLoc::get(StringAttr::get(&ctx_, name));
   }
@@ -293,6 +297,35 @@ importCheckpoint(MLIRContext &ctx, const Checkpoint &ckpt, int64_t maxSeqLen) {
                                        tied ? b.getUnitAttr() : UnitAttr());
   func::ReturnOp::create(b, fileLoc, logits);
 
+  // Nothing is dropped silently: a tensor the model does not read (a layer
+  // past num_hidden_layers, a bias the config does not announce, another
+  // architecture's weight) is an error naming it. Rotary inv_freq buffers
+  // (older exports) are recomputed from rope_theta and may be present.
+  const TensorView *embedding = ckpt.lookup("model.embed_tokens.weight");
+  for (const auto &f : ckpt.files()) {
+    for (const TensorView &t : f->tensors()) {
+      // Some exports store a tied head anyway: a byte-identical copy of the
+      // embedding table is what tying means; anything else is an error.
+      bool tiedCopy = tied && t.name == "lm_head.weight" && embedding &&
+                      t.dtype == embedding->dtype &&
+                      t.shape == embedding->shape &&
+                      t.data.size() == embedding->data.size() &&
+                      std::memcmp(t.data.data(), embedding->data.data(),
+                                  t.data.size()) == 0;
+      if (!mb.uses(t.name) && !tiedCopy &&
+          !llvm::StringRef(t.name).ends_with(".rotary_emb.inv_freq")) {
+        return fileError(f->path(),
+                         "tensor '" + t.name +
+                             "' is not used by the model config.json "
+                             "describes (num_hidden_layers " +
+                             llvm::Twine(c.numLayers) + ", attention_bias " +
+                             (c.attentionBias ? "true" : "false") +
+                             ", mlp_bias " + (c.mlpBias ? "true" : "false") +
+                             ", tie_word_embeddings " +
+                             (c.tieWordEmbeddings ? "true" : "false") + ")");
+      }
+    }
+  }
   if (failed(verify(*module))) {
     return fileError(ckpt.directory(), "imported module failed to verify");
   }

@@ -565,6 +565,36 @@ TEST_F(Import, AttentionBiasCoversOProj) {
       << err;
 }
 
+TEST_F(Import, EveryTensorIsUsedOrNamed) {
+  // A third layer in a two-layer config is not dropped silently.
+  auto t = tinyTensors(false);
+  t.push_back(f32Tensor("model.layers.2.input_layernorm.weight", {8}, 1.0f));
+  std::string err = importError(t);
+  EXPECT_NE(err.find("model.safetensors: tensor 'model.layers.2.input_layernorm."
+                     "weight' is not used by the model config.json describes "
+                     "(num_hidden_layers 2"),
+            std::string::npos)
+      << err;
+  // A bias the config does not announce (attention_bias is false).
+  t = tinyTensors(false);
+  t.push_back(f32Tensor("model.layers.0.self_attn.q_proj.bias", {8}, 0.1f));
+  err = importError(t);
+  EXPECT_NE(err.find("'model.layers.0.self_attn.q_proj.bias' is not used"),
+            std::string::npos)
+      << err;
+  // A tied checkpoint may carry a copy of the embedding as lm_head, not
+  // another matrix; rotary inv_freq buffers are recomputed and allowed.
+  t = tinyTensors(false);
+  t.push_back(f32Tensor("lm_head.weight", {16, 8}, 0.1f)); // = the embedding
+  t.push_back(f32Tensor("model.layers.0.self_attn.rotary_emb.inv_freq", {2}, 1.0f));
+  EXPECT_EQ(importError(t), "");
+  t = tinyTensors(false);
+  t.push_back(f32Tensor("lm_head.weight", {16, 8}, 0.9f));
+  err = importError(t);
+  EXPECT_NE(err.find("'lm_head.weight' is not used"), std::string::npos) << err;
+  EXPECT_NE(err.find("tie_word_embeddings true"), std::string::npos) << err;
+}
+
 TEST_F(Import, UnsupportedDType) {
   auto t = tinyTensors(false);
   t[1].dtype = DType::I32; // input_layernorm, same byte size
