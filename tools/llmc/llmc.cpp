@@ -341,6 +341,72 @@ int runCompile(int argc, char **argv) {
   const int64_t maxSeq = maxSeqLen > 0 ? int64_t(maxSeqLen) : configMaxSeq;
   const int64_t chunk = maxTokens > 0 ? std::min<int64_t>(maxTokens, maxSeq)
                                       : std::min<int64_t>(512, maxSeq);
+  // Outputs never replace an input, a device, a FIFO or a symlink's target
+  // behind the user's back: the output is written to a temporary file and
+  // renamed over the path, which would destroy any of them.
+  {
+    std::vector<std::string> inputs;
+    if (ckpt) {
+      inputs.push_back(ckpt->directory() + "/config.json");
+      for (const auto &f : ckpt->files()) {
+        inputs.push_back(f->path());
+      }
+      for (const char *name : {"tokenizer.model", "tokenizer.json",
+                               "model.safetensors.index.json"}) {
+        inputs.push_back(ckpt->directory() + "/" + name);
+      }
+    } else {
+      inputs.push_back(checkpointPath);
+    }
+    if (!calibPath.empty()) {
+      inputs.push_back(calibPath);
+    }
+    std::vector<std::pair<const char *, std::string>> outputs;
+    if (out != "-") {
+      outputs.push_back({"-o", out});
+    }
+    if (!weightsPath.empty()) {
+      outputs.push_back({"--weights", weightsPath});
+    }
+    for (const auto &[flag, path] : outputs) {
+      sys::fs::file_status st;
+      if (!sys::fs::status(path, st, /*follow=*/false)) {
+        if (sys::fs::is_symlink_file(st)) {
+          return fail(Twine(flag) + " " + path +
+                      " is a symbolic link; name the file itself");
+        }
+        // --emit=mlir|llvm -o /dev/null checks a compile (LLVM's
+        // writeToOutput writes /dev/null directly); anything else would be
+        // renamed over.
+        bool devNull = path == "/dev/null" && (emitKind == EmitKind::MLIR ||
+                                               emitKind == EmitKind::LLVM);
+        if (sys::fs::exists(st) && !sys::fs::is_regular_file(st) && !devNull) {
+          return fail(Twine(flag) + " " + path +
+                      " exists and is not a regular file");
+        }
+      }
+      for (const std::string &in : inputs) {
+        bool same = false;
+        if (!sys::fs::equivalent(path, in, same) && same) {
+          return fail(Twine(flag) + " " + path + " is the input " + in +
+                      "; writing it would destroy it");
+        }
+      }
+    }
+    if (outputs.size() == 2) {
+      // The same file by another spelling (d/x and d/./x), existing or not.
+      SmallString<256> a(out), b(weightsPath);
+      sys::fs::make_absolute(a);
+      sys::fs::make_absolute(b);
+      sys::path::remove_dots(a, /*remove_dot_dot=*/true);
+      sys::path::remove_dots(b, /*remove_dot_dot=*/true);
+      bool same = false;
+      if (a == b || (!sys::fs::equivalent(out, weightsPath, same) && same)) {
+        return fail("--weights and -o name the same file");
+      }
+    }
+  }
+
   // The tokenizer is needed only for the artifact, but a missing one is a
   // checkpoint error to report before any heavy work.
   std::optional<llmc::fb::TokenizerT> tokenizer;
