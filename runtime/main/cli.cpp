@@ -4,6 +4,7 @@
 #include "llmc/runtime.h"
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -532,8 +533,8 @@ int runCli(int argc, char **argv, const llmc_program *program, bool embedded) {
       if (!value(v) || !parseFloat(v, o.temperature) || o.temperature < 0)
         return usageError(argv0, "--temp needs a number >= 0");
     } else if (a == "--top-k") {
-      if (!value(v) || !parseInt(v, iv) || iv < 0)
-        return usageError(argv0, "--top-k needs an integer >= 0");
+      if (!value(v) || !parseInt(v, iv) || iv < 0 || iv > INT32_MAX)
+        return usageError(argv0, "--top-k needs an integer in [0, 2147483647]");
       o.topK = static_cast<int>(iv);
     } else if (a == "--top-p") {
       if (!value(v) || !parseFloat(v, o.topP) || o.topP <= 0 || o.topP > 1)
@@ -605,6 +606,16 @@ int runCli(int argc, char **argv, const llmc_program *program, bool embedded) {
       return usageError(argv0, "unknown option '" + a + "'");
     }
   }
+  // More workers than cores only wait on each other (64 threads on 2 cores
+  // decode a thousand times slower): use the cores there are, and say so.
+  const int cores = static_cast<int>(std::thread::hardware_concurrency());
+  if (cores > 0 && o.threads > cores) {
+    std::fprintf(stderr,
+                 "%s: warning: --threads %d is more than the %d cores here; "
+                 "using %d\n",
+                 argv0, o.threads, cores, cores);
+    o.threads = cores;
+  }
   if (o.bench + !o.perplexityFile.empty() > 1) {
     return usageError(argv0, "--bench and --perplexity are separate runs");
   }
@@ -661,6 +672,13 @@ int runCli(int argc, char **argv, const llmc_program *program, bool embedded) {
   }
   llmc_session_release(session);
   llmc_model_release(model);
+  // Output that could not be written (a full disk, a closed pipe,
+  // /dev/full) is a failure, not a silent exit 0.
+  if (std::fflush(stdout) != 0 || std::ferror(stdout)) {
+    std::fprintf(stderr, "%s: error: cannot write the output: %s\n", argv0,
+                 std::strerror(errno));
+    return rc ? rc : 1;
+  }
   return rc;
 }
 
