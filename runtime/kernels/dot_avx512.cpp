@@ -10,6 +10,8 @@
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <immintrin.h>
+
+#include "runtime/kernels/quant_tiles.h"
 #pragma GCC diagnostic pop
 
 #include <cstring>
@@ -142,168 +144,20 @@ float dot(const float *x, const float *y, int64_t k) {
   return _mm512_reduce_add_ps(acc);
 }
 
-inline float hsum256(__m256 v) {
-  __m128 lo = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  lo = _mm_add_ps(lo, _mm_movehl_ps(lo, lo));
-  lo = _mm_add_ss(lo, _mm_movehdup_ps(lo));
-  return _mm_cvtss_f32(lo);
-}
-
-/// q8 rows against int8 activations: per 32-element sub-block one VNNI
-/// dpbusd of |w| (unsigned) with x carrying w's sign.
-template <int R, int M>
-void dotQ8Tile(const uint8_t *w, size_t ldw, const ActBlock *a, int64_t nb,
-               int64_t group, float *out) {
-  const int64_t sub = group / kQuantSubBlock;
-  const size_t blockBytes = 2 + static_cast<size_t>(group);
-  __m256 acc[R][M];
-  for (int i = 0; i < R; ++i) {
-    for (int t = 0; t < M; ++t) {
-      acc[i][t] = _mm256_setzero_ps();
-    }
-  }
-  for (int64_t b = 0; b < nb; ++b) {
-    __m256i aw[R], wq[R];
-    float d[R];
-    for (int i = 0; i < R; ++i) {
-      const uint8_t *blk = w + i * ldw + (b / sub) * blockBytes;
-      uint16_t dh;
-      std::memcpy(&dh, blk, 2);
-      d[i] = _cvtsh_ss(dh);
-      wq[i] = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(
-          blk + 2 + (b % sub) * kQuantSubBlock));
-      aw[i] = _mm256_abs_epi8(wq[i]);
-    }
-    for (int t = 0; t < M; ++t) {
-      const ActBlock &x = a[t * nb + b];
-      __m256i xq = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(x.q));
-      for (int i = 0; i < R; ++i) {
-        __m256i s = _mm256_dpbusd_epi32(_mm256_setzero_si256(), aw[i],
-                                        _mm256_sign_epi8(xq, wq[i]));
-        acc[i][t] = _mm256_fmadd_ps(_mm256_set1_ps(d[i] * x.d),
-                                    _mm256_cvtepi32_ps(s), acc[i][t]);
-      }
-    }
-  }
-  for (int i = 0; i < R; ++i) {
-    for (int t = 0; t < M; ++t) {
-      out[i * 4 + t] = hsum256(acc[i][t]);
-    }
-  }
-}
-
-/// q4 rows: the unpacked nibbles (0..15) are dpbusd's unsigned operand; the
-/// -8 (or the zero point) is applied once per block through x's sum.
-template <bool Asym, int R, int M>
-void dotQ4Tile(const uint8_t *w, size_t ldw, const ActBlock *a, int64_t nb,
-               int64_t group, float *out) {
-  const int64_t sub = group / kQuantSubBlock;
-  const size_t head = Asym ? 4 : 2;
-  const size_t blockBytes = head + static_cast<size_t>(group) / 2;
-  const __m128i low = _mm_set1_epi8(0x0F);
-  __m256 acc[R][M];
-  float offset[R][M];
-  for (int i = 0; i < R; ++i) {
-    for (int t = 0; t < M; ++t) {
-      acc[i][t] = _mm256_setzero_ps();
-      offset[i][t] = 0.0f;
-    }
-  }
-  for (int64_t b = 0; b < nb; ++b) {
-    __m256i nib[R];
-    float d[R], mn[R];
-    for (int i = 0; i < R; ++i) {
-      const uint8_t *blk = w + i * ldw + (b / sub) * blockBytes;
-      uint16_t dh;
-      std::memcpy(&dh, blk, 2);
-      d[i] = _cvtsh_ss(dh);
-      mn[i] = 0.0f;
-      if (Asym) {
-        uint16_t mh;
-        std::memcpy(&mh, blk + 2, 2);
-        mn[i] = _cvtsh_ss(mh);
-      }
-      __m128i raw = _mm_loadu_si128(
-          reinterpret_cast<const __m128i *>(blk + head + (b % sub) * 16));
-      nib[i] = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(raw, 4), low),
-                                _mm_and_si128(raw, low));
-    }
-    for (int t = 0; t < M; ++t) {
-      const ActBlock &x = a[t * nb + b];
-      __m256i xq = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(x.q));
-      for (int i = 0; i < R; ++i) {
-        __m256i s = _mm256_dpbusd_epi32(_mm256_setzero_si256(), nib[i], xq);
-        acc[i][t] = _mm256_fmadd_ps(_mm256_set1_ps(d[i] * x.d),
-                                    _mm256_cvtepi32_ps(s), acc[i][t]);
-        offset[i][t] += Asym ? mn[i] * x.sum : -8.0f * d[i] * x.sum;
-      }
-    }
-  }
-  for (int i = 0; i < R; ++i) {
-    for (int t = 0; t < M; ++t) {
-      out[i * 4 + t] = hsum256(acc[i][t]) + offset[i][t];
-    }
-  }
-}
-
-template <template <int, int> class Tile>
-void dispatchQuant(const uint8_t *w, size_t ldw, int r, const ActBlock *a,
-                   int64_t nb, int m, int64_t group, float *out) {
-  m = m < 1 ? 1 : (m > 4 ? 4 : m);
-  if (r >= 2) {
-    switch (m) {
-    case 1: return Tile<2, 1>::run(w, ldw, a, nb, group, out);
-    case 2: return Tile<2, 2>::run(w, ldw, a, nb, group, out);
-    case 3: return Tile<2, 3>::run(w, ldw, a, nb, group, out);
-    default: return Tile<2, 4>::run(w, ldw, a, nb, group, out);
-    }
-  }
-  switch (m) {
-  case 1: return Tile<1, 1>::run(w, ldw, a, nb, group, out);
-  case 2: return Tile<1, 2>::run(w, ldw, a, nb, group, out);
-  case 3: return Tile<1, 3>::run(w, ldw, a, nb, group, out);
-  default: return Tile<1, 4>::run(w, ldw, a, nb, group, out);
-  }
-}
-
-template <int R, int M> struct Q8Tile {
-  static void run(const uint8_t *w, size_t ldw, const ActBlock *a, int64_t nb,
-                  int64_t group, float *out) {
-    dotQ8Tile<R, M>(w, ldw, a, nb, group, out);
+/// VNNI: four unsigned-by-signed byte products summed into int32 at once.
+struct VnniDot {
+  static __m256i sum(__m256i u, __m256i s) {
+    return _mm256_dpbusd_epi32(_mm256_setzero_si256(), u, s);
   }
 };
-template <int R, int M> struct Q4Tile {
-  static void run(const uint8_t *w, size_t ldw, const ActBlock *a, int64_t nb,
-                  int64_t group, float *out) {
-    dotQ4Tile<false, R, M>(w, ldw, a, nb, group, out);
-  }
-};
-template <int R, int M> struct Q4AsymTile {
-  static void run(const uint8_t *w, size_t ldw, const ActBlock *a, int64_t nb,
-                  int64_t group, float *out) {
-    dotQ4Tile<true, R, M>(w, ldw, a, nb, group, out);
-  }
-};
-
-void dotQ8(const uint8_t *w, size_t ldw, int r, const ActBlock *a, int64_t nb,
-           int m, int64_t group, float *out) {
-  dispatchQuant<Q8Tile>(w, ldw, r, a, nb, m, group, out);
-}
-void dotQ4(const uint8_t *w, size_t ldw, int r, const ActBlock *a, int64_t nb,
-           int m, int64_t group, float *out) {
-  dispatchQuant<Q4Tile>(w, ldw, r, a, nb, m, group, out);
-}
-void dotQ4Asym(const uint8_t *w, size_t ldw, int r, const ActBlock *a,
-               int64_t nb, int m, int64_t group, float *out) {
-  dispatchQuant<Q4AsymTile>(w, ldw, r, a, nb, m, group, out);
-}
 
 } // namespace
 
 const KernelTable *avx512Kernels() {
-  static const KernelTable table = {"avx512", dotF32, dotF16,    dotBF16,
-                                    axpy,     dot,    dotQ8,     dotQ4,
-                                    dotQ4Asym, axpyF16};
+  static const KernelTable table = {
+      "avx512",           dotF32, dotF16, dotBF16, axpy, dot,
+      dotQuant<VnniDot, 0>, dotQuant<VnniDot, 1>, dotQuant<VnniDot, 2>,
+      axpyF16};
   // The AVX2 table serves the multi-row float tiles (every AVX-512 CPU has
   // AVX2).
   static const bool supported =

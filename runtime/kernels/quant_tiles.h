@@ -1,0 +1,160 @@
+// The int8 register tiles shared by the AVX2 and AVX-512 kernel files. Each file includes this
+// header with its own ISA flags and supplies `Dot`, the 32-element integer dot of one sub-block:
+// everything here has internal linkage, so each file's copy keeps its own instructions (an AVX2
+// machine never runs code compiled for AVX-512).
+#ifndef LLMC_RUNTIME_KERNELS_QUANT_TILES_H
+#define LLMC_RUNTIME_KERNELS_QUANT_TILES_H
+
+#include "runtime/kernels/kernels.h"
+
+#include <cstring>
+#include <immintrin.h>
+
+namespace llmc::kernels {
+namespace {
+
+inline float hsum256(__m256 v) {
+  __m128 lo = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  lo = _mm_add_ps(lo, _mm_movehl_ps(lo, lo));
+  lo = _mm_add_ss(lo, _mm_movehdup_ps(lo));
+  return _mm_cvtss_f32(lo);
+}
+
+/// An R x M tile of q8 weight rows against int8 activation rows: every
+/// 32-element weight sub-block is loaded once per tile and every activation
+/// block once per tile. `Dot::sum(u, s)` gives the eight int32 sums of four
+/// products of unsigned u and signed s bytes; |w| is the unsigned side and
+/// x carries w's sign.
+template <class Dot, int R, int M>
+void dotQ8Tile(const uint8_t *w, size_t ldw, const ActBlock *a, int64_t nb,
+               int64_t group, float *out) {
+  const int64_t sub = group / kQuantSubBlock;
+  const size_t blockBytes = 2 + static_cast<size_t>(group);
+  __m256 acc[R][M];
+  for (int i = 0; i < R; ++i) {
+    for (int t = 0; t < M; ++t) {
+      acc[i][t] = _mm256_setzero_ps();
+    }
+  }
+  for (int64_t b = 0; b < nb; ++b) {
+    __m256i aw[R], wq[R];
+    float d[R];
+    for (int i = 0; i < R; ++i) {
+      const uint8_t *blk = w + i * ldw + (b / sub) * blockBytes;
+      uint16_t dh;
+      std::memcpy(&dh, blk, 2);
+      d[i] = _cvtsh_ss(dh);
+      wq[i] = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(
+          blk + 2 + (b % sub) * kQuantSubBlock));
+      aw[i] = _mm256_sign_epi8(wq[i], wq[i]);
+    }
+    for (int t = 0; t < M; ++t) {
+      const ActBlock &x = a[t * nb + b];
+      __m256i xq = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(x.q));
+      for (int i = 0; i < R; ++i) {
+        __m256i s = Dot::sum(aw[i], _mm256_sign_epi8(xq, wq[i]));
+        acc[i][t] = _mm256_fmadd_ps(_mm256_set1_ps(d[i] * x.d),
+                                    _mm256_cvtepi32_ps(s), acc[i][t]);
+      }
+    }
+  }
+  for (int i = 0; i < R; ++i) {
+    for (int t = 0; t < M; ++t) {
+      out[i * 4 + t] = hsum256(acc[i][t]);
+    }
+  }
+}
+
+/// q4 rows: the unpacked nibbles (0..15) are the unsigned side; the -8 (or
+/// the zero point) is applied once per block through x's sum.
+template <class Dot, bool Asym, int R, int M>
+void dotQ4Tile(const uint8_t *w, size_t ldw, const ActBlock *a, int64_t nb,
+               int64_t group, float *out) {
+  const int64_t sub = group / kQuantSubBlock;
+  const size_t head = Asym ? 4 : 2;
+  const size_t blockBytes = head + static_cast<size_t>(group) / 2;
+  const __m128i low = _mm_set1_epi8(0x0F);
+  __m256 acc[R][M];
+  float offset[R][M];
+  for (int i = 0; i < R; ++i) {
+    for (int t = 0; t < M; ++t) {
+      acc[i][t] = _mm256_setzero_ps();
+      offset[i][t] = 0.0f;
+    }
+  }
+  for (int64_t b = 0; b < nb; ++b) {
+    __m256i nib[R];
+    float d[R], mn[R];
+    for (int i = 0; i < R; ++i) {
+      const uint8_t *blk = w + i * ldw + (b / sub) * blockBytes;
+      uint16_t dh;
+      std::memcpy(&dh, blk, 2);
+      d[i] = _cvtsh_ss(dh);
+      mn[i] = 0.0f;
+      if (Asym) {
+        uint16_t mh;
+        std::memcpy(&mh, blk + 2, 2);
+        mn[i] = _cvtsh_ss(mh);
+      }
+      __m128i raw = _mm_loadu_si128(
+          reinterpret_cast<const __m128i *>(blk + head + (b % sub) * 16));
+      nib[i] = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(raw, 4), low),
+                                _mm_and_si128(raw, low));
+    }
+    for (int t = 0; t < M; ++t) {
+      const ActBlock &x = a[t * nb + b];
+      __m256i xq = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(x.q));
+      for (int i = 0; i < R; ++i) {
+        acc[i][t] = _mm256_fmadd_ps(_mm256_set1_ps(d[i] * x.d),
+                                    _mm256_cvtepi32_ps(Dot::sum(nib[i], xq)),
+                                    acc[i][t]);
+        offset[i][t] += Asym ? mn[i] * x.sum : -8.0f * d[i] * x.sum;
+      }
+    }
+  }
+  for (int i = 0; i < R; ++i) {
+    for (int t = 0; t < M; ++t) {
+      out[i * 4 + t] = hsum256(acc[i][t]) + offset[i][t];
+    }
+  }
+}
+
+/// `Tile(R, M)` for r in 1..2 and m in 1..4.
+template <class Dot, int Kind> struct QuantTile {
+  template <int R, int M>
+  static void run(const uint8_t *w, size_t ldw, const ActBlock *a, int64_t nb,
+                  int64_t group, float *out) {
+    if constexpr (Kind == 0) {
+      dotQ8Tile<Dot, R, M>(w, ldw, a, nb, group, out);
+    } else {
+      dotQ4Tile<Dot, Kind == 2, R, M>(w, ldw, a, nb, group, out);
+    }
+  }
+};
+
+/// The table entry for a quantized format: Kind 0 is q8, 1 q4, 2 q4 asym.
+template <class Dot, int Kind>
+void dotQuant(const uint8_t *w, size_t ldw, int r, const ActBlock *a,
+              int64_t nb, int m, int64_t group, float *out) {
+  using T = QuantTile<Dot, Kind>;
+  m = m < 1 ? 1 : (m > 4 ? 4 : m);
+  if (r >= 2) {
+    switch (m) {
+    case 1: return T::template run<2, 1>(w, ldw, a, nb, group, out);
+    case 2: return T::template run<2, 2>(w, ldw, a, nb, group, out);
+    case 3: return T::template run<2, 3>(w, ldw, a, nb, group, out);
+    default: return T::template run<2, 4>(w, ldw, a, nb, group, out);
+    }
+  }
+  switch (m) {
+  case 1: return T::template run<1, 1>(w, ldw, a, nb, group, out);
+  case 2: return T::template run<1, 2>(w, ldw, a, nb, group, out);
+  case 3: return T::template run<1, 3>(w, ldw, a, nb, group, out);
+  default: return T::template run<1, 4>(w, ldw, a, nb, group, out);
+  }
+}
+
+} // namespace
+} // namespace llmc::kernels
+
+#endif // LLMC_RUNTIME_KERNELS_QUANT_TILES_H
