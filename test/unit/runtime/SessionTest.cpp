@@ -161,6 +161,40 @@ TEST_F(Session, F16CacheStaysCloseToF32) {
             std::string::npos);
 }
 
+TEST_F(Session, LongRunsDoNotGrowMemory) {
+  // Decode to the full context five times in one session (reset between):
+  // nothing is allocated per token or per pass once the first pass ran.
+  auto rssPages = [] {
+    long total = 0, resident = 0;
+    FILE *f = std::fopen("/proc/self/statm", "r");
+    if (f) {
+      if (std::fscanf(f, "%ld %ld", &total, &resident) != 2) {
+        resident = 0;
+      }
+      std::fclose(f);
+    }
+    return resident;
+  };
+  llmc_session *s = session(2);
+  long after1 = 0;
+  for (int pass = 0; pass < 5; ++pass) {
+    llmc_session_reset(s);
+    int32_t tok = 1;
+    for (int64_t pos = 0; pos < 64; ++pos) {
+      ASSERT_EQ(llmc_session_decode(s, tok), LLMC_OK) << "pass " << pass;
+      int64_t rows;
+      const float *l = llmc_session_logits(s, &rows);
+      tok = static_cast<int32_t>(std::max_element(l, l + 32) - l);
+    }
+    EXPECT_EQ(llmc_session_decode(s, tok), LLMC_ERROR_CONTEXT_FULL);
+    if (pass == 0) {
+      after1 = rssPages();
+    }
+  }
+  EXPECT_LE(rssPages(), after1 + 4) << "resident pages grew across passes";
+  llmc_session_release(s);
+}
+
 TEST_F(Session, ByteTokenizer) {
   int64_t count = 0;
   int32_t ids[8];
