@@ -1,6 +1,10 @@
 // Parses and validates safetensors files; tensors stay in the mmap'ed buffer.
 #include "compiler/Safetensors.h"
 
+#include "llvm/Support/FileSystem.h"
+
+#include <set>
+
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
@@ -80,6 +84,13 @@ int64_t TensorView::numElements() const {
 
 llvm::Expected<std::unique_ptr<SafetensorsFile>>
 SafetensorsFile::open(const std::string &path) {
+  // A device or FIFO (/dev/zero as model.safetensors) would be read
+  // without bound: only regular files are weights.
+  llvm::sys::fs::file_status st;
+  if (!llvm::sys::fs::status(path, st) && llvm::sys::fs::exists(st) &&
+      !llvm::sys::fs::is_regular_file(st)) {
+    return fileError(path, "not a regular file");
+  }
   auto bufOrErr = llvm::MemoryBuffer::getFile(path, /*IsText=*/false,
                                               /*RequiresNullTerminator=*/false);
   if (!bufOrErr) {
@@ -111,10 +122,28 @@ SafetensorsFile::open(const std::string &path) {
   const uint64_t dataStart = 8 + headerLen;
   const uint64_t dataSize = fileSize - dataStart;
 
+  // JSON keeps the last of two equal keys; a header naming a tensor twice
+  // is ambiguous, so the parser's callback records the top-level keys.
+  std::string duplicate;
+  std::set<std::string> names;
+  nlohmann::json::parser_callback_t keys =
+      [&](int depth, nlohmann::json::parse_event_t event,
+          nlohmann::json &parsed) {
+        if (depth == 1 && event == nlohmann::json::parse_event_t::key &&
+            parsed.is_string() &&
+            !names.insert(parsed.get<std::string>()).second &&
+            duplicate.empty()) {
+          duplicate = parsed.get<std::string>();
+        }
+        return true;
+      };
   nlohmann::json header = nlohmann::json::parse(
-      base + 8, base + 8 + headerLen, /*cb=*/nullptr, /*allow_exceptions=*/false);
+      base + 8, base + 8 + headerLen, keys, /*allow_exceptions=*/false);
   if (header.is_discarded()) {
     return fileError(path, "invalid header JSON");
+  }
+  if (!duplicate.empty()) {
+    return fileError(path, "the header names tensor '" + duplicate + "' twice");
   }
   if (!header.is_object()) {
     return fileError(path, "header JSON is not an object");

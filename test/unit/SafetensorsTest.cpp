@@ -297,6 +297,20 @@ TEST_F(BadSafetensors, OverlappingTensors) {
             std::string::npos);
 }
 
+TEST_F(BadSafetensors, DuplicateTensorName) {
+  EXPECT_NE(openError(withHeader(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},)"
+                                 R"("a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})",
+                                 8))
+                .find("the header names tensor 'a' twice"),
+            std::string::npos);
+}
+
+TEST(BadSafetensorsFile, NotARegularFile) {
+  // /dev/zero would be read without bound.
+  std::string err = errorOf(SafetensorsFile::open("/dev/zero"));
+  EXPECT_NE(err.find("/dev/zero: not a regular file"), std::string::npos) << err;
+}
+
 TEST_F(BadSafetensors, MissingFile) {
   std::string err = errorOf(SafetensorsFile::open(dir.file("nope.safetensors")));
   EXPECT_NE(err.find("nope.safetensors: cannot open"), std::string::npos);
