@@ -120,6 +120,15 @@ llvm::Expected<artifact::Contents> collectArtifact(ModuleOp module) {
   if (failed(view)) {
     return fail("cannot describe @forward for the artifact");
   }
+  // What the runtime will check at load, checked here first, so an
+  // inconsistent module (a hand-written .mlir whose llm.config vocabulary
+  // is not its embedding's or LM head's) fails at compile time.
+  std::deque<std::vector<float>> storage;
+  std::string bad = eval::Evaluator(view->program)
+                        .validate(bindWeights(*view, storage), c.config.vocab_size);
+  if (!bad.empty()) {
+    return fail("the module's program is inconsistent: " + bad);
+  }
   c.program = std::move(view->program);
   return c;
 }

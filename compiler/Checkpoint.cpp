@@ -1,6 +1,8 @@
 // Opens a checkpoint: config.json, then a single or sharded set of safetensors files.
 #include "compiler/Checkpoint.h"
 
+#include "compiler/JsonFields.h"
+
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/Path.h"
 
@@ -36,15 +38,7 @@ llvm::Expected<ModelConfig> parseConfigFields(const std::string &path);
 } // namespace
 
 llvm::Expected<ModelConfig> parseConfig(const std::string &path) {
-  // A field of an unexpected JSON type ("attention_bias": 0, "model_type":
-  // 5, "torch_dtype": null) makes nlohmann throw: report it as this file's
-  // error, never let it abort the compiler.
-  try {
-    return parseConfigFields(path);
-  } catch (const nlohmann::json::exception &e) {
-    return fileError(path, llvm::Twine("a field has an unexpected type (") +
-                               e.what() + ")");
-  }
+  return withJsonTypeErrors(path, [&] { return parseConfigFields(path); });
 }
 
 namespace {

@@ -7,6 +7,8 @@
 #include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/Path.h"
 
+#include "compiler/JsonFields.h"
+
 #include <nlohmann/json.hpp>
 
 #include <cstring>
@@ -194,13 +196,7 @@ llvm::Expected<fb::TokenizerT> readTokenizerJsonFields(const std::string &path);
 } // namespace
 
 llvm::Expected<fb::TokenizerT> readTokenizerJson(const std::string &path) {
-  // Values of an unexpected JSON type make nlohmann throw: this file's error.
-  try {
-    return readTokenizerJsonFields(path);
-  } catch (const nlohmann::json::exception &e) {
-    return fileError(path, llvm::Twine("a field has an unexpected type (") +
-                               e.what() + ")");
-  }
+  return withJsonTypeErrors(path, [&] { return readTokenizerJsonFields(path); });
 }
 
 namespace {

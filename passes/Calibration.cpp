@@ -152,8 +152,8 @@ void Calibrator::run(int64_t b, eval::Evaluator::Mode mode,
   storage_.clear();
   std::vector<eval::Weight> weights = bindWeights(view_, storage_);
   const Block &blk = blocks_[b];
-  // Ops before the first block (none: the first block starts at op 0) and
-  // between blocks are covered, as blocks tile [0, last block's end).
+  // Blocks tile [0, last block's end), so advancing every block runs each
+  // op up to the last linear once.
   eval::Hook evalHook = [&](size_t op, int operand, const float *x, int64_t n,
                             int64_t width) {
     if (operand == 0 && blk.sites.contains(op)) {

@@ -87,12 +87,10 @@ std::string Evaluator::validate(const std::vector<Weight> &weights,
       outTotal += op.widths[r];
     }
     const int64_t W = op.widths[0];
-    auto weight = [&](int32_t idx, const char *what) -> const Weight * {
-      if (idx < 0 || static_cast<size_t>(idx) >= weights.size()) {
-        return nullptr;
-      }
-      (void)what;
-      return &weights[idx];
+    auto weight = [&](int32_t idx) -> const Weight * {
+      return idx >= 0 && static_cast<size_t>(idx) < weights.size()
+                 ? &weights[idx]
+                 : nullptr;
     };
     auto nIn = [&](size_t k) { return op.inputs.size() == k; };
     auto shape2 = [](const Weight *w, int64_t a, int64_t b) {
@@ -100,7 +98,7 @@ std::string Evaluator::validate(const std::vector<Weight> &weights,
     };
     switch (op.kind) {
     case OpKind::Embedding: {
-      const Weight *t = weight(op.weight, "table");
+      const Weight *t = weight(op.weight);
       if (!nIn(0) || op.results.size() != 1 || !t || !shape2(t, vocab, W)) {
         return bad("needs a [" + std::to_string(vocab) + ", " +
                    std::to_string(W) + "] table");
@@ -108,7 +106,7 @@ std::string Evaluator::validate(const std::vector<Weight> &weights,
       break;
     }
     case OpKind::RMSNorm: {
-      const Weight *w = weight(op.weight, "weight");
+      const Weight *w = weight(op.weight);
       if (!nIn(1) || op.results.size() != 1 || in[0] != W || !w ||
           w->shape.size() != 1 || w->shape[0] != W || !isFloatFormat(w->format) ||
           !(op.eps > 0.0f)) {
@@ -119,13 +117,13 @@ std::string Evaluator::validate(const std::vector<Weight> &weights,
     }
     case OpKind::Linear:
     case OpKind::LMHead: {
-      const Weight *w = weight(op.weight, "weight");
+      const Weight *w = weight(op.weight);
       if (!nIn(1) || !w || !shape2(w, outTotal, in[0])) {
         return bad("weight must be [" + std::to_string(outTotal) + ", " +
                    std::to_string(in.empty() ? 0 : in[0]) + "]");
       }
       if (op.bias >= 0) {
-        const Weight *b = weight(op.bias, "bias");
+        const Weight *b = weight(op.bias);
         if (op.kind != OpKind::Linear || !b || b->shape.size() != 1 ||
             b->shape[0] != outTotal || !isFloatFormat(b->format)) {
           return bad("bias must be a float [" + std::to_string(outTotal) + "]");

@@ -212,38 +212,47 @@ llmc_status llmc_model_load(const char *path, const llmc_program *program,
   m->reader = std::move(reader);
   const fb::Program *stored = root.program();
   m->info.bytes_per_token = bytesPerToken(*m, stored);
+  // The program as data is checked for every artifact, compiled or not: it
+  // ties the config's vocabulary (which sizes the logits and bounds token
+  // ids) to the embedding table and the LM head, op by op.
+  if (!stored) {
+    return fail(LLMC_ERROR_FORMAT,
+                std::string(path) +
+                    ": the artifact carries no program (written by an older "
+                    "llmc; compile it again)");
+  }
+  eval::Evaluator ev(programOf(*stored));
+  for (const artifact::TensorRef &t : m->reader->tensors()) {
+    m->evalWeights.push_back({t.data, static_cast<int32_t>(t.format),
+                              t.groupSize, t.asymmetric ? 1 : 0, t.shape});
+  }
+  std::string bad = ev.validate(m->evalWeights, m->info.vocab_size);
+  if (!bad.empty()) {
+    return fail(LLMC_ERROR_FORMAT,
+                std::string(path) + ": the artifact's program is invalid: " + bad);
+  }
+  m->cache = ev.program().cache;
   if (program == &kReferenceProgram) {
-    if (!stored) {
-      return fail(LLMC_ERROR_FORMAT,
-                  std::string(path) +
-                      ": the artifact carries no program to evaluate (written "
-                      "by an older llmc; compile it again)");
-    }
-    eval::Evaluator ev(programOf(*stored));
-    for (const artifact::TensorRef &t : m->reader->tensors()) {
-      m->evalWeights.push_back({t.data, static_cast<int32_t>(t.format),
-                                t.groupSize, t.asymmetric ? 1 : 0, t.shape});
-    }
-    std::string bad = ev.validate(m->evalWeights, m->info.vocab_size);
-    if (!bad.empty()) {
-      return fail(LLMC_ERROR_FORMAT,
-                  std::string(path) + ": the artifact's program is invalid: " + bad);
-    }
-    m->cache = ev.program().cache;
     m->evaluator.emplace(std::move(ev));
     m->info.max_tokens =
         std::min<int64_t>(program->max_tokens, m->info.max_seq_len);
   } else {
+    m->evalWeights.clear();
     if (llmc_status s = checkTensorsAgainstProgram(*m, *program)) {
       return s;
     }
-    for (int64_t l = 0; l < program->num_cache_layers; ++l) {
-      const llmc_cache_layer &c = program->cache_layers[l];
-      if (c.kv_heads <= 0 || c.head_dim <= 0) {
-        return fail(LLMC_ERROR_FORMAT, "the compiled program's cache layer " +
-                                           std::to_string(l) + " is invalid");
-      }
-      m->cache.push_back(c);
+    // The compiled code's cache layout is the one it was built with; it must
+    // be the artifact's (a layer without attention has 0 heads).
+    bool same = program->num_cache_layers ==
+                static_cast<int64_t>(m->cache.size());
+    for (size_t l = 0; same && l < m->cache.size(); ++l) {
+      same = program->cache_layers[l].kv_heads == m->cache[l].kv_heads &&
+             program->cache_layers[l].head_dim == m->cache[l].head_dim;
+    }
+    if (!same) {
+      return fail(LLMC_ERROR_FORMAT,
+                  std::string(path) + ": the compiled program's KV-cache "
+                                      "layout differs from the artifact's");
     }
     m->info.max_tokens = program->max_tokens;
   }

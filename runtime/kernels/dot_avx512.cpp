@@ -84,13 +84,16 @@ void dispatchTile(const W *w, int64_t ldw, int r, const float *x, int64_t ldx,
   }
 }
 
+/// The AVX2 table, looked up once (every AVX-512 CPU has AVX2).
+const KernelTable *const kAvx2 = avx2Kernels();
+
 // Several activation rows (prefill) run the AVX2 tiles: on the Xeon measured
 // (docs/PERFORMANCE.md) 512-bit FMA tiles ran prefill at half the AVX2 speed,
 // while one row (decode, bound by memory) gained from the wider loads.
 void dotF32(const float *w, int64_t ldw, int r, const float *x, int64_t ldx,
             int m, int64_t k, float *out) {
   if (m > 1) {
-    return avx2Kernels()->dotF32(w, ldw, r, x, ldx, m, k, out);
+    return kAvx2->dotF32(w, ldw, r, x, ldx, m, k, out);
   }
   dispatchTile(w, ldw, r, x, ldx, m, k, out, loadF32);
 }
@@ -98,7 +101,7 @@ void dotF32(const float *w, int64_t ldw, int r, const float *x, int64_t ldx,
 void dotF16(const uint16_t *w, int64_t ldw, int r, const float *x,
             int64_t ldx, int m, int64_t k, float *out) {
   if (m > 1) {
-    return avx2Kernels()->dotF16(w, ldw, r, x, ldx, m, k, out);
+    return kAvx2->dotF16(w, ldw, r, x, ldx, m, k, out);
   }
   dispatchTile(w, ldw, r, x, ldx, m, k, out, loadF16);
 }
@@ -106,7 +109,7 @@ void dotF16(const uint16_t *w, int64_t ldw, int r, const float *x,
 void dotBF16(const uint16_t *w, int64_t ldw, int r, const float *x,
              int64_t ldx, int m, int64_t k, float *out) {
   if (m > 1) {
-    return avx2Kernels()->dotBF16(w, ldw, r, x, ldx, m, k, out);
+    return kAvx2->dotBF16(w, ldw, r, x, ldx, m, k, out);
   }
   dispatchTile(w, ldw, r, x, ldx, m, k, out, loadBF16);
 }
