@@ -1,7 +1,9 @@
 // Opens a checkpoint: config.json, then a single or sharded set of safetensors files.
 #include "compiler/Checkpoint.h"
 
+#include "compiler/Gguf.h"
 #include "compiler/JsonFields.h"
+#include "compiler/TokenizerImport.h"
 
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/Path.h"
@@ -160,6 +162,13 @@ llvm::Expected<std::unique_ptr<Checkpoint>>
 Checkpoint::open(const std::string &path) {
   auto ckpt = std::make_unique<Checkpoint>();
   std::vector<std::string> shardPaths;
+  if (llvm::StringRef(path).ends_with(".gguf") &&
+      !llvm::sys::fs::is_directory(path)) {
+    if (auto e = openGguf(*ckpt, path)) {
+      return std::move(e);
+    }
+    return ckpt;
+  }
   if (llvm::sys::fs::is_directory(path)) {
     ckpt->dir_ = path;
   } else if (llvm::StringRef(path).ends_with(".safetensors")) {
@@ -174,8 +183,8 @@ Checkpoint::open(const std::string &path) {
   } else if (!llvm::sys::fs::exists(path)) {
     return fileError(path, "no such file or directory");
   } else {
-    return fileError(path, "expected a checkpoint directory or a .safetensors "
-                           "file");
+    return fileError(path, "expected a checkpoint directory, a .safetensors "
+                           "file or a .gguf file");
   }
 
   auto join = [&](llvm::StringRef name) {
@@ -237,10 +246,72 @@ Checkpoint::open(const std::string &path) {
         return fileError(p, "tensor '" + t.name + "' also appears in " +
                                 it->second->path);
       }
+      ckpt->order_.push_back(&t);
     }
     ckpt->files_.push_back(std::move(*f));
   }
   return ckpt;
+}
+
+Checkpoint::~Checkpoint() = default;
+
+std::vector<std::string> Checkpoint::sourcePaths() const {
+  if (gguf_) {
+    return {gguf_->path()};
+  }
+  std::vector<std::string> out{dir_ + "/config.json"};
+  if (!indexPath_.empty()) {
+    out.push_back(indexPath_);
+  }
+  for (const auto &f : files_) {
+    out.push_back(f->path());
+  }
+  for (const char *name : {"tokenizer.model", "tokenizer.json"}) {
+    std::string p = dir_ + "/" + name;
+    if (llvm::sys::fs::exists(p)) {
+      out.push_back(p);
+      break;
+    }
+  }
+  return out;
+}
+
+uint64_t Checkpoint::sourceBytes() const {
+  uint64_t n = 0;
+  if (gguf_) {
+    for (const GgufTensor &t : gguf_->tensors()) {
+      n += t.data.size();
+    }
+    return n;
+  }
+  for (const TensorView *t : order_) {
+    n += t->data.size();
+  }
+  return n;
+}
+
+llvm::Expected<fb::TokenizerT> Checkpoint::tokenizer() const {
+  if (gguf_) {
+    return readGgufTokenizer(*gguf_);
+  }
+  auto tok = readTokenizer(dir_);
+  if (tok && tok->model == fb::TokenizerModel::ByteLevelBPE) {
+    // tokenizer.json does not say which tokens are BOS and EOS; config.json
+    // does.
+    const auto n = static_cast<int64_t>(tok->pieces.size());
+    int64_t eos = config_.eosTokenIds.empty() ? -1 : config_.eosTokenIds[0];
+    for (int64_t id : {config_.bosTokenId, eos}) {
+      if (id < 0 || id >= n) {
+        return fileError(dir_ + "/config.json",
+                         "bos/eos token id " + llvm::Twine(id) +
+                             " is outside the tokenizer's " + llvm::Twine(n) +
+                             " tokens");
+      }
+    }
+    tok->bos_id = static_cast<int32_t>(config_.bosTokenId);
+    tok->eos_id = static_cast<int32_t>(eos);
+  }
+  return tok;
 }
 
 const TensorView *Checkpoint::lookup(llvm::StringRef name) const {
@@ -282,8 +353,10 @@ Checkpoint::require(llvm::StringRef name, llvm::ArrayRef<int64_t> shape) const {
   if (llvm::ArrayRef<int64_t>(t->shape) != shape) {
     return fileError(t->path, "tensor '" + name + "' has shape " +
                                   fmt(t->shape) + ", expected " + fmt(shape) +
-                                  " (from config.json and the layer's "
-                                  "q_proj, k_proj and gate_proj)");
+                                  (gguf_ ? " (from the GGUF metadata and the "
+                                           "layer's attn_q, attn_k and ffn_gate)"
+                                         : " (from config.json and the layer's "
+                                           "q_proj, k_proj and gate_proj)"));
   }
   if (t->dtype != DType::F32 && t->dtype != DType::F16 &&
       t->dtype != DType::BF16) {

@@ -1,8 +1,10 @@
-// A Hugging Face LLaMA checkpoint on disk: its config.json and its (sharded) safetensors.
+// A LLaMA checkpoint on disk: a Hugging Face directory (config.json and
+// sharded safetensors) or a GGUF file, seen through Hugging Face names.
 #ifndef LLMC_COMPILER_CHECKPOINT_H
 #define LLMC_COMPILER_CHECKPOINT_H
 
 #include "compiler/Safetensors.h"
+#include "runtime/schema/artifact_generated.h"
 
 #include <optional>
 
@@ -31,16 +33,34 @@ struct ModelConfig {
 /// Parses and checks config.json; errors read "PATH: problem".
 llvm::Expected<ModelConfig> parseConfig(const std::string &path);
 
+class GgufFile;
+
 /// A checkpoint directory (or one .safetensors file with config.json beside
-/// it): the config and every tensor of every shard.
+/// it), or a GGUF file: the config and every tensor under its Hugging Face
+/// name (GGUF tensors renamed, dequantized and q/k rows un-permuted).
 class Checkpoint {
 public:
   /// `path` is a directory holding config.json and model.safetensors (or
-  /// model.safetensors.index.json and its shards), or a .safetensors file.
+  /// model.safetensors.index.json and its shards), a .safetensors file, or
+  /// a .gguf file.
   static llvm::Expected<std::unique_ptr<Checkpoint>> open(const std::string &path);
+  ~Checkpoint();
 
   const ModelConfig &config() const { return config_; }
+  /// The directory holding the checkpoint (a GGUF file's own directory).
   const std::string &directory() const { return dir_; }
+  /// "safetensors" or "gguf".
+  const char *format() const { return gguf_ ? "gguf" : "safetensors"; }
+  /// Every file the checkpoint was read from (config, index, shards,
+  /// tokenizer; or the one GGUF file).
+  std::vector<std::string> sourcePaths() const;
+  /// Bytes of tensor data in the source files.
+  uint64_t sourceBytes() const;
+  /// Every tensor, in file order.
+  const std::vector<const TensorView *> &tensors() const { return order_; }
+  /// The tokenizer: tokenizer.model or tokenizer.json beside config.json,
+  /// or a GGUF file's tokenizer metadata.
+  llvm::Expected<fb::TokenizerT> tokenizer() const;
   /// The tensor named `name` in whichever shard holds it, or nullptr.
   const TensorView *lookup(llvm::StringRef name) const;
   /// All tensor files, in the order they were opened.
@@ -58,11 +78,17 @@ public:
   require(llvm::StringRef name, llvm::ArrayRef<int64_t> shape) const;
 
 private:
+  static llvm::Error openGguf(Checkpoint &ckpt, const std::string &path);
+
   ModelConfig config_;
   std::string dir_;
   std::string indexPath_;
   std::vector<std::unique_ptr<SafetensorsFile>> files_;
   llvm::StringMap<const TensorView *> tensors_;
+  std::vector<const TensorView *> order_;
+  // GGUF: the file, and the tensors made from it (renamed, converted).
+  std::unique_ptr<GgufFile> gguf_;
+  std::vector<std::unique_ptr<TensorView>> owned_;
 };
 
 } // namespace llmc

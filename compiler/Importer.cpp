@@ -302,28 +302,29 @@ importCheckpoint(MLIRContext &ctx, const Checkpoint &ckpt, int64_t maxSeqLen) {
   // architecture's weight) is an error naming it. Rotary inv_freq buffers
   // (older exports) are recomputed from rope_theta and may be present.
   const TensorView *embedding = ckpt.lookup("model.embed_tokens.weight");
-  for (const auto &f : ckpt.files()) {
-    for (const TensorView &t : f->tensors()) {
-      // Some exports store a tied head anyway: a byte-identical copy of the
-      // embedding table is what tying means; anything else is an error.
-      bool tiedCopy = tied && t.name == "lm_head.weight" && embedding &&
-                      t.dtype == embedding->dtype &&
-                      t.shape == embedding->shape &&
-                      t.data.size() == embedding->data.size() &&
-                      std::memcmp(t.data.data(), embedding->data.data(),
-                                  t.data.size()) == 0;
-      if (!mb.uses(t.name) && !tiedCopy &&
-          !llvm::StringRef(t.name).ends_with(".rotary_emb.inv_freq")) {
-        return fileError(f->path(),
-                         "tensor '" + t.name +
-                             "' is not used by the model config.json "
-                             "describes (num_hidden_layers " +
-                             llvm::Twine(c.numLayers) + ", attention_bias " +
-                             (c.attentionBias ? "true" : "false") +
-                             ", mlp_bias " + (c.mlpBias ? "true" : "false") +
-                             ", tie_word_embeddings " +
-                             (c.tieWordEmbeddings ? "true" : "false") + ")");
-      }
+  for (const TensorView *tp : ckpt.tensors()) {
+    const TensorView &t = *tp;
+    // Some exports store a tied head anyway: a byte-identical copy of the
+    // embedding table is what tying means; anything else is an error.
+    bool tiedCopy = tied && t.name == "lm_head.weight" && embedding &&
+                    t.dtype == embedding->dtype &&
+                    t.shape == embedding->shape &&
+                    t.data.size() == embedding->data.size() &&
+                    std::memcmp(t.data.data(), embedding->data.data(),
+                                t.data.size()) == 0;
+    if (!mb.uses(t.name) && !tiedCopy &&
+        !llvm::StringRef(t.name).ends_with(".rotary_emb.inv_freq")) {
+      return fileError(t.path,
+                       "tensor '" + t.name + "' is not used by the model " +
+                           (llvm::StringRef(ckpt.format()) == "gguf"
+                                ? "the GGUF metadata"
+                                : "config.json") +
+                           " describes (num_hidden_layers " +
+                           llvm::Twine(c.numLayers) + ", attention_bias " +
+                           (c.attentionBias ? "true" : "false") +
+                           ", mlp_bias " + (c.mlpBias ? "true" : "false") +
+                           ", tie_word_embeddings " +
+                           (c.tieWordEmbeddings ? "true" : "false") + ")");
     }
   }
   if (failed(verify(*module))) {

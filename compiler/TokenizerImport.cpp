@@ -193,6 +193,132 @@ llvm::Expected<fb::TokenizerT> readSentencePieceModel(const std::string &path) {
 
 namespace {
 llvm::Expected<fb::TokenizerT> readTokenizerJsonFields(const std::string &path);
+
+// Llama-3's split expression, as its tokenizer.json spells it.
+const char *const kLlama3Pattern =
+    "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|"
+    "\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|"
+    "\\s+(?!\\S)|\\s+";
+
+/// Which of the hand-written pre-tokenizers `pre` (the tokenizer.json
+/// "pre_tokenizer" object) is, or "" if none.
+std::string byteLevelPreTokenizer(const nlohmann::json &pre) {
+  auto isByteLevel = [](const nlohmann::json &p, bool regex) {
+    return p.is_object() && p.value("type", "") == "ByteLevel" &&
+           !p.value("add_prefix_space", false) &&
+           p.value("use_regex", true) == regex;
+  };
+  if (isByteLevel(pre, true)) {
+    return "gpt2";
+  }
+  if (!pre.is_object() || pre.value("type", "") != "Sequence" ||
+      !pre["pretokenizers"].is_array() || pre["pretokenizers"].size() != 2) {
+    return "";
+  }
+  const nlohmann::json &a = pre["pretokenizers"][0];
+  const nlohmann::json &b = pre["pretokenizers"][1];
+  if (a.is_object() && a.value("type", "") == "Digits" &&
+      a.value("individual_digits", false) && isByteLevel(b, true)) {
+    return "smollm";
+  }
+  if (a.is_object() && a.value("type", "") == "Split" &&
+      a["pattern"].is_object() &&
+      a["pattern"].value("Regex", "") == kLlama3Pattern &&
+      a.value("behavior", "") == "Isolated" && !a.value("invert", false) &&
+      isByteLevel(b, false)) {
+    return "llama3";
+  }
+  return "";
+}
+
+/// A byte-level BPE tokenizer.json (GPT-2 style): vocabulary, merges,
+/// added tokens, and a pre-tokenizer llmc implements.
+llvm::Expected<fb::TokenizerT> readByteLevelJson(const std::string &path,
+                                                 const nlohmann::json &j) {
+  const nlohmann::json &model = j["model"];
+  if (!j["normalizer"].is_null()) {
+    return fileError(path, "byte-level BPE with a normalizer is not supported");
+  }
+  std::string pre = byteLevelPreTokenizer(j["pre_tokenizer"]);
+  if (pre.empty()) {
+    std::string dump = j["pre_tokenizer"].dump();
+    if (dump.size() > 120) {
+      dump = dump.substr(0, 117) + "...";
+    }
+    return fileError(path, "unsupported pre_tokenizer " + dump +
+                               " (llmc implements GPT-2's ByteLevel, SmolLM's "
+                               "Digits + ByteLevel and Llama-3's Split)");
+  }
+  // Ids: the model's vocabulary, then added tokens (which may extend it).
+  std::map<int64_t, std::string> byId;
+  const nlohmann::json &vocab = model["vocab"];
+  for (auto it = vocab.begin(); it != vocab.end(); ++it) {
+    if (!it.value().is_number_integer() || it.value().get<int64_t>() < 0) {
+      return fileError(path, "vocab id of '" + it.key() + "' is not an integer");
+    }
+    if (!byId.emplace(it.value().get<int64_t>(), it.key()).second) {
+      return fileError(path, "vocab id " + std::to_string(it.value().get<int64_t>()) +
+                                 " is used twice");
+    }
+  }
+  std::map<int64_t, bool> added; // id -> special
+  if (j["added_tokens"].is_array()) {
+    for (const auto &a : j["added_tokens"]) {
+      if (!a.is_object() || !a["id"].is_number_integer() ||
+          !a["content"].is_string() || a["id"].get<int64_t>() < 0) {
+        return fileError(path, "malformed added_tokens entry");
+      }
+      int64_t id = a["id"].get<int64_t>();
+      std::string content = a["content"].get<std::string>();
+      auto [it, inserted] = byId.emplace(id, content);
+      if (!inserted && it->second != content) {
+        return fileError(path, "added token " + std::to_string(id) + " '" +
+                                   content + "' differs from vocab entry '" +
+                                   it->second + "'");
+      }
+      added[id] = a.value("special", false);
+    }
+  }
+  size_t n = byId.empty() ? 0 : static_cast<size_t>(byId.rbegin()->first) + 1;
+  if (n == 0 || n != byId.size()) {
+    return fileError(path, "token ids are not 0.." + std::to_string(byId.size()) +
+                               " without gaps");
+  }
+  fb::TokenizerT tok;
+  tok.model = fb::TokenizerModel::ByteLevelBPE;
+  tok.pre_tokenizer = pre;
+  tok.pieces.resize(n);
+  tok.scores.assign(n, 0.0f);
+  tok.types.assign(n, fb::TokenType::Normal);
+  for (auto &[id, piece] : byId) {
+    tok.pieces[id] = piece;
+  }
+  for (auto [id, special] : added) {
+    tok.types[id] = special ? fb::TokenType::Control : fb::TokenType::UserDefined;
+  }
+  for (const auto &m : model["merges"]) {
+    if (m.is_string() && m.get<std::string>().find(' ') != std::string::npos) {
+      tok.merges.push_back(m.get<std::string>());
+    } else if (m.is_array() && m.size() == 2 && m[0].is_string() &&
+               m[1].is_string()) {
+      tok.merges.push_back(m[0].get<std::string>() + " " + m[1].get<std::string>());
+    } else {
+      return fileError(path, "malformed merges entry " + m.dump());
+    }
+  }
+  tok.ignore_merges = model.value("ignore_merges", false);
+  // BOS/EOS come from config.json (see Checkpoint::tokenizer); a template
+  // post-processor is what adds BOS.
+  tok.add_bos = j["post_processor"].dump().find("TemplateProcessing") !=
+                std::string::npos;
+  tok.unk_id = 0;
+  tok.bos_id = 0;
+  tok.eos_id = 0;
+  tok.add_dummy_prefix = false;
+  tok.remove_extra_whitespaces = false;
+  tok.byte_fallback = false;
+  return tok;
+}
 } // namespace
 
 llvm::Expected<fb::TokenizerT> readTokenizerJson(const std::string &path) {
@@ -215,6 +341,9 @@ llvm::Expected<fb::TokenizerT> readTokenizerJsonFields(const std::string &path) 
   if (!model.is_object() || model.value("type", "") != "BPE" ||
       !model["vocab"].is_object() || !model["merges"].is_array()) {
     return fileError(path, "only BPE tokenizer.json models are supported");
+  }
+  if (j["decoder"].is_object() && j["decoder"].value("type", "") == "ByteLevel") {
+    return readByteLevelJson(path, j);
   }
   const nlohmann::json &vocab = model["vocab"];
   size_t n = vocab.size();

@@ -19,6 +19,13 @@ llvm::Expected<fb::TokenizerT> readSentencePieceModel(const std::string &path);
 /// BPE (byte fallback, "▁" for spaces): merge ranks become piece scores.
 llvm::Expected<fb::TokenizerT> readTokenizerJson(const std::string &path);
 
+class GgufFile;
+
+/// The tokenizer of a GGUF file's metadata: tokenizer.ggml.model "llama"
+/// (SentencePiece tables) or "gpt2" (byte-level BPE with merges and the
+/// pre-tokenizer named by tokenizer.ggml.pre).
+llvm::Expected<fb::TokenizerT> readGgufTokenizer(const GgufFile &file);
+
 /// tokenizer.model in `dir` if present, else tokenizer.json; an error if
 /// neither exists.
 llvm::Expected<fb::TokenizerT> readTokenizer(const std::string &dir);

@@ -5,5 +5,8 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build="${LLMC_BUILD_DIR:-$root/build}"
 
 "$root/scripts/build.sh"
+# Optional: the SmolLM2 GGUF and the Python reference tools (tests that need
+# them are skipped without them).
+"$root/scripts/fetch_models.sh"
 cd "$build"
 ctest --output-on-failure -j "${LLMC_JOBS:-$(nproc)}" "$@"

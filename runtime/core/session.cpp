@@ -1,6 +1,7 @@
 // The C API: loading a model, binding its program, sessions, tokenization.
 #include "runtime/artifact/fingerprint.h"
 #include "runtime/core/model.h"
+#include "runtime/tokenizer/from_artifact.h"
 
 #include <cstdlib>
 #include <cstring>
@@ -258,30 +259,12 @@ llmc_status llmc_model_load(const char *path, const llmc_program *program,
   }
 
   if (const fb::Tokenizer *tk = root.tokenizer()) {
-    if (!tk->pieces() || !tk->scores() || !tk->types() ||
-        tk->pieces()->size() != tk->scores()->size() ||
-        tk->pieces()->size() != tk->types()->size()) {
-      return fail(LLMC_ERROR_FORMAT,
-                  std::string(path) + ": the tokenizer tables disagree in size");
+    std::string problem;
+    if (!llmc::tokenizerFromArtifact(*tk, m->tokenizer, problem)) {
+      return fail(LLMC_ERROR_FORMAT, std::string(path) + ": " + problem);
     }
-    std::vector<std::string> pieces;
-    std::vector<float> scores;
-    std::vector<Tokenizer::Type> types;
-    for (flatbuffers::uoffset_t i = 0; i < tk->pieces()->size(); ++i) {
-      pieces.push_back(tk->pieces()->Get(i)->str());
-      scores.push_back(tk->scores()->Get(i));
-      types.push_back(static_cast<Tokenizer::Type>(tk->types()->Get(i)));
-    }
-    Tokenizer::Options o;
-    o.unkId = tk->unk_id();
-    o.bosId = tk->bos_id();
-    o.eosId = tk->eos_id();
-    o.addDummyPrefix = tk->add_dummy_prefix();
-    o.removeExtraWhitespaces = tk->remove_extra_whitespaces();
-    o.byteFallback = tk->byte_fallback();
-    m->tokenizer.emplace(std::move(pieces), std::move(scores),
-                         std::move(types), o);
   }
+  m->info.add_bos = m->tokenizer ? m->tokenizer->options().addBos : 1;
   *out = m.release();
   return LLMC_OK;
 }

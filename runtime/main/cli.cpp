@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <iterator>
 #include <sstream>
 #include <string>
 #include <sys/resource.h>
@@ -36,6 +37,7 @@ struct Options {
   int kvCache = LLMC_KV_DEFAULT;
   std::string weights;
   std::string perplexityFile;
+  std::string tokenizeFile;
   int64_t pplTokens = 0;
   bool pplBos = false;
   std::string klReference;
@@ -54,6 +56,8 @@ const char *kUsage =
     "\n"
     "Generation (default: greedy from BOS, 256 tokens, stops at EOS):\n"
     "  -p, --prompt TEXT     prompt to continue\n"
+    "  -f, --prompt-file F   the prompt is the bytes of file F (newlines kept;\n"
+    "                        for chat templates)\n"
     "  -n, --steps N         tokens to generate (default 256)\n"
     "  --temp T              sampling temperature; 0 is greedy (default 0)\n"
     "  --top-k K             keep the K most likely tokens (default 0: off)\n"
@@ -73,6 +77,8 @@ const char *kUsage =
     "                        model in artifact FILE (run by the reference\n"
     "                        evaluator) and the top-1 agreement with it\n"
     "  --logits              with -p: print the logits of every prompt position\n"
+    "  --tokenize FILE       print the token ids of each line of FILE (no BOS),\n"
+    "                        one line of ids per line; nothing is run\n"
     "\n"
     "Speed:\n"
     "  --bench               time prefill and decode; print tokens/s, peak memory\n"
@@ -180,6 +186,25 @@ void logSoftmax(const float *row, int64_t vocab, std::vector<double> &out) {
   for (int64_t i = 0; i < vocab; ++i) {
     out[i] = static_cast<double>(row[i]) - lse;
   }
+}
+
+int runTokenize(const char *argv0, llmc_model *model, const std::string &file) {
+  std::ifstream in(file, std::ios::binary);
+  if (!in) {
+    return usageError(argv0, file + ": cannot read: " + std::strerror(errno));
+  }
+  std::string line;
+  std::vector<int32_t> ids;
+  while (std::getline(in, line)) {
+    if (!tokenize(model, line, false, ids)) {
+      return apiError(argv0);
+    }
+    for (size_t i = 0; i < ids.size(); ++i) {
+      std::printf(i ? " %d" : "%d", ids[i]);
+    }
+    std::printf("\n");
+  }
+  return 0;
 }
 
 int runPerplexity(const char *argv0, llmc_model *model, llmc_session *session,
@@ -421,8 +446,11 @@ int runGenerate(const char *argv0, llmc_model *model, llmc_session *session,
                 const llmc_model_info &info, const Options &o, int64_t ctx) {
   // --prompt-ids are taken as given (no BOS added); the session checks
   // each against the vocabulary.
+  // A text prompt starts with BOS when the tokenizer says so, and an empty
+  // one always (generation needs a first token).
   std::vector<int32_t> ids = o.promptIds;
-  if (ids.empty() && !tokenize(model, o.prompt, true, ids)) {
+  const bool bos = o.promptIds.empty() && (info.add_bos || o.prompt.empty());
+  if (o.promptIds.empty() && !tokenize(model, o.prompt, bos, ids)) {
     return apiError(argv0);
   }
   if (static_cast<int64_t>(ids.size()) > ctx) {
@@ -455,7 +483,7 @@ int runGenerate(const char *argv0, llmc_model *model, llmc_session *session,
   }
   // Echo the prompt, then stream each new token as it is sampled.
   bool afterBos = true;
-  for (int64_t i = o.promptIds.empty() ? 1 : 0; i < n; ++i) {
+  for (int64_t i = bos ? 1 : 0; i < n; ++i) {
     size_t len;
     const char *s = llmc_token_text(model, ids[i], afterBos, &len);
     if (o.printIds) {
@@ -525,6 +553,16 @@ int runCli(int argc, char **argv, const llmc_program *program, bool embedded) {
     } else if (a == "-p" || a == "--prompt") {
       if (!value(v)) return usageError(argv0, a + " needs a value");
       o.prompt = v;
+      o.promptGiven = true;
+    } else if (a == "-f" || a == "--prompt-file") {
+      if (!value(v)) return usageError(argv0, a + " needs a file");
+      std::ifstream in(v, std::ios::binary);
+      if (!in) {
+        return usageError(argv0, std::string(v) + ": cannot read: " +
+                                     std::strerror(errno));
+      }
+      o.prompt.assign(std::istreambuf_iterator<char>(in),
+                      std::istreambuf_iterator<char>());
       o.promptGiven = true;
     } else if (a == "-n" || a == "--steps") {
       if (!value(v) || !parseInt(v, o.steps) || o.steps < 0)
@@ -602,6 +640,9 @@ int runCli(int argc, char **argv, const llmc_program *program, bool embedded) {
       o.promptGiven = true;
     } else if (a == "--logits") {
       o.printLogits = true;
+    } else if (a == "--tokenize") {
+      if (!value(v)) return usageError(argv0, "--tokenize needs a file");
+      o.tokenizeFile = v;
     } else {
       return usageError(argv0, "unknown option '" + a + "'");
     }
@@ -616,8 +657,9 @@ int runCli(int argc, char **argv, const llmc_program *program, bool embedded) {
                  argv0, o.threads, cores, cores);
     o.threads = cores;
   }
-  if (o.bench + !o.perplexityFile.empty() > 1) {
-    return usageError(argv0, "--bench and --perplexity are separate runs");
+  if (o.bench + !o.perplexityFile.empty() + !o.tokenizeFile.empty() > 1) {
+    return usageError(argv0, "--bench, --perplexity and --tokenize are "
+                             "separate runs");
   }
   if (!o.klReference.empty() && o.perplexityFile.empty()) {
     return usageError(argv0, "--kl-reference goes with --perplexity");
@@ -654,6 +696,16 @@ int runCli(int argc, char **argv, const llmc_program *program, bool embedded) {
   }
   llmc_model_info info;
   llmc_model_get_info(model, &info);
+  if (!o.tokenizeFile.empty()) {
+    int rc = runTokenize(argv0, model, o.tokenizeFile);
+    llmc_model_release(model);
+    if (std::fflush(stdout) != 0 || std::ferror(stdout)) {
+      std::fprintf(stderr, "%s: error: cannot write the output: %s\n", argv0,
+                   std::strerror(errno));
+      return rc ? rc : 1;
+    }
+    return rc;
+  }
   llmc_session_options so = {o.threads, o.ctx, o.kvCache};
   llmc_session *session = nullptr;
   if (llmc_session_create(model, &so, &session)) {

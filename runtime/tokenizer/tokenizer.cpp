@@ -1,7 +1,10 @@
 // SentencePiece BPE: normalize, split into characters, merge the best-scoring
 // adjacent pair until none is in the vocabulary, then fall back to bytes.
+// Byte-level BPE: keep special tokens whole, pre-tokenize into words, map
+// each word's bytes to GPT-2's printable code points, merge by rank.
 #include "runtime/tokenizer/tokenizer.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <queue>
 
@@ -53,9 +56,15 @@ size_t utf8Len(std::string_view s, size_t i) {
 } // namespace
 
 Tokenizer::Tokenizer(std::vector<std::string> pieces, std::vector<float> scores,
-                     std::vector<Type> types, Options options)
+                     std::vector<Type> types, Options options,
+                     const std::vector<std::string> &merges)
     : pieces_(std::move(pieces)), scores_(std::move(scores)),
       types_(std::move(types)), opts_(options) {
+  if (opts_.model == Model::ByteLevelBpe) {
+    for (size_t r = 0; r < merges.size(); ++r) {
+      mergeRank_.emplace(merges[r], static_cast<int32_t>(r));
+    }
+  }
   for (int &b : byteIds_) {
     b = -1;
   }
@@ -70,6 +79,14 @@ Tokenizer::Tokenizer(std::vector<std::string> pieces, std::vector<float> scores,
     case Type::UserDefined:
       mergeable_.emplace(p, id);
       userDefined_.push_back(p);
+      if (opts_.model == Model::ByteLevelBpe && !p.empty()) {
+        specials_.emplace_back(p, id);
+      }
+      break;
+    case Type::Control:
+      if (opts_.model == Model::ByteLevelBpe && !p.empty()) {
+        specials_.emplace_back(p, id);
+      }
       break;
     case Type::Byte: {
       unsigned v;
@@ -156,6 +173,128 @@ void Tokenizer::emit(std::string_view piece, std::vector<int32_t> &out) const {
 }
 
 std::vector<int32_t> Tokenizer::encode(std::string_view text) const {
+  return opts_.model == Model::ByteLevelBpe ? encodeByteLevel(text)
+                                            : encodeSentencePiece(text);
+}
+
+std::vector<int32_t> Tokenizer::encodeByteLevel(std::string_view text) const {
+  std::vector<int32_t> ids;
+  auto encodePlain = [&](std::string_view part) {
+    for (std::string_view word : bytelevel::preTokenize(part, opts_.preTokenizer)) {
+      bpeWord(word, ids);
+    }
+  };
+  // Special tokens are matched first, leftmost and then longest, as Hugging
+  // Face's added-token splitter does.
+  size_t start = 0;
+  for (size_t i = 0; i < text.size();) {
+    const std::pair<std::string, int32_t> *hit = nullptr;
+    for (const auto &sp : specials_) {
+      if ((!hit || sp.first.size() > hit->first.size()) &&
+          text.compare(i, sp.first.size(), sp.first) == 0) {
+        hit = &sp;
+      }
+    }
+    if (!hit) {
+      ++i;
+      continue;
+    }
+    encodePlain(text.substr(start, i - start));
+    ids.push_back(hit->second);
+    i += hit->first.size();
+    start = i;
+  }
+  encodePlain(text.substr(start));
+  return ids;
+}
+
+void Tokenizer::bpeWord(std::string_view word, std::vector<int32_t> &out) const {
+  std::string mapped = bytelevel::mapBytes(word);
+  if (opts_.ignoreMerges) {
+    auto it = mergeable_.find(mapped);
+    if (it != mergeable_.end()) {
+      out.push_back(it->second);
+      return;
+    }
+  }
+  // Symbols start as single mapped characters (one byte each before
+  // mapping, so one to two UTF-8 bytes after).
+  struct Symbol {
+    int prev, next;
+    size_t begin, len;
+  };
+  std::vector<Symbol> sym;
+  for (size_t i = 0; i < mapped.size();) {
+    size_t len = (static_cast<unsigned char>(mapped[i]) < 0x80) ? 1 : 2;
+    int idx = static_cast<int>(sym.size());
+    sym.push_back({idx - 1, idx + 1, i, len});
+    i += len;
+  }
+  if (sym.empty()) {
+    return;
+  }
+  sym.back().next = -1;
+  struct Pair {
+    int32_t rank;
+    int left, right;
+    size_t len;
+  };
+  auto worse = [](const Pair &a, const Pair &b) {
+    return a.rank != b.rank ? a.rank > b.rank : a.left > b.left;
+  };
+  std::priority_queue<Pair, std::vector<Pair>, decltype(worse)> agenda(worse);
+  std::string key;
+  auto consider = [&](int l, int r) {
+    if (l < 0 || r < 0) {
+      return;
+    }
+    key.assign(mapped, sym[l].begin, sym[l].len);
+    key += ' ';
+    key.append(mapped, sym[r].begin, sym[r].len);
+    auto it = mergeRank_.find(key);
+    if (it != mergeRank_.end()) {
+      agenda.push({it->second, l, r, sym[l].len + sym[r].len});
+    }
+  };
+  for (size_t i = 1; i < sym.size(); ++i) {
+    consider(static_cast<int>(i) - 1, static_cast<int>(i));
+  }
+  while (!agenda.empty()) {
+    Pair p = agenda.top();
+    agenda.pop();
+    Symbol &l = sym[p.left];
+    Symbol &r = sym[p.right];
+    if (l.len == 0 || r.len == 0 || l.next != p.right ||
+        l.len + r.len != p.len) {
+      continue; // stale
+    }
+    l.len += r.len;
+    r.len = 0;
+    l.next = r.next;
+    if (r.next >= 0) {
+      sym[r.next].prev = p.left;
+    }
+    consider(l.prev, p.left);
+    consider(p.left, l.next);
+  }
+  for (int i = 0; i >= 0; i = sym[i].next) {
+    std::string piece = mapped.substr(sym[i].begin, sym[i].len);
+    auto it = mergeable_.find(piece);
+    if (it != mergeable_.end()) {
+      out.push_back(it->second);
+      continue;
+    }
+    // A symbol outside the vocabulary: its characters one by one, or <unk>.
+    for (size_t k = 0; k < piece.size();) {
+      size_t len = (static_cast<unsigned char>(piece[k]) < 0x80) ? 1 : 2;
+      auto c = mergeable_.find(piece.substr(k, len));
+      out.push_back(c != mergeable_.end() ? c->second : opts_.unkId);
+      k += len;
+    }
+  }
+}
+
+std::vector<int32_t> Tokenizer::encodeSentencePiece(std::string_view text) const {
   std::string norm = normalize(text);
   struct Symbol {
     int prev, next;
@@ -267,6 +406,9 @@ std::string Tokenizer::decodePiece(int32_t id, bool afterBos) const {
   case Type::Control:
     return "";
   case Type::Unknown:
+    if (opts_.model == Model::ByteLevelBpe) {
+      return "";
+    }
     return " \xE2\x81\x87 "; // SentencePiece's surface for <unk>
   case Type::Byte: {
     for (int b = 0; b < 256; ++b) {
@@ -281,6 +423,13 @@ std::string Tokenizer::decodePiece(int32_t id, bool afterBos) const {
   }
   std::string out;
   const std::string &p = pieces_[id];
+  if (opts_.model == Model::ByteLevelBpe) {
+    // User-defined tokens are spelled as raw text; the rest byte-mapped.
+    if (types_[id] == Type::UserDefined || !bytelevel::unmapBytes(p, out)) {
+      return p;
+    }
+    return out;
+  }
   for (size_t i = 0; i < p.size();) {
     if (p.compare(i, kSpace.size(), kSpace) == 0) {
       out += ' ';

@@ -25,3 +25,23 @@ if os.path.exists(shared_model):
     config.substitutions.append(("%shared", config.llmc_shared_dir))
 else:
     lit_config.note("shared/models not found at %s: model tests are skipped" % config.llmc_shared_dir)
+
+# SmolLM2-135M (GGUF) and the Python reference tools, fetched into the build
+# tree by scripts/fetch_models.sh: tests declare `REQUIRES: smollm2` and/or
+# `REQUIRES: py-reference` and are UNSUPPORTED without them.
+smollm2 = os.environ.get("LLMC_SMOLLM2_GGUF") or os.path.join(
+    os.environ.get("LLMC_MODEL_CACHE") or os.path.join(config.llmc_obj_root, "models"),
+    "SmolLM2-135M-Instruct.Q4_1.gguf")
+if os.path.exists(smollm2):
+    config.available_features.add("smollm2")
+    config.substitutions.append(("%smollm2", smollm2))
+else:
+    lit_config.note("SmolLM2 GGUF not found at %s (scripts/fetch_models.sh): "
+                    "its tests are skipped" % smollm2)
+refpy = os.path.join(config.llmc_obj_root, "venv-test", "bin", "python")
+if os.path.exists(refpy):
+    config.available_features.add("py-reference")
+    config.substitutions.append(("%refpy", refpy))
+else:
+    lit_config.note("no %s (scripts/fetch_models.sh): tests against gguf and "
+                    "tokenizers are skipped" % refpy)

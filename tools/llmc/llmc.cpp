@@ -7,7 +7,7 @@
 #include "compiler/TokenizerImport.h"
 #include "dialects/llm/LLMDialect.h"
 #include "passes/WeightData.h"
-#include "runtime/tokenizer/tokenizer.h"
+#include "runtime/tokenizer/from_artifact.h"
 #include "runtime/artifact/reader.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -347,14 +347,7 @@ int runCompile(int argc, char **argv) {
   {
     std::vector<std::string> inputs;
     if (ckpt) {
-      inputs.push_back(ckpt->directory() + "/config.json");
-      for (const auto &f : ckpt->files()) {
-        inputs.push_back(f->path());
-      }
-      for (const char *name : {"tokenizer.model", "tokenizer.json",
-                               "model.safetensors.index.json"}) {
-        inputs.push_back(ckpt->directory() + "/" + name);
-      }
+      inputs = ckpt->sourcePaths();
     } else {
       inputs.push_back(checkpointPath);
     }
@@ -411,7 +404,7 @@ int runCompile(int argc, char **argv) {
   // checkpoint error to report before any heavy work.
   std::optional<llmc::fb::TokenizerT> tokenizer;
   if (ckpt && (emitKind == EmitKind::Exe || calibrated)) {
-    auto tok = llmc::readTokenizer(ckpt->directory());
+    auto tok = ckpt->tokenizer();
     if (!tok) {
       return fail(toString(tok.takeError()));
     }
@@ -428,19 +421,12 @@ int runCompile(int argc, char **argv) {
     if (!text) {
       return fail(calibPath + ": cannot read: " + text.getError().message());
     }
-    std::vector<llmc::Tokenizer::Type> types;
-    for (llmc::fb::TokenType t : tokenizer->types) {
-      types.push_back(static_cast<llmc::Tokenizer::Type>(t));
+    std::optional<llmc::Tokenizer> tok;
+    std::string problem;
+    if (!llmc::tokenizerFromTables(*tokenizer, tok, problem)) {
+      return fail(checkpointPath + ": " + problem);
     }
-    llmc::Tokenizer::Options to;
-    to.unkId = tokenizer->unk_id;
-    to.bosId = tokenizer->bos_id;
-    to.eosId = tokenizer->eos_id;
-    to.addDummyPrefix = tokenizer->add_dummy_prefix;
-    to.removeExtraWhitespaces = tokenizer->remove_extra_whitespaces;
-    to.byteFallback = tokenizer->byte_fallback;
-    llmc::Tokenizer tok(tokenizer->pieces, tokenizer->scores, types, to);
-    std::vector<int32_t> ids = tok.encode((*text)->getBuffer());
+    std::vector<int32_t> ids = tok->encode((*text)->getBuffer());
     if (static_cast<int64_t>(ids.size()) < ctxPerWindow) {
       return fail(calibPath + ": " + Twine(ids.size()) +
                   " tokens, fewer than one calibration window of " +
@@ -458,12 +444,7 @@ int runCompile(int argc, char **argv) {
       return fail(toString(imported.takeError()));
     }
     parsed = std::move(*imported);
-    uint64_t ckptBytes = 0;
-    for (const auto &f : ckpt->files()) {
-      for (const auto &t : f->tensors()) {
-        ckptBytes += t.data.size();
-      }
-    }
+    uint64_t ckptBytes = ckpt->sourceBytes();
     progress.step("imported " + checkpointPath + " (" +
                   Twine(ckpt->config().numLayers) + " layers, " +
                   mib(ckptBytes) + " MiB of weights)");
@@ -530,18 +511,10 @@ int runCompile(int argc, char **argv) {
     }
     std::vector<std::string> sources;
     if (ckpt) {
-      sources.push_back(ckpt->directory() + "/config.json");
-      for (const auto &f : ckpt->files()) {
-        sources.push_back(f->path());
-      }
-      for (const char *name : {"tokenizer.model", "tokenizer.json"}) {
-        std::string p = ckpt->directory() + "/" + name;
-        if (sys::fs::exists(p)) {
-          sources.push_back(p);
-          break;
-        }
-      }
+      sources = ckpt->sourcePaths();
+      contents->build.source_format = ckpt->format();
     } else {
+      contents->build.source_format = "mlir";
       sources.push_back(checkpointPath);
     }
     for (const std::string &s : sources) {
@@ -657,10 +630,22 @@ int runInspect() {
          << c.rope_theta() << ", tied embeddings "
          << (c.tie_word_embeddings() ? "yes" : "no") << "\n";
   if (const auto *t = root.tokenizer()) {
-    outs() << "tokenizer: " << (t->pieces() ? t->pieces()->size() : 0)
+    const bool bpe = t->model() == llmc::fb::TokenizerModel::ByteLevelBPE;
+    outs() << "tokenizer: "
+           << (bpe ? "byte-level BPE (pre-tokenizer " +
+                         (t->pre_tokenizer() ? t->pre_tokenizer()->str() : "?") +
+                         ", " +
+                         std::to_string(t->merges() ? t->merges()->size() : 0) +
+                         " merges)"
+                   : std::string("SentencePiece BPE"))
+           << ", " << (t->pieces() ? t->pieces()->size() : 0)
            << " pieces, bos " << t->bos_id() << ", eos " << t->eos_id()
-           << ", unk " << t->unk_id() << ", byte fallback "
-           << (t->byte_fallback() ? "yes" : "no") << "\n";
+           << ", unk " << t->unk_id() << ", add bos "
+           << (t->add_bos() ? "yes" : "no");
+    if (!bpe) {
+      outs() << ", byte fallback " << (t->byte_fallback() ? "yes" : "no");
+    }
+    outs() << "\n";
   }
   outs() << "tensors: " << r->tensors().size() << "\n";
   std::map<std::string, std::pair<int, uint64_t>> byFormat;
@@ -692,6 +677,9 @@ int runInspect() {
       }
     }
     outs() << "\n";
+    if (b->source_format()) {
+      outs() << "  source format: " << b->source_format()->str() << "\n";
+    }
     if (b->sources()) {
       for (const auto *s : *b->sources()) {
         outs() << "  source " << (s->path() ? s->path()->str() : "?")

@@ -46,6 +46,9 @@ typedef struct llmc_model_info {
    * counting one row of a table that only embedding lookups read. */
   uint64_t bytes_per_token;
   uint64_t artifact_bytes;
+  /* Whether a text prompt starts with BOS (the tokenizer's add_bos; 1 when
+   * the artifact has no tokenizer). */
+  int32_t add_bos;
 } llmc_model_info;
 
 /* Loads the artifact at `path` (a file, or an executable carrying one) and
