@@ -1,14 +1,18 @@
 #!/usr/bin/env python3
 """Quality of llmc's compression methods, in the survey's terms and beyond.
 
-For one checkpoint (default ../shared/models/stories260K), compiles f32, q8,
-q4 RTN, GPTQ and AWQ variants and measures on the same text and tokens:
+For one checkpoint (default ../shared/models/stories260K; a Hugging Face
+directory or a GGUF file), compiles f32, f16, q8, q4 RTN, GPTQ and AWQ
+variants and measures on the same text and tokens:
 perplexity, KL divergence from the f32 model's next-token distribution and
 top-1 agreement with it (--kl-reference), weight bytes, decode/prefill
 tokens/s and peak memory (--bench). Prints a markdown table, writes JSON.
 
   bench/quality.py [--ckpt DIR] [--text FILE] [--calib FILE] [--ctx 256]
-                   [--tokens 19968] [--groups 32,128] [--out bench/out]
+                   [--tokens 19968] [--groups 32,128] [--asym] [--out bench/out]
+
+A GGUF checkpoint's f32 reference is its weights dequantized at import
+(SmolLM2's Q4_1 blocks as f32), the model every row is compared with.
 """
 import argparse
 import json
@@ -44,6 +48,9 @@ def main():
     ap.add_argument("--tokens", type=int, default=19968)
     ap.add_argument("--groups", default="32,128")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--asym", action="store_true",
+                    help="add a q4 RTN g32 row with a zero point per group "
+                         "(--asym), the grid of GGUF's Q4_1")
     ap.add_argument("--kv-cache", default="f32", choices=["f32", "f16"],
                     help="KV cache of the scored models (default f32, so KL "
                          "measures the weights alone; the reference always "
@@ -66,8 +73,12 @@ def main():
         with open(args.calib, "wb") as f:
             f.write(data[-args.calib_tail:])
     name = os.path.basename(os.path.normpath(args.ckpt))
+    if name.endswith(".gguf"):
+        name = name[:-len(".gguf")]
     ref = os.path.join(args.out, name + "-f32.llmc")
-    configs = [("f32", ["--weights", ref]), ("q8 rtn g32", ["--q8"])]
+    configs = [("f32", ["--weights", ref]), ("f16", ["--f16"]), ("q8 rtn g32", ["--q8"])]
+    if args.asym:
+        configs.append(("q4 rtn g32 asym", ["--q4", "--group-size", "32", "--asym"]))
     for g in args.groups.split(","):
         gs = ["--q4", "--group-size", g]
         configs += [("q4 rtn g" + g, gs),

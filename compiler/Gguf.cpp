@@ -51,7 +51,7 @@ std::string ggmlTypeName(uint32_t t) {
   if (t < sizeof(others) / sizeof(others[0]) && others[t]) {
     return others[t];
   }
-  return "type " + std::to_string(t);
+  return "unknown (" + std::to_string(t) + ")";
 }
 
 int64_t ggmlBlockSize(uint32_t t) {

@@ -335,9 +335,13 @@ llvm::Expected<fb::TokenizerT> readGgufTokenizer(const GgufFile &g) {
     if (!prefix) {
       return prefix.takeError();
     }
+    auto extraWs = flag("tokenizer.ggml.remove_extra_whitespaces", false);
+    if (!extraWs) {
+      return extraWs.takeError();
+    }
     tok.model = fb::TokenizerModel::SentencePiece;
     tok.add_dummy_prefix = *prefix;
-    tok.remove_extra_whitespaces = false;
+    tok.remove_extra_whitespaces = *extraWs;
     tok.byte_fallback = true;
     return tok;
   }
@@ -347,16 +351,20 @@ llvm::Expected<fb::TokenizerT> readGgufTokenizer(const GgufFile &g) {
   }
   tok.model = fb::TokenizerModel::ByteLevelBPE;
   const GgufValue *merges = g.get("tokenizer.ggml.merges");
-  if (!merges || !merges->isArray() || merges->elemType != GgufType::String) {
-    return fileError(path, "metadata 'tokenizer.ggml.merges' is missing or not "
-                           "an array of strings");
+  // No merges (gguf-py omits an empty array) leaves a byte-level vocabulary.
+  if (merges && (!merges->isArray() || (merges->elemType != GgufType::String &&
+                                        merges->size() != 0))) {
+    return fileError(path, "metadata 'tokenizer.ggml.merges' is not an array "
+                           "of strings");
   }
-  for (const std::string &m : merges->strings) {
-    if (m.find(' ') == std::string::npos) {
-      return fileError(path, "malformed merge '" + m + "'");
+  if (merges) {
+    for (const std::string &m : merges->strings) {
+      if (m.find(' ') == std::string::npos) {
+        return fileError(path, "malformed merge '" + m + "'");
+      }
     }
+    tok.merges = merges->strings;
   }
-  tok.merges = merges->strings;
   auto pre = g.getString("tokenizer.ggml.pre", std::string("default"));
   if (!pre) {
     return pre.takeError();

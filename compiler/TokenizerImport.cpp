@@ -446,4 +446,120 @@ llvm::Expected<fb::TokenizerT> readTokenizer(const std::string &dir) {
   return fileError(dir, "no tokenizer.model or tokenizer.json");
 }
 
+namespace {
+void putVarint(std::string &out, uint64_t v) {
+  while (v >= 0x80) {
+    out.push_back(static_cast<char>((v & 0x7f) | 0x80));
+    v >>= 7;
+  }
+  out.push_back(static_cast<char>(v));
+}
+void putBytes(std::string &out, int field, const std::string &bytes) {
+  putVarint(out, static_cast<uint64_t>(field) << 3 | 2);
+  putVarint(out, bytes.size());
+  out += bytes;
+}
+void putInt(std::string &out, int field, uint64_t v) {
+  putVarint(out, static_cast<uint64_t>(field) << 3);
+  putVarint(out, v);
+}
+} // namespace
+
+std::string writeSentencePieceModel(const fb::TokenizerT &tok) {
+  std::string model;
+  for (size_t i = 0; i < tok.pieces.size(); ++i) {
+    std::string sp;
+    putBytes(sp, 1, tok.pieces[i]);
+    float score = i < tok.scores.size() ? tok.scores[i] : 0.0f;
+    uint32_t bits;
+    std::memcpy(&bits, &score, 4);
+    putVarint(sp, 2 << 3 | 5); // fixed32
+    for (int b = 0; b < 4; ++b) {
+      sp.push_back(static_cast<char>(bits >> (8 * b)));
+    }
+    putInt(sp, 3, static_cast<uint64_t>(tok.types[i]));
+    putBytes(model, 1, sp);
+  }
+  std::string trainer;
+  putInt(trainer, 3, 2);                        // model_type: BPE
+  putInt(trainer, 4, tok.pieces.size());        // vocab_size
+  putInt(trainer, 35, tok.byte_fallback ? 1 : 0);
+  putInt(trainer, 40, static_cast<uint64_t>(tok.unk_id));
+  putInt(trainer, 41, static_cast<uint64_t>(tok.bos_id));
+  putInt(trainer, 42, static_cast<uint64_t>(tok.eos_id));
+  putBytes(model, 2, trainer);
+  std::string normalizer;
+  putBytes(normalizer, 1, "identity");
+  putInt(normalizer, 3, tok.add_dummy_prefix ? 1 : 0);
+  putInt(normalizer, 4, tok.remove_extra_whitespaces ? 1 : 0);
+  putInt(normalizer, 5, 1); // escape_whitespaces
+  putBytes(model, 3, normalizer);
+  return model;
+}
+
+llvm::Expected<std::string> writeByteLevelJson(const fb::TokenizerT &tok) {
+  using ojson = nlohmann::ordered_json;
+  ojson byteLevel = {{"type", "ByteLevel"}, {"add_prefix_space", false},
+                     {"trim_offsets", true}, {"use_regex", true}};
+  ojson pre;
+  if (tok.pre_tokenizer == "gpt2") {
+    pre = byteLevel;
+  } else if (tok.pre_tokenizer == "smollm") {
+    pre = {{"type", "Sequence"},
+           {"pretokenizers",
+            {{{"type", "Digits"}, {"individual_digits", true}}, byteLevel}}};
+  } else if (tok.pre_tokenizer == "llama3") {
+    ojson noRegex = byteLevel;
+    noRegex["use_regex"] = false;
+    pre = {{"type", "Sequence"},
+           {"pretokenizers",
+            {{{"type", "Split"},
+              {"pattern", {{"Regex", kLlama3Pattern}}},
+              {"behavior", "Isolated"},
+              {"invert", false}},
+             noRegex}}};
+  } else {
+    return llvm::createStringError("no tokenizer.json form of pre-tokenizer '" +
+                                   tok.pre_tokenizer + "'");
+  }
+  ojson added = ojson::array();
+  ojson vocab = ojson::object();
+  for (size_t i = 0; i < tok.pieces.size(); ++i) {
+    vocab[tok.pieces[i]] = i;
+    if (tok.types[i] == fb::TokenType::Control ||
+        tok.types[i] == fb::TokenType::UserDefined) {
+      added.push_back({{"id", i},
+                       {"content", tok.pieces[i]},
+                       {"single_word", false},
+                       {"lstrip", false},
+                       {"rstrip", false},
+                       {"normalized", false},
+                       {"special", tok.types[i] == fb::TokenType::Control}});
+    }
+  }
+  if (vocab.size() != tok.pieces.size()) {
+    return llvm::createStringError("the vocabulary spells two tokens alike");
+  }
+  ojson j = {
+      {"version", "1.0"},
+      {"truncation", nullptr},
+      {"padding", nullptr},
+      {"added_tokens", added},
+      {"normalizer", nullptr},
+      {"pre_tokenizer", pre},
+      {"post_processor",
+       {{"type", "ByteLevel"}, {"add_prefix_space", false},
+        {"trim_offsets", false}, {"use_regex", false}}},
+      {"decoder",
+       {{"type", "ByteLevel"}, {"add_prefix_space", false},
+        {"trim_offsets", true}, {"use_regex", true}}},
+      {"model",
+       {{"type", "BPE"}, {"dropout", nullptr}, {"unk_token", nullptr},
+        {"continuing_subword_prefix", nullptr}, {"end_of_word_suffix", nullptr},
+        {"fuse_unk", false}, {"byte_fallback", false},
+        {"ignore_merges", tok.ignore_merges}, {"vocab", vocab},
+        {"merges", tok.merges}}}};
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
 } // namespace llmc

@@ -30,6 +30,16 @@ llvm::Expected<fb::TokenizerT> readGgufTokenizer(const GgufFile &file);
 /// neither exists.
 llvm::Expected<fb::TokenizerT> readTokenizer(const std::string &dir);
 
+/// A SentencePiece ModelProto (BPE) holding `tok`'s pieces, scores, types
+/// and normalizer flags: what `readSentencePieceModel` reads back, and what
+/// the sentencepiece library loads.
+std::string writeSentencePieceModel(const fb::TokenizerT &tok);
+
+/// A Hugging Face tokenizer.json for a byte-level BPE `tok` (vocabulary,
+/// merges, control/user-defined tokens as added tokens, its pre-tokenizer),
+/// loadable by the `tokenizers` package and by `readTokenizerJson`.
+llvm::Expected<std::string> writeByteLevelJson(const fb::TokenizerT &tok);
+
 } // namespace llmc
 
 #endif // LLMC_COMPILER_TOKENIZERIMPORT_H

@@ -87,7 +87,10 @@ json.dump(config, open(os.path.join(out, "config.json"), "w"), indent=1)
 
 # tokenizer.json: the vocabulary and merges of the GGUF, with the
 # pre-tokenizer Hugging Face publishes for tokenizer.ggml.pre.
-assert field("tokenizer.ggml.model") == "gpt2"
+if field("tokenizer.ggml.model") != "gpt2":
+    print("gguf_to_hf.py: wrote %s (%d tensors; no tokenizer.json for a %s "
+          "tokenizer)" % (out, len(tensors), field("tokenizer.ggml.model")))
+    sys.exit(0)
 types = field("tokenizer.ggml.token_type")
 pre = field("tokenizer.ggml.pre")
 byte_level = {"type": "ByteLevel", "add_prefix_space": False,
@@ -113,7 +116,7 @@ tok = {
               "continuing_subword_prefix": None, "end_of_word_suffix": None,
               "fuse_unk": False, "byte_fallback": False, "ignore_merges": False,
               "vocab": {t: i for i, t in enumerate(tokens)},
-              "merges": list(field("tokenizer.ggml.merges"))},
+              "merges": list(field("tokenizer.ggml.merges", []))},
 }
 json.dump(tok, open(os.path.join(out, "tokenizer.json"), "w"), ensure_ascii=False)
 print("gguf_to_hf.py: wrote %s (%d tensors)" % (out, len(tensors)))

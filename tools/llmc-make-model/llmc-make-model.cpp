@@ -1,6 +1,8 @@
 // llmc-make-model: writes a Hugging Face LLaMA checkpoint with deterministic random weights at preset shapes.
 #include "compiler/Safetensors.h"
 #include "compiler/SafetensorsWriter.h"
+#include "compiler/TokenizerImport.h"
+#include "runtime/tokenizer/bytelevel.h"
 #include "runtime/kernels/kernels.h"
 
 #include "llvm/Support/CommandLine.h"
@@ -15,6 +17,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <map>
 #include <unistd.h>
 
 using namespace llvm;
@@ -54,11 +57,13 @@ cl::opt<uint64_t> seed("seed", cl::desc("Random seed (default 1)"),
                        cl::init(1));
 cl::opt<std::string> tokenizerPath(
     "tokenizer",
-    cl::desc("tokenizer.model to copy beside the weights, or 'builtin' for a "
+    cl::desc("tokenizer.model to copy beside the weights, 'builtin' for a "
              "small SentencePiece BPE model written by this tool (byte "
-             "fallback; the default of --preset tiny). Default: LLaMA-2's "
-             "32000-piece tokenizer in ../shared/models/llama2-tokenizer"),
-    cl::value_desc("file|builtin"), cl::init(""));
+             "fallback; the default of --preset tiny), or 'builtin-bpe' for "
+             "a byte-level BPE tokenizer.json of the same size. Default: "
+             "LLaMA-2's 32000-piece tokenizer in "
+             "../shared/models/llama2-tokenizer"),
+    cl::value_desc("file|builtin|builtin-bpe"), cl::init(""));
 cl::opt<std::string> layerShapes(
     "layer-shapes",
     cl::desc("Per-layer shapes, as a pruned checkpoint has them: "
@@ -105,76 +110,118 @@ struct LayerShape {
   int64_t heads, kvHeads, ffn;
 };
 
-/// Protobuf wire format, enough for a SentencePiece ModelProto.
-void putVarint(std::string &out, uint64_t v) {
-  while (v >= 0x80) {
-    out.push_back(static_cast<char>((v & 0x7f) | 0x80));
-    v >>= 7;
-  }
-  out.push_back(static_cast<char>(v));
-}
-void putBytes(std::string &out, int field, const std::string &bytes) {
-  putVarint(out, static_cast<uint64_t>(field) << 3 | 2);
-  putVarint(out, bytes.size());
-  out += bytes;
-}
-void putInt(std::string &out, int field, uint64_t v) {
-  putVarint(out, static_cast<uint64_t>(field) << 3);
-  putVarint(out, v);
-}
-
 /// A small SentencePiece BPE model: <unk>, <s>, </s>, the 256 byte pieces
 /// (byte fallback), the word boundary, letters and digits, and a few
 /// merges; add_dummy_prefix and whitespace clean-up as LLaMA's. The
 /// sentencepiece library loads it, so tests compare against it.
-std::string builtinTokenizer() {
-  struct Piece {
-    std::string text;
-    float score;
-    int type; // 1 normal, 2 unknown, 3 control, 6 byte
+llmc::fb::TokenizerT builtinTokenizer() {
+  llmc::fb::TokenizerT tok;
+  auto add = [&](const std::string &text, float score, llmc::fb::TokenType t) {
+    tok.pieces.push_back(text);
+    tok.scores.push_back(score);
+    tok.types.push_back(t);
   };
-  std::vector<Piece> pieces = {{"<unk>", 0, 2}, {"<s>", 0, 3}, {"</s>", 0, 3}};
+  using TT = llmc::fb::TokenType;
+  add("<unk>", 0, TT::Unknown);
+  add("<s>", 0, TT::Control);
+  add("</s>", 0, TT::Control);
   for (int b = 0; b < 256; ++b) {
     char buf[8];
     std::snprintf(buf, sizeof buf, "<0x%02X>", b);
-    pieces.push_back({buf, 0, 6});
+    add(buf, 0, TT::Byte);
   }
-  const std::string ws = "\xE2\x96\x81"; // U+2581, SentencePiece's space
-  pieces.push_back({ws, -1, 1});
+  add("\xE2\x96\x81", -1, TT::Normal); // U+2581, SentencePiece's space
   std::string chars = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
   for (char c : chars) {
-    pieces.push_back({std::string(1, c), -2, 1});
+    add(std::string(1, c), -2, TT::Normal);
   }
   float score = 0;
   for (const char *m : {"th", "he", "the", "in", "an", "er", "on", "at", "en",
                         "nd", "ou", "ed"}) {
-    pieces.push_back({m, score -= 0.5f, 1});
+    add(m, score -= 0.5f, TT::Normal);
   }
-  std::string model;
-  for (const Piece &p : pieces) {
-    std::string sp;
-    putBytes(sp, 1, p.text);
-    uint32_t bits;
-    std::memcpy(&bits, &p.score, 4);
-    putVarint(sp, 2 << 3 | 5); // fixed32
-    for (int i = 0; i < 4; ++i) {
-      sp.push_back(static_cast<char>(bits >> (8 * i)));
+  tok.unk_id = 0;
+  tok.bos_id = 1;
+  tok.eos_id = 2;
+  tok.add_dummy_prefix = true;
+  tok.remove_extra_whitespaces = true;
+  tok.byte_fallback = true;
+  return tok;
+}
+
+/// A small byte-level BPE tokenizer (GPT-2 style, SmolLM's pre-tokenizer)
+/// with the same number of tokens as builtinTokenizer: three special
+/// tokens, the 256 byte symbols, and merges learned greedily from a fixed
+/// English text until the vocabulary is full.
+llmc::fb::TokenizerT builtinByteLevelTokenizer() {
+  llmc::fb::TokenizerT tok;
+  tok.model = llmc::fb::TokenizerModel::ByteLevelBPE;
+  tok.pre_tokenizer = "smollm";
+  tok.add_bos = false; // tokenizer.json's ByteLevel post-processor adds none
+  tok.add_dummy_prefix = false;
+  tok.remove_extra_whitespaces = false;
+  tok.byte_fallback = false;
+  using TT = llmc::fb::TokenType;
+  for (const char *s : {"<|endoftext|>", "<s>", "</s>"}) {
+    tok.pieces.push_back(s);
+    tok.types.push_back(TT::Control);
+  }
+  for (int b = 0; b < 256; ++b) {
+    tok.pieces.push_back(llmc::bytelevel::mapBytes(std::string(1, static_cast<char>(b))));
+    tok.types.push_back(TT::Normal);
+  }
+  // Words of the text, as sequences of mapped symbols.
+  const std::string text =
+      "Once upon a time there was a little girl named Lily. She liked to play "
+      "in the garden with her cat and her brother. One day the sun was hot and "
+      "they went to the park to see the ducks on the pond and then went home.";
+  std::vector<std::vector<std::string>> words;
+  for (std::string_view w : llmc::bytelevel::preTokenize(
+           text, llmc::bytelevel::PreTokenizer::SmolLM)) {
+    std::vector<std::string> syms;
+    for (char c : w) {
+      syms.push_back(llmc::bytelevel::mapBytes(std::string(1, c)));
     }
-    putInt(sp, 3, static_cast<uint64_t>(p.type));
-    putBytes(model, 1, sp);
+    words.push_back(syms);
   }
-  std::string trainer;
-  putInt(trainer, 3, 2);                        // model_type: BPE
-  putInt(trainer, 4, pieces.size());            // vocab_size
-  putInt(trainer, 35, 1);                       // byte_fallback
-  putBytes(model, 2, trainer);
-  std::string normalizer;
-  putBytes(normalizer, 1, "identity");
-  putInt(normalizer, 3, 1); // add_dummy_prefix
-  putInt(normalizer, 4, 1); // remove_extra_whitespaces
-  putInt(normalizer, 5, 1); // escape_whitespaces
-  putBytes(model, 3, normalizer);
-  return model;
+  while (static_cast<int64_t>(tok.pieces.size()) < kBuiltinVocab) {
+    std::map<std::pair<std::string, std::string>, int> counts;
+    for (const auto &w : words) {
+      for (size_t i = 1; i < w.size(); ++i) {
+        counts[{w[i - 1], w[i]}]++;
+      }
+    }
+    if (counts.empty()) {
+      break;
+    }
+    auto best = counts.begin();
+    for (auto it = counts.begin(); it != counts.end(); ++it) {
+      if (it->second > best->second) {
+        best = it; // ties: the first pair in order
+      }
+    }
+    const auto [a, b] = best->first;
+    tok.merges.push_back(a + " " + b);
+    tok.pieces.push_back(a + b);
+    tok.types.push_back(TT::Normal);
+    for (auto &w : words) {
+      std::vector<std::string> merged;
+      for (size_t i = 0; i < w.size(); ++i) {
+        if (i + 1 < w.size() && w[i] == a && w[i + 1] == b) {
+          merged.push_back(a + b);
+          ++i;
+        } else {
+          merged.push_back(w[i]);
+        }
+      }
+      w.swap(merged);
+    }
+  }
+  tok.scores.assign(tok.pieces.size(), 0.0f);
+  tok.unk_id = 0;
+  tok.bos_id = 1;
+  tok.eos_id = 2;
+  return tok;
 }
 
 } // namespace
@@ -212,7 +259,8 @@ int main(int argc, char **argv) {
                     ? "builtin"
                     : LLMC_SHARED_DIR "/models/llama2-tokenizer/tokenizer.model";
   }
-  const bool builtin = tokenizer == "builtin";
+  const bool builtinBpe = tokenizer == "builtin-bpe";
+  const bool builtin = tokenizer == "builtin" || builtinBpe;
   if (builtin != (p->vocab == kBuiltinVocab)) {
     return fail(builtin ? "the built-in tokenizer has " +
                               Twine(kBuiltinVocab) + " pieces; preset '" +
@@ -385,10 +433,20 @@ int main(int argc, char **argv) {
       })) {
     return fail(cfgPath + ": " + toString(std::move(e)));
   }
-  std::string tokOut = outDir + "/tokenizer.model";
+  std::string tokOut = outDir + (builtinBpe ? "/tokenizer.json" : "/tokenizer.model");
   if (builtin) {
+    std::string bytes;
+    if (builtinBpe) {
+      auto json = llmc::writeByteLevelJson(builtinByteLevelTokenizer());
+      if (!json) {
+        return fail(tokOut + ": " + toString(json.takeError()));
+      }
+      bytes = *json;
+    } else {
+      bytes = llmc::writeSentencePieceModel(builtinTokenizer());
+    }
     if (Error e = writeToOutput(tokOut, [&](raw_ostream &os) {
-          os << builtinTokenizer();
+          os << bytes;
           return Error::success();
         })) {
       return fail(tokOut + ": " + toString(std::move(e)));

@@ -2,6 +2,7 @@
 #include "compiler/ArtifactBuilder.h"
 #include "compiler/Checkpoint.h"
 #include "compiler/Emit.h"
+#include "compiler/Export.h"
 #include "compiler/Importer.h"
 #include "compiler/Pipeline.h"
 #include "compiler/TokenizerImport.h"
@@ -31,15 +32,37 @@ using namespace llvm;
 
 namespace {
 
-cl::SubCommand compileCmd("compile", "Compile a Hugging Face LLaMA checkpoint "
-                                      "(or an llm module, FILE.mlir)");
+cl::SubCommand compileCmd("compile", "Compile a LLaMA checkpoint (Hugging Face "
+                                      "directory or GGUF file) or an llm "
+                                      "module, FILE.mlir");
+cl::SubCommand exportCmd("export", "Write a checkpoint out as a Hugging Face "
+                                   "checkpoint or a GGUF file");
 cl::SubCommand inspectCmd("inspect", "Print an artifact's (or executable's) contents");
 cl::OptionCategory compileCat("compile options");
 cl::OptionCategory inspectCat("inspect options");
+cl::OptionCategory exportCat("export options");
+
+cl::opt<std::string> exportInput(cl::Positional,
+                                 cl::desc("<checkpoint dir, .safetensors or "
+                                          ".gguf file>"),
+                                 cl::Required, cl::sub(exportCmd),
+                                 cl::cat(exportCat));
+cl::opt<std::string> exportOutput(
+    "o",
+    cl::desc("Output: a directory (Hugging Face) or a FILE.gguf"),
+    cl::value_desc("path"), cl::Required, cl::sub(exportCmd),
+    cl::cat(exportCat));
+cl::opt<std::string> exportType(
+    "type",
+    cl::desc("GGUF matrix type: f32 (default), f16 or q8_0; 1-D tensors "
+             "stay f32"),
+    cl::value_desc("f32|f16|q8_0"), cl::init("f32"), cl::sub(exportCmd),
+    cl::cat(exportCat));
 
 cl::opt<std::string> checkpointPath(
     cl::Positional,
-    cl::desc("<checkpoint dir, .safetensors file, or .mlir llm module>"),
+    cl::desc("<checkpoint dir, .safetensors file, .gguf file, or .mlir llm "
+             "module>"),
     cl::Required, cl::sub(compileCmd), cl::cat(compileCat));
 
 cl::opt<std::string> outputPath(
@@ -606,6 +629,41 @@ int runCompile(int argc, char **argv) {
   return 0;
 }
 
+int runExport() {
+  const bool gguf = StringRef(exportOutput).ends_with(".gguf");
+  llmc::GgmlType type;
+  if (exportType == "f32") {
+    type = llmc::GgmlType::F32;
+  } else if (exportType == "f16") {
+    type = llmc::GgmlType::F16;
+  } else if (exportType == "q8_0") {
+    type = llmc::GgmlType::Q8_0;
+  } else {
+    return fail("--type must be f32, f16 or q8_0, not '" + exportType + "'");
+  }
+  if (!gguf && exportType.getNumOccurrences()) {
+    return fail("--type applies to a .gguf output");
+  }
+  auto ckpt = llmc::Checkpoint::open(exportInput);
+  if (!ckpt) {
+    return fail(toString(ckpt.takeError()));
+  }
+  for (const std::string &in : (*ckpt)->sourcePaths()) {
+    bool same = false;
+    std::string target = gguf ? exportOutput : exportOutput + "/" +
+                                                   sys::path::filename(in).str();
+    if (!sys::fs::equivalent(target, in, same) && same) {
+      return fail("-o " + exportOutput + " would overwrite the input " + in);
+    }
+  }
+  Error e = gguf ? llmc::exportGguf(**ckpt, exportOutput, type)
+                 : llmc::exportSafetensors(**ckpt, exportOutput);
+  if (e) {
+    return fail(toString(std::move(e)));
+  }
+  return 0;
+}
+
 int runInspect() {
   std::string error;
   auto r = llmc::artifact::Reader::open(inspectPath, error, inspectVerify);
@@ -728,18 +786,22 @@ void printVersion(raw_ostream &os) {
 int main(int argc, char **argv) {
   InitLLVM y(argc, argv);
   cl::SetVersionPrinter(printVersion);
-  cl::HideUnrelatedOptions({&compileCat, &inspectCat});
+  cl::HideUnrelatedOptions({&compileCat, &inspectCat, &exportCat});
   cl::ParseCommandLineOptions(
       argc, argv,
       "llmc: an ahead-of-time compiler for LLaMA-family models\n\n"
       "  llmc compile CKPT -o OUT [--f16 | --q8 | --q4] [--emit=mlir|llvm|obj|exe]\n"
       "  llmc inspect FILE [--verify]\n"
+      "  llmc export CKPT -o DIR | -o FILE.gguf [--type f32|f16|q8_0]\n"
       "  llmc <command> --help   lists the options of a command\n");
   if (compileCmd) {
     return runCompile(argc, argv);
   }
   if (inspectCmd) {
     return runInspect();
+  }
+  if (exportCmd) {
+    return runExport();
   }
   errs() << "llmc: no command given; try 'llmc --help'\n";
   return 1;
