@@ -10,6 +10,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cstdio>
+#include <cstring>
 #include <set>
 
 namespace llmc {
@@ -162,8 +164,24 @@ llvm::Expected<std::unique_ptr<Checkpoint>>
 Checkpoint::open(const std::string &path) {
   auto ckpt = std::make_unique<Checkpoint>();
   std::vector<std::string> shardPaths;
-  if (llvm::StringRef(path).ends_with(".gguf") &&
-      !llvm::sys::fs::is_directory(path)) {
+  // A GGUF file by name, or by its magic whatever its name.
+  auto isGguf = [&] {
+    if (llvm::StringRef(path).ends_with(".gguf")) {
+      return !llvm::sys::fs::is_directory(path);
+    }
+    if (!llvm::sys::fs::is_regular_file(path)) {
+      return false;
+    }
+    char magic[4] = {};
+    std::FILE *f = std::fopen(path.c_str(), "rb");
+    bool yes = f && std::fread(magic, 1, 4, f) == 4 &&
+               std::memcmp(magic, "GGUF", 4) == 0;
+    if (f) {
+      std::fclose(f);
+    }
+    return yes;
+  };
+  if (isGguf()) {
     if (auto e = openGguf(*ckpt, path)) {
       return std::move(e);
     }
