@@ -38,39 +38,6 @@ llvm::Error writeFile(const std::string &path, const std::string &bytes) {
   return llvm::Error::success();
 }
 
-/// GGUF's name of a Hugging Face tensor, and whether its rows are q/k rows
-/// that llama.cpp stores in interleaved-RoPE order.
-std::string ggufName(llvm::StringRef name, bool &ropeRows) {
-  ropeRows = false;
-  if (name == "model.embed_tokens.weight") return "token_embd.weight";
-  if (name == "model.norm.weight") return "output_norm.weight";
-  if (name == "lm_head.weight") return "output.weight";
-  if (!name.consume_front("model.layers.")) return "";
-  auto [layer, rest] = name.split('.');
-  static const struct {
-    const char *hf, *gguf;
-    bool rope;
-  } table[] = {
-      {"input_layernorm", "attn_norm", false},
-      {"post_attention_layernorm", "ffn_norm", false},
-      {"self_attn.q_proj", "attn_q", true},
-      {"self_attn.k_proj", "attn_k", true},
-      {"self_attn.v_proj", "attn_v", false},
-      {"self_attn.o_proj", "attn_output", false},
-      {"mlp.gate_proj", "ffn_gate", false},
-      {"mlp.up_proj", "ffn_up", false},
-      {"mlp.down_proj", "ffn_down", false},
-  };
-  for (const auto &e : table) {
-    llvm::StringRef r = rest;
-    if (r.consume_front(e.hf) && (r == ".weight" || r == ".bias")) {
-      ropeRows = e.rope;
-      return ("blk." + layer + "." + e.gguf + r).str();
-    }
-  }
-  return "";
-}
-
 } // namespace
 
 llvm::Error exportSafetensors(const Checkpoint &ckpt, const std::string &dir) {
@@ -191,7 +158,7 @@ llvm::Error exportGguf(const Checkpoint &ckpt, const std::string &path,
 
   for (const TensorView *t : ckpt.tensors()) {
     bool ropeRows;
-    std::string name = ggufName(t->name, ropeRows);
+    std::string name = ggufTensorName(t->name, ropeRows);
     if (name.empty()) {
       if (llvm::StringRef(t->name).ends_with(".rotary_emb.inv_freq")) {
         continue; // recomputed from rope_theta

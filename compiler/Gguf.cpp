@@ -556,4 +556,69 @@ void dequantize(const GgufTensor &t, float *out) {
   }
 }
 
+namespace {
+
+/// One llama block's tensors: llama.cpp's names and Hugging Face's.
+struct BlockTensor {
+  const char *gguf, *hf;
+  bool ropeRows;
+};
+const BlockTensor kBlockTensors[] = {
+    {"attn_norm", "input_layernorm", false},
+    {"ffn_norm", "post_attention_layernorm", false},
+    {"attn_q", "self_attn.q_proj", true},
+    {"attn_k", "self_attn.k_proj", true},
+    {"attn_v", "self_attn.v_proj", false},
+    {"attn_output", "self_attn.o_proj", false},
+    {"ffn_gate", "mlp.gate_proj", false},
+    {"ffn_up", "mlp.up_proj", false},
+    {"ffn_down", "mlp.down_proj", false},
+};
+const char *const kTopTensors[][2] = {
+    {"token_embd.weight", "model.embed_tokens.weight"},
+    {"output_norm.weight", "model.norm.weight"},
+    {"output.weight", "lm_head.weight"},
+};
+
+/// Renames `name` from one naming to the other: `from`/`to` pick the
+/// columns (0: GGUF, 1: Hugging Face) and the block prefixes.
+std::string rename(llvm::StringRef name, int from, bool &ropeRows) {
+  ropeRows = false;
+  for (const auto &t : kTopTensors) {
+    if (name == t[from]) {
+      return t[1 - from];
+    }
+  }
+  const char *prefix[] = {"blk.", "model.layers."};
+  if (!name.consume_front(prefix[from])) {
+    return "";
+  }
+  auto [layer, rest] = name.split('.');
+  unsigned n;
+  if (layer.getAsInteger(10, n)) {
+    return "";
+  }
+  for (const BlockTensor &e : kBlockTensors) {
+    const char *names[] = {e.gguf, e.hf};
+    llvm::StringRef suffix = rest;
+    if (suffix.consume_front(names[from]) &&
+        (suffix == ".weight" || suffix == ".bias")) {
+      ropeRows = e.ropeRows;
+      return (prefix[1 - from] + llvm::Twine(n) + "." + names[1 - from] + suffix)
+          .str();
+    }
+  }
+  return "";
+}
+
+} // namespace
+
+std::string huggingFaceTensorName(llvm::StringRef name, bool &ropeRows) {
+  return rename(name, 0, ropeRows);
+}
+
+std::string ggufTensorName(llvm::StringRef name, bool &ropeRows) {
+  return rename(name, 1, ropeRows);
+}
+
 } // namespace llmc

@@ -108,6 +108,14 @@ int64_t ggmlBlockSize(uint32_t t);
 /// order. Works for every GgmlType.
 void dequantize(const GgufTensor &t, float *out);
 
+/// The Hugging Face name of llama.cpp tensor `name` ("blk.3.attn_q.weight"
+/// -> "model.layers.3.self_attn.q_proj.weight"), or "" if it has none;
+/// `ropeRows` says whether llama.cpp stores its rows in interleaved-RoPE
+/// order (q and k).
+std::string huggingFaceTensorName(llvm::StringRef name, bool &ropeRows);
+/// The reverse: llama.cpp's name of a Hugging Face tensor, or "".
+std::string ggufTensorName(llvm::StringRef name, bool &ropeRows);
+
 } // namespace llmc
 
 #endif // LLMC_COMPILER_GGUF_H

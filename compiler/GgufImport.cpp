@@ -15,45 +15,6 @@
 
 namespace llmc {
 
-namespace {
-
-/// The Hugging Face name of GGUF tensor `name`, and whether its rows are
-/// in llama.cpp's RoPE order (q and k). Empty if it has no counterpart.
-std::string hfName(llvm::StringRef name, bool &ropeRows) {
-  ropeRows = false;
-  if (name == "token_embd.weight") return "model.embed_tokens.weight";
-  if (name == "output_norm.weight") return "model.norm.weight";
-  if (name == "output.weight") return "lm_head.weight";
-  if (!name.consume_front("blk.")) return "";
-  auto [layer, rest] = name.split('.');
-  unsigned n;
-  if (layer.getAsInteger(10, n)) return "";
-  auto [part, suffix] = rest.split('.');
-  if (suffix != "weight" && suffix != "bias") return "";
-  static const struct {
-    const char *gguf, *hf;
-    bool rope;
-  } table[] = {
-      {"attn_norm", "input_layernorm", false},
-      {"ffn_norm", "post_attention_layernorm", false},
-      {"attn_q", "self_attn.q_proj", true},
-      {"attn_k", "self_attn.k_proj", true},
-      {"attn_v", "self_attn.v_proj", false},
-      {"attn_output", "self_attn.o_proj", false},
-      {"ffn_gate", "mlp.gate_proj", false},
-      {"ffn_up", "mlp.up_proj", false},
-      {"ffn_down", "mlp.down_proj", false},
-  };
-  for (const auto &e : table) {
-    if (part == e.gguf) {
-      ropeRows = e.rope;
-      return ("model.layers." + llvm::Twine(n) + "." + e.hf + "." + suffix).str();
-    }
-  }
-  return "";
-}
-
-} // namespace
 
 llvm::Error Checkpoint::openGguf(Checkpoint &ckpt, const std::string &path) {
   if (!llvm::sys::fs::exists(path)) {
@@ -182,7 +143,7 @@ llvm::Error Checkpoint::openGguf(Checkpoint &ckpt, const std::string &path) {
 
   for (const GgufTensor &t : g.tensors()) {
     bool ropeRows;
-    std::string name = hfName(t.name, ropeRows);
+    std::string name = huggingFaceTensorName(t.name, ropeRows);
     if (name.empty()) {
       return fileError(path, "tensor '" + t.name +
                                  "' has no counterpart in a llama model");

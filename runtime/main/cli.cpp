@@ -188,6 +188,17 @@ void logSoftmax(const float *row, int64_t vocab, std::vector<double> &out) {
   }
 }
 
+/// Output that could not be written (a full disk, a closed pipe,
+/// /dev/full) is a failure, not a silent exit 0.
+int finishOutput(const char *argv0, int rc) {
+  if (std::fflush(stdout) != 0 || std::ferror(stdout)) {
+    std::fprintf(stderr, "%s: error: cannot write the output: %s\n", argv0,
+                 std::strerror(errno));
+    return rc ? rc : 1;
+  }
+  return rc;
+}
+
 int runTokenize(const char *argv0, llmc_model *model, const std::string &file) {
   std::ifstream in(file, std::ios::binary);
   if (!in) {
@@ -699,12 +710,7 @@ int runCli(int argc, char **argv, const llmc_program *program, bool embedded) {
   if (!o.tokenizeFile.empty()) {
     int rc = runTokenize(argv0, model, o.tokenizeFile);
     llmc_model_release(model);
-    if (std::fflush(stdout) != 0 || std::ferror(stdout)) {
-      std::fprintf(stderr, "%s: error: cannot write the output: %s\n", argv0,
-                   std::strerror(errno));
-      return rc ? rc : 1;
-    }
-    return rc;
+    return finishOutput(argv0, rc);
   }
   llmc_session_options so = {o.threads, o.ctx, o.kvCache};
   llmc_session *session = nullptr;
@@ -724,14 +730,7 @@ int runCli(int argc, char **argv, const llmc_program *program, bool embedded) {
   }
   llmc_session_release(session);
   llmc_model_release(model);
-  // Output that could not be written (a full disk, a closed pipe,
-  // /dev/full) is a failure, not a silent exit 0.
-  if (std::fflush(stdout) != 0 || std::ferror(stdout)) {
-    std::fprintf(stderr, "%s: error: cannot write the output: %s\n", argv0,
-                 std::strerror(errno));
-    return rc ? rc : 1;
-  }
-  return rc;
+  return finishOutput(argv0, rc);
 }
 
 } // namespace llmc

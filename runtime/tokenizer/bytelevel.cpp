@@ -3,6 +3,8 @@
 // for (see bytelevel.h), and GPT-2's byte-to-unicode mapping.
 #include "runtime/tokenizer/bytelevel.h"
 
+#include "runtime/tokenizer/utf8.h"
+
 #include <algorithm>
 
 namespace llmc::bytelevel {
@@ -38,32 +40,9 @@ std::vector<Ch> decode(std::string_view s) {
   std::vector<Ch> out;
   out.reserve(s.size());
   for (size_t i = 0; i < s.size();) {
-    unsigned char c = static_cast<unsigned char>(s[i]);
-    size_t len = 0;
-    uint32_t cp = 0;
-    if (c < 0x80) {
-      len = 1;
-      cp = c;
-    } else if ((c & 0xE0) == 0xC0) {
-      len = 2;
-      cp = c & 0x1F;
-    } else if ((c & 0xF0) == 0xE0) {
-      len = 3;
-      cp = c & 0x0F;
-    } else if ((c & 0xF8) == 0xF0) {
-      len = 4;
-      cp = c & 0x07;
-    }
-    bool ok = len > 0 && i + len <= s.size();
-    for (size_t k = 1; ok && k < len; ++k) {
-      unsigned char d = static_cast<unsigned char>(s[i + k]);
-      ok = (d & 0xC0) == 0x80;
-      cp = (cp << 6) | (d & 0x3F);
-    }
-    ok = ok && !((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) ||
-                 (len == 4 && cp < 0x10000) || cp > 0x10FFFF ||
-                 (cp >= 0xD800 && cp <= 0xDFFF));
-    if (!ok) {
+    uint32_t cp;
+    size_t len = utf8Length(s, i, &cp);
+    if (len == 0) {
       out.push_back({kInvalid, static_cast<uint32_t>(i), Cls::Other});
       ++i;
       continue;

@@ -4,8 +4,11 @@
 // each word's bytes to GPT-2's printable code points, merge by rank.
 #include "runtime/tokenizer/tokenizer.h"
 
+#include "runtime/tokenizer/utf8.h"
+
 #include <algorithm>
 #include <cstdio>
+#include <optional>
 #include <queue>
 
 namespace llmc {
@@ -15,42 +18,58 @@ namespace {
 const std::string kSpace = "\xE2\x96\x81"; // U+2581, SentencePiece's space
 const std::string kReplacement = "\xEF\xBF\xBD"; // U+FFFD
 
-/// Length of the valid UTF-8 character at s[i], or 0 if malformed.
-size_t utf8Len(std::string_view s, size_t i) {
-  unsigned char c = static_cast<unsigned char>(s[i]);
-  size_t len;
-  uint32_t cp;
-  if (c < 0x80) {
-    return 1;
-  } else if ((c & 0xE0) == 0xC0) {
-    len = 2;
-    cp = c & 0x1F;
-  } else if ((c & 0xF0) == 0xE0) {
-    len = 3;
-    cp = c & 0x0F;
-  } else if ((c & 0xF8) == 0xF0) {
-    len = 4;
-    cp = c & 0x07;
-  } else {
-    return 0;
-  }
-  if (i + len > s.size()) {
-    return 0;
-  }
-  for (size_t k = 1; k < len; ++k) {
-    unsigned char d = static_cast<unsigned char>(s[i + k]);
-    if ((d & 0xC0) != 0x80) {
-      return 0;
+/// A stretch of the text being merged, in a doubly linked list.
+struct Symbol {
+  int prev, next;
+  size_t begin, len;
+  bool frozen; // never merges (SentencePiece's user-defined pieces)
+};
+
+/// Joins adjacent symbols, the pair of highest priority first (ties: the
+/// leftmost), until no adjacent pair has one: `priority(l, r)` is that of
+/// joining sym[l] and sym[r], or nullopt. A heap of candidate pairs with
+/// lazy deletion keeps this n log n in the number of symbols.
+template <typename Priority>
+void mergeBest(std::vector<Symbol> &sym, Priority priority) {
+  struct Pair {
+    float priority;
+    int left, right;
+    size_t len;
+  };
+  auto worse = [](const Pair &a, const Pair &b) {
+    return a.priority != b.priority ? a.priority < b.priority : a.left > b.left;
+  };
+  std::priority_queue<Pair, std::vector<Pair>, decltype(worse)> agenda(worse);
+  auto consider = [&](int l, int r) {
+    if (l < 0 || r < 0 || sym[l].frozen || sym[r].frozen) {
+      return;
     }
-    cp = (cp << 6) | (d & 0x3F);
+    if (std::optional<float> p = priority(l, r)) {
+      agenda.push({*p, l, r, sym[l].len + sym[r].len});
+    }
+  };
+  for (size_t i = 1; i < sym.size(); ++i) {
+    consider(static_cast<int>(i) - 1, static_cast<int>(i));
   }
-  // Overlong forms, surrogates and values past U+10FFFF are malformed.
-  if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) ||
-      (len == 4 && cp < 0x10000) || cp > 0x10FFFF ||
-      (cp >= 0xD800 && cp <= 0xDFFF)) {
-    return 0;
+  while (!agenda.empty()) {
+    Pair p = agenda.top();
+    agenda.pop();
+    Symbol &l = sym[p.left];
+    Symbol &r = sym[p.right];
+    // Stale entries: one side was merged away or grew since this was queued.
+    if (l.len == 0 || r.len == 0 || l.next != p.right ||
+        l.len + r.len != p.len) {
+      continue;
+    }
+    l.len += r.len;
+    r.len = 0;
+    l.next = r.next;
+    if (r.next >= 0) {
+      sym[r.next].prev = p.left;
+    }
+    consider(l.prev, p.left);
+    consider(p.left, l.next);
   }
-  return len;
 }
 
 } // namespace
@@ -112,7 +131,7 @@ std::string Tokenizer::normalize(std::string_view text) const {
   }
   bool prevSpace = false;
   while (i < text.size()) {
-    size_t len = utf8Len(text, i);
+    size_t len = utf8Length(text, i);
     if (len == 0) {
       out += kReplacement; // as SentencePiece's normalizer does
       prevSpace = false;
@@ -219,64 +238,29 @@ void Tokenizer::bpeWord(std::string_view word, std::vector<int32_t> &out) const 
   }
   // Symbols start as single mapped characters (one byte each before
   // mapping, so one to two UTF-8 bytes after).
-  struct Symbol {
-    int prev, next;
-    size_t begin, len;
-  };
   std::vector<Symbol> sym;
   for (size_t i = 0; i < mapped.size();) {
     size_t len = (static_cast<unsigned char>(mapped[i]) < 0x80) ? 1 : 2;
     int idx = static_cast<int>(sym.size());
-    sym.push_back({idx - 1, idx + 1, i, len});
+    sym.push_back({idx - 1, idx + 1, i, len, false});
     i += len;
   }
   if (sym.empty()) {
     return;
   }
   sym.back().next = -1;
-  struct Pair {
-    int32_t rank;
-    int left, right;
-    size_t len;
-  };
-  auto worse = [](const Pair &a, const Pair &b) {
-    return a.rank != b.rank ? a.rank > b.rank : a.left > b.left;
-  };
-  std::priority_queue<Pair, std::vector<Pair>, decltype(worse)> agenda(worse);
+  // Lower rank first; ranks are exact in a float (below 2^24).
   std::string key;
-  auto consider = [&](int l, int r) {
-    if (l < 0 || r < 0) {
-      return;
-    }
+  mergeBest(sym, [&](int l, int r) -> std::optional<float> {
     key.assign(mapped, sym[l].begin, sym[l].len);
     key += ' ';
     key.append(mapped, sym[r].begin, sym[r].len);
     auto it = mergeRank_.find(key);
-    if (it != mergeRank_.end()) {
-      agenda.push({it->second, l, r, sym[l].len + sym[r].len});
+    if (it == mergeRank_.end()) {
+      return std::nullopt;
     }
-  };
-  for (size_t i = 1; i < sym.size(); ++i) {
-    consider(static_cast<int>(i) - 1, static_cast<int>(i));
-  }
-  while (!agenda.empty()) {
-    Pair p = agenda.top();
-    agenda.pop();
-    Symbol &l = sym[p.left];
-    Symbol &r = sym[p.right];
-    if (l.len == 0 || r.len == 0 || l.next != p.right ||
-        l.len + r.len != p.len) {
-      continue; // stale
-    }
-    l.len += r.len;
-    r.len = 0;
-    l.next = r.next;
-    if (r.next >= 0) {
-      sym[r.next].prev = p.left;
-    }
-    consider(l.prev, p.left);
-    consider(p.left, l.next);
-  }
+    return -static_cast<float>(it->second);
+  });
   for (int i = 0; i >= 0; i = sym[i].next) {
     std::string piece = mapped.substr(sym[i].begin, sym[i].len);
     auto it = mergeable_.find(piece);
@@ -296,11 +280,7 @@ void Tokenizer::bpeWord(std::string_view word, std::vector<int32_t> &out) const 
 
 std::vector<int32_t> Tokenizer::encodeSentencePiece(std::string_view text) const {
   std::string norm = normalize(text);
-  struct Symbol {
-    int prev, next;
-    size_t begin, len;
-    bool frozen; // user-defined pieces never merge, as in SentencePiece
-  };
+  // User-defined pieces are frozen: they never merge, as in SentencePiece.
   std::vector<Symbol> sym;
   for (size_t i = 0; i < norm.size();) {
     size_t len = 0;
@@ -310,7 +290,7 @@ std::vector<int32_t> Tokenizer::encodeSentencePiece(std::string_view text) const
       }
     }
     if (len == 0) {
-      len = utf8Len(norm, i);
+      len = utf8Length(norm, i);
       if (len == 0) {
         len = 1;
       }
@@ -328,54 +308,20 @@ std::vector<int32_t> Tokenizer::encodeSentencePiece(std::string_view text) const
   }
   sym.back().next = -1;
 
-  struct Pair {
-    float score;
-    int left, right;
-    size_t len;
-  };
-  auto worse = [](const Pair &a, const Pair &b) {
-    return a.score != b.score ? a.score < b.score : a.left > b.left;
-  };
-  std::priority_queue<Pair, std::vector<Pair>, decltype(worse)> agenda(worse);
   std::unordered_map<std::string, std::pair<std::string, std::string>> revMerge;
-  auto consider = [&](int l, int r) {
-    if (l < 0 || r < 0 || sym[l].frozen || sym[r].frozen) {
-      return;
-    }
+  mergeBest(sym, [&](int l, int r) -> std::optional<float> {
     std::string_view piece(norm.data() + sym[l].begin, sym[l].len + sym[r].len);
     auto it = mergeable_.find(std::string(piece));
     if (it == mergeable_.end()) {
-      return;
+      return std::nullopt;
     }
-    agenda.push({scores_[it->second], l, r, piece.size()});
     if (types_[it->second] == Type::Unused) {
       revMerge[std::string(piece)] = {
           norm.substr(sym[l].begin, sym[l].len),
           norm.substr(sym[r].begin, sym[r].len)};
     }
-  };
-  for (size_t i = 1; i < sym.size(); ++i) {
-    consider(static_cast<int>(i) - 1, static_cast<int>(i));
-  }
-  while (!agenda.empty()) {
-    Pair p = agenda.top();
-    agenda.pop();
-    Symbol &l = sym[p.left];
-    Symbol &r = sym[p.right];
-    // Stale entries: one side was merged away or grew since this was queued.
-    if (l.len == 0 || r.len == 0 || l.next != p.right ||
-        l.len + r.len != p.len) {
-      continue;
-    }
-    l.len += r.len;
-    r.len = 0;
-    l.next = r.next;
-    if (r.next >= 0) {
-      sym[r.next].prev = p.left;
-    }
-    consider(l.prev, p.left);
-    consider(p.left, l.next);
-  }
+    return scores_[it->second];
+  });
 
   std::vector<int32_t> ids;
   std::vector<std::string> stack;
