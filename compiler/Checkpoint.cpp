@@ -118,7 +118,8 @@ llvm::Expected<ModelConfig> parseConfigFields(const std::string &path) {
                                ") does not divide num_attention_heads (" +
                                llvm::Twine(c.numHeads) + ")");
   }
-  if (c.headDim * c.numHeads != c.hiddenSize) {
+  if (c.numHeads > c.hiddenSize || c.headDim > c.hiddenSize ||
+      c.headDim * c.numHeads != c.hiddenSize) {
     return fileError(path, "head_dim (" + llvm::Twine(c.headDim) +
                                ") x num_attention_heads (" +
                                llvm::Twine(c.numHeads) +

@@ -173,6 +173,12 @@ llvm::Error exportGguf(const Checkpoint &ckpt, const std::string &path,
                                  ", not a multiple of Q8_0's block of 32");
     }
     const int64_t hd = c.headDim;
+    if (ropeRows && t->shape[0] % hd != 0) {
+      return fileError(path, "tensor '" + t->name + "' has " +
+                                 llvm::Twine(t->shape[0]) +
+                                 " rows, not a multiple of head_dim " +
+                                 llvm::Twine(hd));
+    }
     w.addTensor(name, type, t->shape, [t, type, ropeRows, hd](std::string &out) {
       std::vector<float> x = toFloats(*t);
       const int64_t rows = t->shape[0];

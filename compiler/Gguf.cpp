@@ -259,6 +259,12 @@ llvm::Expected<std::unique_ptr<GgufFile>> GgufFile::open(const std::string &path
                                             : "unknown type " + llvm::Twine(et)) +
                                    ", which llmc does not read");
       }
+      // Elements are held wider than in the file (an int8 as an int64, a
+      // string with its header): the count is capped besides fitting.
+      if (n > (uint64_t(1) << 24)) {
+        return fileError(path, "metadata '" + key + "' has " + llvm::Twine(n) +
+                                   " elements, more than llmc reads (2^24)");
+      }
       if (n > c.left() / minBytes) {
         return truncated("metadata '" + key + "' (" + llvm::Twine(n) + " " +
                          typeWord(v.elemType) + " elements)");
@@ -290,8 +296,10 @@ llvm::Expected<std::unique_ptr<GgufFile>> GgufFile::open(const std::string &path
 
   uint64_t alignment = 32;
   if (const GgufValue *a = f->get("general.alignment")) {
-    if (!a->isInteger() || a->i <= 0 || (a->i & (a->i - 1)) != 0) {
-      return fileError(path, "general.alignment must be a power of two");
+    if (!a->isInteger() || a->i < 8 || a->i > (1 << 20) ||
+        (a->i & (a->i - 1)) != 0) {
+      return fileError(path, "general.alignment must be a power of two "
+                             "from 8 to 2^20");
     }
     alignment = static_cast<uint64_t>(a->i);
   }

@@ -72,6 +72,13 @@ llvm::Error Checkpoint::openGguf(Checkpoint &ckpt, const std::string &path) {
   if (!valLen) return valLen.takeError();
   c.numKVHeads = *kv;
   c.headDim = *keyLen;
+  // Bounded before any product of them can overflow.
+  if (c.numHeads > c.hiddenSize || c.headDim <= 0 || c.headDim > c.hiddenSize) {
+    return fileError(path, "attention head_count " + llvm::Twine(c.numHeads) +
+                               " / key_length " + llvm::Twine(c.headDim) +
+                               " do not fit embedding_length " +
+                               llvm::Twine(c.hiddenSize));
+  }
   if (c.numKVHeads <= 0 || c.numHeads % c.numKVHeads != 0) {
     return fileError(path, "llama.attention.head_count_kv (" +
                                llvm::Twine(c.numKVHeads) +
@@ -335,8 +342,15 @@ llvm::Expected<fb::TokenizerT> readGgufTokenizer(const GgufFile &g) {
     tok.pre_tokenizer = "smollm";
   } else if (*pre == "llama-bpe" || *pre == "llama3") {
     tok.pre_tokenizer = "llama3";
-  } else if (*pre == "gpt-2" || *pre == "gpt2" || *pre == "default") {
+  } else if (*pre == "gpt-2" || *pre == "gpt2") {
     tok.pre_tokenizer = "gpt2";
+  } else if (*pre == "default") {
+    // llama.cpp's fallback is a pipeline of its own, not GPT-2's expression
+    // (and files from before the key existed were often Llama-3's).
+    return fileError(path, "the GGUF does not say which pre-tokenizer its BPE "
+                           "vocabulary needs (tokenizer.ggml.pre is missing "
+                           "or 'default'); llmc implements gpt-2, smollm and "
+                           "llama-bpe");
   } else {
     return fileError(path, "unsupported tokenizer.ggml.pre '" + *pre +
                                "' (llmc implements gpt-2, smollm and llama-bpe)");

@@ -29,7 +29,7 @@ enum class Cls : uint8_t { Letter, Number, Space, Other };
 
 struct Ch {
   uint32_t cp;  // kInvalid for a byte that is not valid UTF-8
-  uint32_t off; // byte offset in the text
+  size_t off; // byte offset in the text
   Cls cls;
 };
 
@@ -43,7 +43,7 @@ std::vector<Ch> decode(std::string_view s) {
     uint32_t cp;
     size_t len = utf8Length(s, i, &cp);
     if (len == 0) {
-      out.push_back({kInvalid, static_cast<uint32_t>(i), Cls::Other});
+      out.push_back({kInvalid, i, Cls::Other});
       ++i;
       continue;
     }
@@ -51,13 +51,20 @@ std::vector<Ch> decode(std::string_view s) {
               : isNumber(cp) ? Cls::Number
               : isSpace(cp)  ? Cls::Space
                              : Cls::Other;
-    out.push_back({cp, static_cast<uint32_t>(i), cls});
+    out.push_back({cp, i, cls});
     i += len;
   }
   return out;
 }
 
-uint32_t lower(uint32_t cp) { return cp >= 'A' && cp <= 'Z' ? cp + 32 : cp; }
+/// Simple case folding of the contraction letters: ASCII, and U+017F (long
+/// s), the one other code point that folds into any of s, t, r, e, v, m, l, d.
+uint32_t lower(uint32_t cp) {
+  if (cp == 0x17F) {
+    return 's';
+  }
+  return cp >= 'A' && cp <= 'Z' ? cp + 32 : cp;
+}
 
 /// Length (in chars) of a contraction at `i`: 's 't 're 've 'm 'll 'd.
 size_t contraction(const std::vector<Ch> &t, size_t i, bool anyCase) {
@@ -196,7 +203,7 @@ std::vector<std::string_view> preTokenize(std::string_view text,
   std::vector<Ch> t = decode(text);
   std::vector<std::string_view> words;
   auto offset = [&](size_t k) {
-    return k < t.size() ? size_t(t[k].off) : text.size();
+    return k < t.size() ? t[k].off : text.size();
   };
   auto emitRange = [&](const std::vector<Ch> &chars, size_t from, size_t to) {
     // Matches within chars[from, to) (a digit-free stretch for SmolLM).
@@ -205,7 +212,7 @@ std::vector<std::string_view> preTokenize(std::string_view text,
       size_t n = p == PreTokenizer::Llama3 ? matchLlama3(part, i)
                                            : matchGpt2(part, i);
       size_t a = part[i].off;
-      size_t b = i + n < part.size() ? size_t(part[i + n].off) : offset(to);
+      size_t b = i + n < part.size() ? part[i + n].off : offset(to);
       words.push_back(text.substr(a, b - a));
       i += n;
     }

@@ -55,6 +55,9 @@ TEST(ByteLevelPreTokenizer, Llama3) {
   // Numbers in runs of at most three; contractions in any case.
   EXPECT_EQ(split("1234567", PreTokenizer::Llama3), (V{"123", "456", "7"}));
   EXPECT_EQ(split("DON'T", PreTokenizer::Llama3), (V{"DON", "'T"}));
+  // (?i:) folds U+017F (long s) to s, as Hugging Face's regex engine does.
+  EXPECT_EQ(split("'\xC5\xBF" "aES", PreTokenizer::Llama3),
+            (V{"'\xC5\xBF", "aES"}));
   // One non-letter, non-newline char may lead a word.
   EXPECT_EQ(split("(hello) world", PreTokenizer::Llama3),
             (V{"(hello", ")", " world"}));
