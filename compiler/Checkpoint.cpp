@@ -184,7 +184,7 @@ Checkpoint::open(const std::string &path) {
   };
   if (isGguf()) {
     if (auto e = openGguf(*ckpt, path)) {
-      return std::move(e);
+      return e;
     }
     return ckpt;
   }

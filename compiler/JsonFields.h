@@ -22,6 +22,18 @@ auto withJsonTypeErrors(const std::string &path, Read read) -> decltype(read()) 
   }
 }
 
+/// `obj[key]` for a document that must not change: a null value when `obj`
+/// is not an object or lacks `key` (nlohmann's const operator[] is undefined
+/// behaviour then, which a hostile file must never reach).
+inline const nlohmann::json &member(const nlohmann::json &obj, const char *key) {
+  static const nlohmann::json null;
+  if (!obj.is_object()) {
+    return null;
+  }
+  auto it = obj.find(key);
+  return it == obj.end() ? null : *it;
+}
+
 } // namespace llmc
 
 #endif // LLMC_COMPILER_JSONFIELDS_H

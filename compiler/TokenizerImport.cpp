@@ -212,18 +212,18 @@ std::string byteLevelPreTokenizer(const nlohmann::json &pre) {
     return "gpt2";
   }
   if (!pre.is_object() || pre.value("type", "") != "Sequence" ||
-      !pre["pretokenizers"].is_array() || pre["pretokenizers"].size() != 2) {
+      !member(pre, "pretokenizers").is_array() || member(pre, "pretokenizers").size() != 2) {
     return "";
   }
-  const nlohmann::json &a = pre["pretokenizers"][0];
-  const nlohmann::json &b = pre["pretokenizers"][1];
+  const nlohmann::json &a = member(pre, "pretokenizers")[0];
+  const nlohmann::json &b = member(pre, "pretokenizers")[1];
   if (a.is_object() && a.value("type", "") == "Digits" &&
       a.value("individual_digits", false) && isByteLevel(b, true)) {
     return "smollm";
   }
   if (a.is_object() && a.value("type", "") == "Split" &&
-      a["pattern"].is_object() &&
-      a["pattern"].value("Regex", "") == kLlama3Pattern &&
+      member(a, "pattern").is_object() &&
+      member(a, "pattern").value("Regex", "") == kLlama3Pattern &&
       a.value("behavior", "") == "Isolated" && !a.value("invert", false) &&
       isByteLevel(b, false)) {
     return "llama3";
@@ -235,13 +235,13 @@ std::string byteLevelPreTokenizer(const nlohmann::json &pre) {
 /// added tokens, and a pre-tokenizer llmc implements.
 llvm::Expected<fb::TokenizerT> readByteLevelJson(const std::string &path,
                                                  const nlohmann::json &j) {
-  const nlohmann::json &model = j["model"];
-  if (!j["normalizer"].is_null()) {
+  const nlohmann::json &model = member(j, "model");
+  if (!member(j, "normalizer").is_null()) {
     return fileError(path, "byte-level BPE with a normalizer is not supported");
   }
-  std::string pre = byteLevelPreTokenizer(j["pre_tokenizer"]);
+  std::string pre = byteLevelPreTokenizer(member(j, "pre_tokenizer"));
   if (pre.empty()) {
-    std::string dump = j["pre_tokenizer"].dump();
+    std::string dump = member(j, "pre_tokenizer").dump();
     if (dump.size() > 120) {
       dump = dump.substr(0, 117) + "...";
     }
@@ -251,7 +251,7 @@ llvm::Expected<fb::TokenizerT> readByteLevelJson(const std::string &path,
   }
   // Ids: the model's vocabulary, then added tokens (which may extend it).
   std::map<int64_t, std::string> byId;
-  const nlohmann::json &vocab = model["vocab"];
+  const nlohmann::json &vocab = member(model, "vocab");
   for (auto it = vocab.begin(); it != vocab.end(); ++it) {
     if (!it.value().is_number_integer() || it.value().get<int64_t>() < 0) {
       return fileError(path, "vocab id of '" + it.key() + "' is not an integer");
@@ -262,14 +262,14 @@ llvm::Expected<fb::TokenizerT> readByteLevelJson(const std::string &path,
     }
   }
   std::map<int64_t, bool> added; // id -> special
-  if (j["added_tokens"].is_array()) {
-    for (const auto &a : j["added_tokens"]) {
-      if (!a.is_object() || !a["id"].is_number_integer() ||
-          !a["content"].is_string() || a["id"].get<int64_t>() < 0) {
+  if (member(j, "added_tokens").is_array()) {
+    for (const auto &a : member(j, "added_tokens")) {
+      if (!a.is_object() || !member(a, "id").is_number_integer() ||
+          !member(a, "content").is_string() || member(a, "id").get<int64_t>() < 0) {
         return fileError(path, "malformed added_tokens entry");
       }
-      int64_t id = a["id"].get<int64_t>();
-      std::string content = a["content"].get<std::string>();
+      int64_t id = member(a, "id").get<int64_t>();
+      std::string content = member(a, "content").get<std::string>();
       auto [it, inserted] = byId.emplace(id, content);
       if (!inserted && it->second != content) {
         return fileError(path, "added token " + std::to_string(id) + " '" +
@@ -296,7 +296,7 @@ llvm::Expected<fb::TokenizerT> readByteLevelJson(const std::string &path,
   for (auto [id, special] : added) {
     tok.types[id] = special ? fb::TokenType::Control : fb::TokenType::UserDefined;
   }
-  for (const auto &m : model["merges"]) {
+  for (const auto &m : member(model, "merges")) {
     if (m.is_string() && m.get<std::string>().find(' ') != std::string::npos) {
       tok.merges.push_back(m.get<std::string>());
     } else if (m.is_array() && m.size() == 2 && m[0].is_string() &&
@@ -309,7 +309,7 @@ llvm::Expected<fb::TokenizerT> readByteLevelJson(const std::string &path,
   tok.ignore_merges = model.value("ignore_merges", false);
   // BOS/EOS come from config.json (see Checkpoint::tokenizer); a template
   // post-processor is what adds BOS.
-  tok.add_bos = j["post_processor"].dump().find("TemplateProcessing") !=
+  tok.add_bos = member(j, "post_processor").dump().find("TemplateProcessing") !=
                 std::string::npos;
   tok.unk_id = 0;
   tok.bos_id = 0;
@@ -337,15 +337,15 @@ llvm::Expected<fb::TokenizerT> readTokenizerJsonFields(const std::string &path) 
   if (j.is_discarded() || !j.is_object()) {
     return fileError(path, "invalid JSON");
   }
-  const nlohmann::json &model = j["model"];
+  const nlohmann::json &model = member(j, "model");
   if (!model.is_object() || model.value("type", "") != "BPE" ||
-      !model["vocab"].is_object() || !model["merges"].is_array()) {
+      !member(model, "vocab").is_object() || !member(model, "merges").is_array()) {
     return fileError(path, "only BPE tokenizer.json models are supported");
   }
-  if (j["decoder"].is_object() && j["decoder"].value("type", "") == "ByteLevel") {
+  if (member(j, "decoder").is_object() && member(j, "decoder").value("type", "") == "ByteLevel") {
     return readByteLevelJson(path, j);
   }
-  const nlohmann::json &vocab = model["vocab"];
+  const nlohmann::json &vocab = member(model, "vocab");
   size_t n = vocab.size();
   fb::TokenizerT tok;
   tok.pieces.assign(n, "");
@@ -372,7 +372,7 @@ llvm::Expected<fb::TokenizerT> readTokenizerJsonFields(const std::string &path) 
   // "best score first" picks the same merge as HF's "lowest rank first".
   std::map<std::string, float> best;
   int64_t rank = 0;
-  for (const auto &m : model["merges"]) {
+  for (const auto &m : member(model, "merges")) {
     std::string merged;
     if (m.is_string()) {
       std::string s = m.get<std::string>();
@@ -398,8 +398,8 @@ llvm::Expected<fb::TokenizerT> readTokenizerJsonFields(const std::string &path) 
   tok.unk_id = 0;
   tok.bos_id = 1;
   tok.eos_id = 2;
-  if (j["added_tokens"].is_array()) {
-    for (const auto &a : j["added_tokens"]) {
+  if (member(j, "added_tokens").is_array()) {
+    for (const auto &a : member(j, "added_tokens")) {
       int64_t id = a.value("id", int64_t(-1));
       if (id < 0 || id >= static_cast<int64_t>(n)) {
         continue;
@@ -422,13 +422,13 @@ llvm::Expected<fb::TokenizerT> readTokenizerJsonFields(const std::string &path) 
   }
   tok.byte_fallback = model.value("byte_fallback", false);
   // LLaMA's tokenizer.json: Prepend("▁") + Replace(" ", "▁"), no stripping.
-  tok.add_dummy_prefix = j["normalizer"].dump().find("Prepend") != std::string::npos ||
-                         j["pre_tokenizer"].dump().find("\"prepend_scheme\":\"always\"") !=
+  tok.add_dummy_prefix = member(j, "normalizer").dump().find("Prepend") != std::string::npos ||
+                         member(j, "pre_tokenizer").dump().find("\"prepend_scheme\":\"always\"") !=
                              std::string::npos;
   // Stripped ends and collapsed runs of spaces (" {2,}" -> " ") are
   // SentencePiece's remove_extra_whitespaces.
   tok.remove_extra_whitespaces =
-      j["normalizer"].dump().find(" {2,}") != std::string::npos;
+      member(j, "normalizer").dump().find(" {2,}") != std::string::npos;
   return tok;
 }
 } // namespace

@@ -154,7 +154,7 @@ const KernelTable *avx2Kernels() {
       dotQuant<Avx2Dot, 2>, axpyF16Avx2};
   static const bool supported = __builtin_cpu_supports("avx2") &&
                                 __builtin_cpu_supports("fma") &&
-                                __builtin_cpu_supports("f16c");
+                                cpuHasF16C();
   return supported ? &table : nullptr;
 }
 

@@ -168,7 +168,7 @@ const KernelTable *avx512Kernels() {
       __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
       __builtin_cpu_supports("avx512vl") &&
       __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("fma") &&
-      __builtin_cpu_supports("f16c");
+      cpuHasF16C();
   return supported ? &table : nullptr;
 }
 

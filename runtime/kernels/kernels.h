@@ -49,6 +49,14 @@ const KernelTable *avx512Kernels();
 /// the CPU cannot run falls back to the next).
 const KernelTable &bestKernels();
 
+/// F16C (CPUID leaf 1, ECX bit 29), read directly: not every compiler's
+/// __builtin_cpu_supports knows the feature (clang 14 does not).
+inline bool cpuHasF16C() {
+  unsigned eax, ebx, ecx, edx;
+  __asm__("cpuid" : "=a"(eax), "=b"(ebx), "=c"(ecx), "=d"(edx) : "a"(1), "c"(0));
+  return (ecx >> 29) & 1;
+}
+
 /// IEEE half <-> float; float -> half and -> bfloat16 round to nearest even.
 float halfToFloat(uint16_t h);
 uint16_t floatToHalf(float f);
