@@ -9,7 +9,8 @@ top-1 agreement with it (--kl-reference), weight bytes, decode/prefill
 tokens/s and peak memory (--bench). Prints a markdown table, writes JSON.
 
   bench/quality.py [--ckpt DIR] [--text FILE] [--calib FILE] [--ctx 256]
-                   [--tokens 19968] [--groups 32,128] [--asym] [--out bench/out]
+                   [--tokens 19968] [--groups 32,128] [--asym] [--also-score FILE]
+                   [--out bench/out]
 
 A GGUF checkpoint's f32 reference is its weights dequantized at import
 (SmolLM2's Q4_1 blocks as f32), the model every row is compared with.
@@ -48,6 +49,10 @@ def main():
     ap.add_argument("--tokens", type=int, default=19968)
     ap.add_argument("--groups", default="32,128")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--also-score", default="",
+                    help="a second text scored by the same executables (its "
+                         "first --tokens tokens; it must not overlap the "
+                         "calibration text)")
     ap.add_argument("--asym", action="store_true",
                     help="add a q4 RTN g32 row with a zero point per group "
                          "(--asym), the grid of GGUF's Q4_1")
@@ -93,8 +98,15 @@ def main():
         if label != "f32":
             ppl_cmd += ["--kl-reference", ref]
         p = last_json(run(ppl_cmd))
+        also = {}
+        if args.also_score:
+            cmd = list(ppl_cmd)
+            cmd[cmd.index(args.text)] = args.also_score
+            a = last_json(run(cmd))
+            also = {"also_ppl": a["ppl"], "also_kl": a.get("kl", 0.0),
+                    "also_top1": a.get("top1", 1.0)}
         b = last_json(run([exe, "--bench", "--threads", str(args.threads), "--json"]))
-        results.append({"config": label, "flags": " ".join(flags), "ppl": p["ppl"],
+        results.append({"config": label, "flags": " ".join(flags), "ppl": p["ppl"], **also,
                         "kl": p.get("kl", 0.0), "top1": p.get("top1", 1.0),
                         "weight_bytes": b["weight_bytes"],
                         "prefill_tok_s": b["prefill_tok_s"],
@@ -106,9 +118,17 @@ def main():
         print("| %s | %.4f | %.5f | %.2f%% | %d | %.0f | %.0f | %.1f |" % (
             r["config"], r["ppl"], r["kl"], 100 * r["top1"], r["weight_bytes"],
             r["prefill_tok_s"], r["decode_tok_s"], r["peak_rss_mib"]))
+    if args.also_score:
+        print("\n%s (same executables):\n" % os.path.basename(args.also_score))
+        print("| config | perplexity | KL vs f32 (nats/token) | top-1 agreement |")
+        print("|---|---|---|---|")
+        for r in results:
+            print("| %s | %.4f | %.5f | %.2f%% |" % (
+                r["config"], r["also_ppl"], r["also_kl"], 100 * r["also_top1"]))
     path = os.path.join(args.out, name + "-quality.json")
     with open(path, "w") as f:
-        json.dump({"ckpt": args.ckpt, "text": args.text, "calib": args.calib,
+        json.dump({"ckpt": args.ckpt, "text": args.text, "also_score": args.also_score,
+                   "calib": args.calib,
                    "ctx": args.ctx, "tokens": args.tokens, "results": results}, f, indent=1)
     print("JSON: " + path)
 

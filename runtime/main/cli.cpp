@@ -457,12 +457,17 @@ int runGenerate(const char *argv0, llmc_model *model, llmc_session *session,
                 const llmc_model_info &info, const Options &o, int64_t ctx) {
   // --prompt-ids are taken as given (no BOS added); the session checks
   // each against the vocabulary.
-  // A text prompt starts with BOS when the tokenizer says so, and an empty
-  // one always (generation needs a first token).
+  // A text prompt starts with BOS when the tokenizer says so; one that
+  // tokenizes to nothing starts with BOS anyway (generation needs a first
+  // token).
   std::vector<int32_t> ids = o.promptIds;
-  const bool bos = o.promptIds.empty() && (info.add_bos || o.prompt.empty());
+  bool bos = o.promptIds.empty() && info.add_bos;
   if (o.promptIds.empty() && !tokenize(model, o.prompt, bos, ids)) {
     return apiError(argv0);
+  }
+  if (ids.empty()) {
+    ids.push_back(info.bos_token_id);
+    bos = true;
   }
   if (static_cast<int64_t>(ids.size()) > ctx) {
     return usageError(argv0, "the prompt is " + std::to_string(ids.size()) +
