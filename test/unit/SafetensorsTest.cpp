@@ -2,6 +2,7 @@
 #include "compiler/Checkpoint.h"
 #include "compiler/Importer.h"
 #include "compiler/SafetensorsWriter.h"
+#include "TestFiles.h"
 #include "dialects/llm/LLMDialect.h"
 #include "runtime/kernels/kernels.h"
 
@@ -19,24 +20,8 @@ using namespace llmc;
 
 namespace {
 
-class TempDir {
-public:
-  TempDir() {
-    llvm::SmallString<128> p;
-    EXPECT_FALSE(llvm::sys::fs::createUniqueDirectory("llmc-test", p));
-    path_ = std::string(p);
-  }
-  ~TempDir() { llvm::sys::fs::remove_directories(path_); }
-  std::string file(const std::string &name) const { return path_ + "/" + name; }
-  const std::string &path() const { return path_; }
-
-private:
-  std::string path_;
-};
-
-void writeFile(const std::string &path, const std::string &bytes) {
-  std::ofstream(path, std::ios::binary) << bytes;
-}
+using test::TempDir;
+using test::writeFile;
 
 std::vector<char> f32Bytes(const std::vector<float> &v) {
   std::vector<char> out(v.size() * 4);
