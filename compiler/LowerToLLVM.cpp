@@ -11,6 +11,7 @@
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/IR/BuiltinOps.h"
+#include "llvm/ADT/DenseSet.h"
 #include "llvm/ADT/TypeSwitch.h"
 
 #include <cstddef>
@@ -38,16 +39,17 @@ static_assert(llm::getMaxEnumValForStorageKind() == LLMC_FORMAT_Q4,
 static_assert(offsetof(llmc_program, weights) == 48 &&
                   offsetof(llmc_program, num_cache_layers) == 56 &&
                   offsetof(llmc_program, cache_layers) == 64 &&
-                  sizeof(llmc_program) == 72,
+                  offsetof(llmc_program, target) == 72 &&
+                  sizeof(llmc_program) == 80,
               "update createDescriptor with llmc_program");
 static_assert(sizeof(llmc_weight_desc) == 32 && sizeof(llmc_cache_layer) == 16,
               "update createDescriptor with llmc_weight_desc/llmc_cache_layer");
 
 class Lowering {
 public:
-  Lowering(ModuleOp module, func::FuncOp forward)
+  Lowering(ModuleOp module, func::FuncOp forward, bool cuda)
       : module_(module), forward_(forward), ctx_(module.getContext()),
-        b_(ctx_), loc_(forward.getLoc()) {
+        b_(ctx_), loc_(forward.getLoc()), cuda_(cuda) {
     ptrT_ = LLVM::LLVMPointerType::get(ctx_);
     i64T_ = b_.getI64Type();
     i32T_ = b_.getI32Type();
@@ -177,6 +179,17 @@ private:
   Type ptrT_, i64T_, i32T_, f32T_, voidT_;
   Value exec_, weights_, arena_, tokens_, n_, start_, rows_, logits_;
   Value cacheArg_; // @forward's cache argument
+  /// --target cuda: elementwise ops are llmc_k_elementwise calls.
+  bool cuda_;
+  /// SiLU ops folded into the multiply that is their one use (SWIGLU).
+  llvm::DenseSet<Operation *> fusedSilu_;
+  /// A call of llmc_k_elementwise over n rows of `width` floats.
+  void elementwiseCall(int32_t op, Value y, Value a, Value b, int64_t width) {
+    Value count = LLVM::MulOp::create(b_, loc_, n_, i64(width));
+    call("llmc_k_elementwise",
+         {exec_, i32(op), a, b ? b : LLVM::ZeroOp::create(b_, loc_, ptrT_).getResult(),
+          y, count});
+  }
   std::vector<llmc_cache_layer> cache_; // per layer, from the attention ops
   llvm::StringMap<int64_t> globalIndex_;
   llvm::DenseMap<Value, Value> buffers_; // tensor or weight -> pointer
@@ -294,6 +307,16 @@ LogicalResult Lowering::lowerOp(Operation &op) {
         if (failed(assignBuffer(s))) {
           return failure();
         }
+        if (cuda_) {
+          // silu(g) * u in one pass when the multiply is the SiLU's only use.
+          if (s->hasOneUse() && isa<llm::MulOp>(*s->getUsers().begin())) {
+            fusedSilu_.insert(s);
+            return success();
+          }
+          elementwiseCall(LLMC_EW_SILU, buffer(s.getResult()),
+                          buffer(s.getInput()), Value(), width(s.getResult()));
+          return success();
+        }
         elementwise(buffer(s.getResult()), buffer(s.getInput()), Value(),
                     width(s.getResult()),
                     [](OpBuilder &ib, Location l, Value x, Value) -> Value {
@@ -311,6 +334,24 @@ LogicalResult Lowering::lowerOp(Operation &op) {
         if (failed(assignBuffer(m))) {
           return failure();
         }
+        if (cuda_) {
+          Operation *l = m.getLhs().getDefiningOp();
+          Operation *r = m.getRhs().getDefiningOp();
+          if (l && fusedSilu_.contains(l)) {
+            elementwiseCall(LLMC_EW_SWIGLU, buffer(m.getResult()),
+                            buffer(cast<llm::SiLUOp>(l).getInput()),
+                            buffer(m.getRhs()), width(m.getResult()));
+          } else if (r && fusedSilu_.contains(r)) {
+            elementwiseCall(LLMC_EW_SWIGLU, buffer(m.getResult()),
+                            buffer(cast<llm::SiLUOp>(r).getInput()),
+                            buffer(m.getLhs()), width(m.getResult()));
+          } else {
+            elementwiseCall(LLMC_EW_MUL, buffer(m.getResult()),
+                            buffer(m.getLhs()), buffer(m.getRhs()),
+                            width(m.getResult()));
+          }
+          return success();
+        }
         elementwise(buffer(m.getResult()), buffer(m.getLhs()),
                     buffer(m.getRhs()), width(m.getResult()),
                     [](OpBuilder &ib, Location l, Value x, Value y) -> Value {
@@ -321,6 +362,12 @@ LogicalResult Lowering::lowerOp(Operation &op) {
       .Case([&](llm::AddOp a) -> LogicalResult {
         if (failed(assignBuffer(a))) {
           return failure();
+        }
+        if (cuda_) {
+          elementwiseCall(LLMC_EW_ADD, buffer(a.getResult()),
+                          buffer(a.getLhs()), buffer(a.getRhs()),
+                          width(a.getResult()));
+          return success();
         }
         elementwise(buffer(a.getResult()), buffer(a.getLhs()),
                     buffer(a.getRhs()), width(a.getResult()),
@@ -412,7 +459,8 @@ void Lowering::createDescriptor(int64_t arenaBytes, int64_t maxTokens,
       DenseIntElementsAttr::get(cacheT, ArrayRef<int64_t>(cacheWords)));
 
   auto structT = LLVM::LLVMStructType::getLiteral(
-      ctx_, {i32T_, i32T_, i64T_, i64T_, i64T_, ptrT_, ptrT_, ptrT_, i64T_, ptrT_});
+      ctx_, {i32T_, i32T_, i64T_, i64T_, i64T_, ptrT_, ptrT_, ptrT_, i64T_, ptrT_,
+             i64T_});
   auto global = LLVM::GlobalOp::create(b_, loc_, structT, /*isConstant=*/true,
                                        LLVM::Linkage::External,
                                        "llmc_compiled_program", Attribute());
@@ -436,6 +484,7 @@ void Lowering::createDescriptor(int64_t arenaBytes, int64_t maxTokens,
   put(LLVM::AddressOfOp::create(b_, loc_, ptrT_, "llmc_weight_descs"), 7);
   put(i64(static_cast<int64_t>(cache.size())), 8);
   put(LLVM::AddressOfOp::create(b_, loc_, ptrT_, "llmc_cache_layers"), 9);
+  put(i64(cuda_ ? LLMC_TARGET_CUDA : LLMC_TARGET_CPU), 10);
   LLVM::ReturnOp::create(b_, loc_, s);
 }
 
@@ -508,7 +557,12 @@ struct LowerToLLVMPass : llmc::impl::LowerToLLVMPassBase<LowerToLLVMPass> {
                          << llmc::kForwardFuncName << " function";
       return signalPassFailure();
     }
-    Lowering lowering(module, forward);
+    if (target != "cpu" && target != "cuda") {
+      module.emitError() << "llm-lower-to-llvm: unknown target '" << target
+                         << "' (cpu or cuda)";
+      return signalPassFailure();
+    }
+    Lowering lowering(module, forward, target == "cuda");
     uint64_t fp = fingerprint != 0 ? uint64_t(fingerprint)
                                    : llmc::tensorFingerprint(module);
     if (failed(lowering.run(fp, defaultWeights))) {

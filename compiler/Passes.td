@@ -32,7 +32,8 @@ def LowerToLLVMPass : Pass<"llm-lower-to-llvm", "mlir::ModuleOp"> {
     start, logits_rows, logits)`: weights are loaded from the table by their
     global's index, activations live at their planned arena offsets, the
     heavy ops become calls of the runtime's `llmc_k_*` kernels, and the
-    elementwise ops (silu, mul, add) become generated loops. The module also
+    elementwise ops (silu, mul, add) become generated loops (`target=cpu`)
+    or `llmc_k_elementwise` calls (`target=cuda`). The module also
     gets `llmc_compiled_program`, the descriptor the runtime binds. Globals
     are removed: their data go to the artifact.
   }];
@@ -46,6 +47,11 @@ def LowerToLLVMPass : Pass<"llm-lower-to-llvm", "mlir::ModuleOp"> {
            "(0: the module's own, as the artifact builder computes it)">,
     Option<"defaultWeights", "default-weights", "std::string", /*default=*/"\"\"",
            "Weights file the executable opens when none is appended">,
+    Option<"target", "target", "std::string", /*default=*/"\"cpu\"",
+           "cpu: elementwise ops become generated loops over host memory; "
+           "cuda: they become llmc_k_elementwise calls (a SiLU whose one use "
+           "is a multiply fuses into SWIGLU), so the runtime may keep every "
+           "activation on a GPU">,
   ];
 }
 

@@ -109,6 +109,7 @@ void buildLoweringPipeline(mlir::OpPassManager &pm, const CompileOptions &o) {
   pm.addPass(createPlanMemoryPass(plan));
   LowerToLLVMPassOptions lower;
   lower.defaultWeights = o.defaultWeights;
+  lower.target = o.target;
   pm.addPass(createLowerToLLVMPass(lower));
   pm.addPass(mlir::createSCFToControlFlowPass());
   pm.addPass(mlir::createArithToLLVMConversionPass());

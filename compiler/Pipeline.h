@@ -28,6 +28,8 @@ struct CompileOptions {
   /// file an executable opens when none is appended.
   int64_t maxTokens = 512;
   std::string defaultWeights;
+  /// "cpu" or "cuda" (llm-lower-to-llvm's target).
+  std::string target = "cpu";
 
   /// The quantized format's name for the passes: q8, q4 or q4a.
   std::string formatName() const;

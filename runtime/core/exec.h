@@ -3,6 +3,7 @@
 #define LLMC_RUNTIME_CORE_EXEC_H
 
 #include "llmc/program.h"
+#include "runtime/core/gpu.h"
 #include "runtime/core/pages.h"
 #include "runtime/core/threadpool.h"
 #include "runtime/kernels/kernels.h"
@@ -11,6 +12,9 @@
 #include <vector>
 
 struct llmc_exec {
+  // A session on a GPU: every llmc_k_* call goes to it (pointers are the
+  // device's), and nothing below is used.
+  llmc::gpu::Session *gpu = nullptr;
   llmc::ThreadPool *pool = nullptr;
   const llmc::kernels::KernelTable *k = nullptr;
   std::vector<llmc_cache_layer> layers; // the program's cache layout

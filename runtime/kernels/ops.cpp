@@ -149,7 +149,9 @@ extern "C" {
 void llmc_k_embedding(llmc_exec *exec, const void *table, int32_t format,
                       int32_t group, int32_t asym, const int32_t *ids,
                       int64_t n, int64_t dim, float *out) {
-  (void)exec;
+  if (exec->gpu) {
+    return exec->gpu->embedding(table, format, group, asym, ids, n, dim, out);
+  }
   const bool quant = format == LLMC_FORMAT_Q8 || format == LLMC_FORMAT_Q4;
   size_t rowBytes = quant ? llmc::kernels::quantRowBytes(format, dim, group, asym)
                           : static_cast<size_t>(dim) *
@@ -168,7 +170,9 @@ void llmc_k_embedding(llmc_exec *exec, const void *table, int32_t format,
 
 void llmc_k_rms_norm(llmc_exec *exec, const float *x, int64_t n, int64_t dim,
                      const void *w, int32_t format, float eps, float *out) {
-  (void)exec;
+  if (exec->gpu) {
+    return exec->gpu->rmsNorm(x, n, dim, w, format, eps, out);
+  }
   std::vector<float> wf(static_cast<size_t>(dim));
   llmc::kernels::toFloat(w, format, dim, wf.data());
   for (int64_t i = 0; i < n; ++i) {
@@ -190,6 +194,10 @@ void llmc_k_linear_split(llmc_exec *exec, const float *x, int64_t n,
                          int32_t group, int32_t asym, int64_t out_dim,
                          const void *bias, int32_t bias_format, int64_t parts,
                          const int64_t *widths, float *const *ys) {
+  if (exec->gpu) {
+    return exec->gpu->linear(x, n, in_dim, w, format, group, asym, out_dim,
+                             bias, bias_format, parts, widths, ys);
+  }
   const KernelTable &k = *exec->k;
   const Outputs y{parts, widths, ys};
   if (format == LLMC_FORMAT_Q8 || format == LLMC_FORMAT_Q4) {
@@ -212,7 +220,11 @@ void llmc_k_linear(llmc_exec *exec, const float *x, int64_t n, int64_t in_dim,
 
 void llmc_k_rope(llmc_exec *exec, const float *x, float *y, int64_t n,
                  int64_t heads, int64_t head_dim, float theta, int64_t start) {
-  (void)exec;
+  if (exec->gpu) {
+    // The GPU reads the position from device memory, so that one captured
+    // decode step serves every position.
+    return exec->gpu->rope(x, y, n, heads, head_dim, theta);
+  }
   const int64_t half = head_dim / 2;
   std::vector<double> invFreq(static_cast<size_t>(half));
   for (int64_t j = 0; j < half; ++j) {
@@ -242,6 +254,10 @@ void llmc_k_attention(llmc_exec *exec, int64_t layer, const float *q,
                       const float *k, const float *v, int64_t n, int64_t start,
                       int64_t heads, int64_t kv_heads, int64_t head_dim,
                       float *out) {
+  if (exec->gpu) {
+    return exec->gpu->attention(layer, q, k, v, n, heads, kv_heads, head_dim,
+                                out);
+  }
   const int64_t ctx = exec->ctx, hd = head_dim;
   const size_t base = exec->layerOffset[layer];
   const bool half = exec->kvHalf;
@@ -308,6 +324,30 @@ void llmc_k_attention(llmc_exec *exec, int64_t layer, const float *q,
       }
     }
   });
+}
+
+void llmc_k_elementwise(llmc_exec *exec, int32_t op, const float *a,
+                        const float *b, float *y, int64_t count) {
+  if (exec->gpu) {
+    return exec->gpu->elementwise(op, a, b, y, count);
+  }
+  auto silu = [](float x) { return x / (1.0f + std::exp(-x)); };
+  switch (op) {
+  case LLMC_EW_SILU:
+    for (int64_t i = 0; i < count; ++i) y[i] = silu(a[i]);
+    break;
+  case LLMC_EW_MUL:
+    for (int64_t i = 0; i < count; ++i) y[i] = a[i] * b[i];
+    break;
+  case LLMC_EW_ADD:
+    for (int64_t i = 0; i < count; ++i) y[i] = a[i] + b[i];
+    break;
+  case LLMC_EW_SWIGLU:
+    for (int64_t i = 0; i < count; ++i) y[i] = silu(a[i]) * b[i];
+    break;
+  default:
+    break;
+  }
 }
 
 } // extern "C"

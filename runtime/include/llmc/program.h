@@ -13,7 +13,7 @@
 extern "C" {
 #endif
 
-#define LLMC_PROGRAM_ABI_VERSION 3
+#define LLMC_PROGRAM_ABI_VERSION 4
 
 /* Storage formats. The artifact schema's StorageFormat and the llm
  * dialect's StorageKind are tied to these numbers by static_asserts
@@ -58,6 +58,13 @@ typedef struct llmc_cache_layer {
   int64_t head_dim;
 } llmc_cache_layer;
 
+/* Where a program's activations may live. A CPU program computes its
+ * elementwise ops inline, so its arena must be host memory. A program
+ * compiled with `--target cuda` calls llmc_k_elementwise for them too, so
+ * every touch of an activation is a kernel call and the runtime may place
+ * the arena, the weights and the cache on a GPU (or run it on the CPU). */
+enum { LLMC_TARGET_CPU = 0, LLMC_TARGET_CUDA = 1 };
+
 typedef struct llmc_program {
   uint32_t abi_version;   /* LLMC_PROGRAM_ABI_VERSION */
   uint32_t num_weights;   /* tensors the program reads, in artifact order */
@@ -72,6 +79,7 @@ typedef struct llmc_program {
   const llmc_weight_desc *weights; /* num_weights entries */
   int64_t num_cache_layers;
   const llmc_cache_layer *cache_layers; /* num_cache_layers entries */
+  int64_t target; /* LLMC_TARGET_* */
 } llmc_program;
 
 /* Kernels called by compiled code. Each takes row-major f32 activations. */
@@ -119,6 +127,18 @@ void llmc_k_attention(llmc_exec *exec, int64_t layer, const float *q,
                       const float *k, const float *v, int64_t n, int64_t start,
                       int64_t heads, int64_t kv_heads, int64_t head_dim,
                       float *out);
+
+/* Elementwise ops over `count` floats (`b` unused for SiLU). SWIGLU is
+ * silu(a) * b, the fusion of a SiLU whose one use is a multiply. Called by
+ * programs compiled for LLMC_TARGET_CUDA; CPU programs generate these loops. */
+enum {
+  LLMC_EW_SILU = 0,
+  LLMC_EW_MUL = 1,
+  LLMC_EW_ADD = 2,
+  LLMC_EW_SWIGLU = 3
+};
+void llmc_k_elementwise(llmc_exec *exec, int32_t op, const float *a,
+                        const float *b, float *y, int64_t count);
 
 #ifdef __cplusplus
 }
