@@ -173,6 +173,11 @@ std::unique_ptr<Reader> Reader::open(const std::string &path,
   const auto *segments = r->root_->segments();
   for (flatbuffers::uoffset_t i = 0; i < segments->size(); ++i) {
     const fb::Segment *s = segments->Get(i);
+    if (s->synthetic()) {
+      // Not in the file; its tensors are bounds-checked against its size.
+      r->synthetic_ = true;
+      continue;
+    }
     if (s->offset() > segSpace || s->size() > segSpace - s->offset() ||
         s->offset() % kSegmentAlign != 0) {
       return fail("segment " + std::to_string(i) +
@@ -212,8 +217,16 @@ std::unique_ptr<Reader> Reader::open(const std::string &path,
     if (t->offset() > s->size() || t->size() > s->size() - t->offset()) {
       return fail("tensor '" + name + "' lies outside its segment");
     }
-    ref.data = r->base_ + h.segment_base + s->offset() + t->offset();
     ref.size = t->size();
+    if (s->synthetic()) {
+      ref.data = nullptr; // filled where it runs (runtime/core/synth.h)
+      if (t->offset() % 64 != 0) {
+        return fail("tensor '" + name + "' is misaligned");
+      }
+      r->tensors_.push_back(std::move(ref));
+      continue;
+    }
+    ref.data = r->base_ + h.segment_base + s->offset() + t->offset();
     if (verifyWeights && hash64(ref.data, ref.size) != t->checksum()) {
       return fail("tensor '" + name + "' is corrupt (checksum mismatch)");
     }

@@ -39,6 +39,9 @@ public:
 
   const fb::Artifact &root() const { return *root_; }
   const std::vector<TensorRef> &tensors() const { return tensors_; }
+  /// Compiled with --random-weights: the tensors' bytes are not in the file
+  /// (their `data` is null) and the runtime synthesizes them.
+  bool synthetic() const { return synthetic_; }
   const TensorRef *find(std::string_view name) const;
   /// Bytes of the artifact itself (not of the executable carrying it).
   uint64_t size() const { return size_; }
@@ -58,6 +61,7 @@ private:
   uint64_t fileOffset_ = 0;
   const fb::Artifact *root_ = nullptr;
   std::vector<TensorRef> tensors_;
+  bool synthetic_ = false;
 };
 
 /// Bytes that `numElements` elements of `format` occupy (rows of `rowLength`).

@@ -47,10 +47,12 @@ uint64_t writeArtifact(std::FILE *f, const Contents &c) {
     tensors.push_back(fb::CreateTensorDirect(fbb, t.name.c_str(), t.format,
                                              t.groupSize, t.asymmetric,
                                              &t.shape, 0, offsets[i], t.size,
-                                             hash64(t.data, t.size)));
+                                             c.syntheticWeights
+                                                 ? 0
+                                                 : hash64(t.data, t.size)));
   }
   std::vector<flatbuffers::Offset<fb::Segment>> segOffsets = {
-      fb::CreateSegment(fbb, 0, segSize)};
+      fb::CreateSegment(fbb, 0, segSize, c.syntheticWeights)};
   auto config = fb::CreateModelConfig(fbb, &c.config);
   // A module compiled from .mlir has no tokenizer: leave the table out.
   auto tokenizer = c.tokenizer.pieces.empty()
@@ -86,7 +88,7 @@ uint64_t writeArtifact(std::FILE *f, const Contents &c) {
   h.flatbuffer_offset = sizeof(FileHeader);
   h.flatbuffer_size = fbb.GetSize();
   h.segment_base = alignUp(h.flatbuffer_offset + h.flatbuffer_size, kPageAlign);
-  h.total_size = h.segment_base + segSize;
+  h.total_size = h.segment_base + (c.syntheticWeights ? 0 : segSize);
   h.meta_checksum = 0;
   h.meta_checksum =
       hash64(&h, sizeof h, hash64(fbb.GetBufferPointer(), fbb.GetSize()));
@@ -97,7 +99,7 @@ uint64_t writeArtifact(std::FILE *f, const Contents &c) {
     return 0;
   }
   uint64_t pos = 0;
-  for (size_t i = 0; i < c.tensors.size(); ++i) {
+  for (size_t i = 0; !c.syntheticWeights && i < c.tensors.size(); ++i) {
     if (!writePadding(f, offsets[i] - pos) ||
         !writeAll(f, c.tensors[i].data, c.tensors[i].size)) {
       return 0;

@@ -28,6 +28,9 @@ struct Contents {
   uint64_t programFingerprint = 0;
   /// The program as data (written when it has ops).
   eval::Program program;
+  /// Leave the tensors' bytes out (--random-weights): the segment is marked
+  /// synthetic and the runtime fills it (runtime/core/synth.h).
+  bool syntheticWeights = false;
 };
 
 /// Writes `c` as a stand-alone artifact at `path` (temporary file, then

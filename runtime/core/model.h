@@ -25,6 +25,8 @@ struct llmc_model {
   // The reference program: the artifact's op list and its view of the tensors.
   std::optional<llmc::eval::Evaluator> evaluator;
   std::vector<llmc::eval::Weight> evalWeights;
+  // --random-weights: host copies filled on the first CPU session.
+  std::vector<std::unique_ptr<uint8_t[]>> synthesized;
 };
 
 struct llmc_session {
@@ -35,6 +37,11 @@ struct llmc_session {
   int64_t position = 0;
   std::vector<float> logits;
   int64_t logitsRows = 0;
+  // On a GPU: the backend's session, and whether `logits` holds a copy of
+  // the device's logits yet (they are copied back only when asked for).
+  std::unique_ptr<llmc::gpu::Session> gpu;
+  bool logitsOnHost = true;
+  std::string device = "cpu";
 };
 
 namespace llmc {

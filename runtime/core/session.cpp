@@ -1,6 +1,7 @@
 // The C API: loading a model, binding its program, sessions, tokenization.
 #include "runtime/artifact/fingerprint.h"
 #include "runtime/core/model.h"
+#include "runtime/core/synth_fill.h"
 #include "runtime/tokenizer/from_artifact.h"
 
 #include <cstdlib>
@@ -30,8 +31,85 @@ thread_local std::string lastError;
 thread_local std::string tokenText;
 
 // The reference program has no compiled code; sessions recognize it by address.
-const llmc_program kReferenceProgram = {
-    LLMC_PROGRAM_ABI_VERSION, 0, 0, 512, 0, nullptr, nullptr, nullptr, 0, nullptr};
+const llmc_program kReferenceProgram = {LLMC_PROGRAM_ABI_VERSION,
+                                        0,
+                                        0,
+                                        512,
+                                        0,
+                                        nullptr,
+                                        nullptr,
+                                        nullptr,
+                                        0,
+                                        nullptr,
+                                        LLMC_TARGET_CPU};
+
+gpu::CreateSession registeredBackend = nullptr;
+
+/// --random-weights on the CPU: fills host copies of every tensor, once.
+llmc_status synthesizeOnHost(llmc_model &m) {
+  if (!m.reader->synthetic() || !m.synthesized.empty()) {
+    return LLMC_OK;
+  }
+  const auto &tensors = m.reader->tensors();
+  try {
+    for (size_t i = 0; i < tensors.size(); ++i) {
+      const artifact::TensorRef &t = tensors[i];
+      m.synthesized.emplace_back(new uint8_t[t.size]);
+      synth::fillTensor(i, static_cast<int32_t>(t.format), t.groupSize,
+                        t.asymmetric, t.shape, m.synthesized.back().get());
+      m.weights[i] = m.synthesized.back().get();
+      if (i < m.evalWeights.size()) {
+        m.evalWeights[i].data = m.weights[i];
+      }
+    }
+  } catch (const std::bad_alloc &) {
+    m.synthesized.clear();
+    return fail(LLMC_ERROR_OUT_OF_MEMORY,
+                "out of memory for the synthesized weights");
+  }
+  return LLMC_OK;
+}
+
+/// A session on the GPU backend this executable registered.
+llmc_status createGpuSession(llmc_session &s, int64_t ctx, bool kvHalf) {
+  const llmc_model &m = *s.model;
+  if (m.evaluator || m.program->target != LLMC_TARGET_CUDA) {
+    return fail(LLMC_ERROR_INVALID_ARGUMENT,
+                "--device cuda needs a program compiled with --target cuda "
+                "(this one runs on the CPU only)");
+  }
+  if (!registeredBackend) {
+    return fail(LLMC_ERROR_INVALID_ARGUMENT,
+                "this executable was built without the CUDA backend");
+  }
+  gpu::SessionSpec spec;
+  spec.program = m.program;
+  for (const artifact::TensorRef &t : m.reader->tensors()) {
+    spec.tensors.push_back({t.data, t.size, static_cast<int32_t>(t.format),
+                            t.groupSize, t.asymmetric ? 1 : 0, t.shape});
+  }
+  spec.cache = m.cache;
+  spec.ctx = ctx;
+  spec.vocab = m.info.vocab_size;
+  spec.maxTokens = m.info.max_tokens;
+  spec.kvHalf = kvHalf;
+  if (const fb::Program *p = m.reader->root().program(); p && p->ops()) {
+    for (const fb::Op *o : *p->ops()) {
+      if (o->kind() == fb::OpKind::Attention) {
+        spec.maxHeads = std::max<int64_t>(spec.maxHeads, o->num_heads());
+      }
+    }
+  }
+  std::string error;
+  s.gpu = registeredBackend(spec, error);
+  if (!s.gpu) {
+    return fail(LLMC_ERROR_INVALID_ARGUMENT, error);
+  }
+  s.exec.gpu = s.gpu.get();
+  s.exec.ctx = ctx;
+  s.device = s.gpu->deviceName();
+  return LLMC_OK;
+}
 
 std::string shapeText(const std::vector<int64_t> &s) {
   std::string out = "[";
@@ -154,6 +232,11 @@ uint64_t bytesPerToken(const llmc_model &m, const fb::Program *p) {
 }
 
 } // namespace
+
+namespace gpu {
+void setGpuBackend(CreateSession create) { registeredBackend = create; }
+CreateSession gpuBackend() { return registeredBackend; }
+} // namespace gpu
 
 llmc_status fail(llmc_status status, const std::string &message) {
   lastError = message;
@@ -326,8 +409,29 @@ llmc_status llmc_session_create(llmc_model *model,
     return fail(LLMC_ERROR_INVALID_ARGUMENT,
                 "unknown KV cache format " + std::to_string(kv));
   }
+  const int device = options ? options->device : LLMC_DEVICE_CPU;
+  if (device != LLMC_DEVICE_CPU && device != LLMC_DEVICE_CUDA) {
+    return fail(LLMC_ERROR_INVALID_ARGUMENT,
+                "unknown device " + std::to_string(device));
+  }
   auto s = std::make_unique<llmc_session>();
   s->model = model;
+  if (device == LLMC_DEVICE_CUDA) {
+    if (llmc_status st = createGpuSession(*s, ctx, kv != LLMC_KV_F32)) {
+      return st;
+    }
+    try {
+      s->logits.resize(static_cast<size_t>(model->info.max_tokens *
+                                           model->info.vocab_size));
+    } catch (const std::bad_alloc &) {
+      return fail(LLMC_ERROR_OUT_OF_MEMORY, "out of memory for the logits");
+    }
+    *out = s.release();
+    return LLMC_OK;
+  }
+  if (llmc_status st = synthesizeOnHost(*model)) {
+    return st;
+  }
   try {
     s->pool = std::make_unique<ThreadPool>(threads);
     s->exec.init(s->pool.get(), &kernels::bestKernels(), model->cache, ctx,
@@ -393,7 +497,14 @@ llmc_status llmc_session_prefill(llmc_session *s, const int32_t *tokens,
   for (int64_t done = 0; done < n; done += chunk, chunk = maxTokens) {
     bool last = done + chunk == n;
     int64_t rows = last ? logits_rows : 1;
-    if (m.evaluator) {
+    if (s->gpu) {
+      std::string error;
+      if (!s->gpu->forward(&s->exec, tokens + done, chunk, s->position, rows,
+                           error)) {
+        return fail(LLMC_ERROR_INVALID_ARGUMENT, error);
+      }
+      s->logitsOnHost = false;
+    } else if (m.evaluator) {
       m.evaluator->forward(&s->exec, m.evalWeights, tokens + done, chunk,
                            s->position, rows, s->logits.data());
     } else {
@@ -412,7 +523,45 @@ llmc_status llmc_session_decode(llmc_session *session, int32_t token) {
 
 const float *llmc_session_logits(const llmc_session *session, int64_t *rows) {
   *rows = session->logitsRows;
+  if (!session->logitsOnHost) {
+    // The logits stay on the GPU until asked for (greedy decoding never
+    // asks: llmc_session_argmax runs there).
+    auto *s = const_cast<llmc_session *>(session);
+    std::string error;
+    if (!s->gpu->logits(s->logits.data(), s->logitsRows, error)) {
+      fail(LLMC_ERROR_INVALID_ARGUMENT, error);
+      return nullptr;
+    }
+    s->logitsOnHost = true;
+  }
   return session->logits.data();
+}
+
+llmc_status llmc_session_argmax(llmc_session *s, int32_t *token) {
+  if (s->logitsRows <= 0) {
+    return fail(LLMC_ERROR_INVALID_ARGUMENT, "no logits yet: prefill first");
+  }
+  if (s->gpu && !s->logitsOnHost) {
+    std::string error;
+    if (!s->gpu->argmax(token, error)) {
+      return fail(LLMC_ERROR_INVALID_ARGUMENT, error);
+    }
+    return LLMC_OK;
+  }
+  const int64_t vocab = s->model->info.vocab_size;
+  const float *row = s->logits.data() + (s->logitsRows - 1) * vocab;
+  int32_t best = 0;
+  for (int64_t i = 1; i < vocab; ++i) {
+    if (row[i] > row[best]) {
+      best = static_cast<int32_t>(i);
+    }
+  }
+  *token = best;
+  return LLMC_OK;
+}
+
+const char *llmc_session_device(const llmc_session *session) {
+  return session->device.c_str();
 }
 
 int64_t llmc_session_position(const llmc_session *session) {

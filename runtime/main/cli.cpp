@@ -49,6 +49,7 @@ struct Options {
   bool verifyWeights = false;
   bool printIds = false;
   bool printLogits = false;
+  int device = -1; // --device; -1: the program's target
 };
 
 const char *kUsage =
@@ -89,6 +90,8 @@ const char *kUsage =
     "\n"
     "Runtime:\n"
     "  --threads N           worker threads (default: one per core)\n"
+    "  --device cpu|cuda     where to run (default: cuda for a program compiled\n"
+    "                        with --target cuda, else cpu)\n"
     "  --kv-cache f16|f32    KV cache element type (default f16: half the\n"
     "                        memory; f32 is exact)\n"
     "  --ctx N               context length (default: the compiled maximum)\n"
@@ -299,6 +302,9 @@ int runPerplexity(const char *argv0, llmc_model *model, llmc_session *session,
       }
       int64_t rows;
       const float *lg = llmc_session_logits(session, &rows);
+      if (!lg) {
+        return apiError(argv0);
+      }
       const float *ref = nullptr;
       if (refSession) {
         if (b == 0) {
@@ -398,14 +404,16 @@ int runBench(const char *argv0, llmc_session *session,
     if (llmc_session_prefill(session, prompt.data(), o.benchPrefill, 1)) {
       return apiError(argv0);
     }
-    double t1 = now();
-    int64_t rows;
     int32_t next = 3;
+    // The prefill ends when its logits are read (on a GPU, the argmax
+    // waits for the device).
+    if (llmc_session_argmax(session, &next)) {
+      return apiError(argv0);
+    }
+    double t1 = now();
     for (int64_t i = 0; i < o.benchDecode; ++i) {
-      const float *lg = llmc_session_logits(session, &rows);
-      next = static_cast<int32_t>(
-          std::max_element(lg, lg + info.vocab_size) - lg);
-      if (llmc_session_decode(session, next)) {
+      if (llmc_session_decode(session, next) ||
+          llmc_session_argmax(session, &next)) {
         return apiError(argv0);
       }
     }
@@ -430,16 +438,17 @@ int runBench(const char *argv0, llmc_session *session,
                 "\"reps\": %d, \"threads\": %d, \"prefill_tok_s\": %.3f, "
                 "\"decode_tok_s\": %.3f, \"weight_bytes\": %llu, "
                 "\"bytes_per_token\": %llu, \"decode_gb_s\": %.3f, "
-                "\"peak_rss_mib\": %.1f}\n",
+                "\"peak_rss_mib\": %.1f, \"device\": \"%s\"}\n",
                 static_cast<long long>(o.benchPrefill),
                 static_cast<long long>(o.benchDecode), o.benchReps,
                 o.threads > 0 ? o.threads
                               : static_cast<int>(std::thread::hardware_concurrency()),
                 p, d, static_cast<unsigned long long>(info.weight_bytes),
                 static_cast<unsigned long long>(info.bytes_per_token), d * gb,
-                peakRssMiB());
+                peakRssMiB(), llmc_session_device(session));
   } else {
-    std::printf("bench: %d reps, median\n", o.benchReps);
+    std::printf("bench: %d reps, median, on %s\n", o.benchReps,
+                llmc_session_device(session));
     std::printf("  prefill %4lld tokens: %10.1f tokens/s\n",
                 static_cast<long long>(o.benchPrefill), p);
     std::printf("  decode  %4lld tokens: %10.1f tokens/s (%.2f GB/s of weights read)\n",
@@ -485,9 +494,14 @@ int runGenerate(const char *argv0, llmc_model *model, llmc_session *session,
     return apiError(argv0);
   }
   double t1 = now();
-  int64_t got;
-  const float *lg = llmc_session_logits(session, &got);
+  int64_t got = 0;
+  const float *lg = nullptr;
   if (o.printLogits) {
+    lg = llmc_session_logits(session, &got);
+    if (!lg) {
+      llmc_sampler_release(sampler);
+      return apiError(argv0);
+    }
     for (int64_t r = 0; r < got; ++r) {
       for (int64_t v = 0; v < info.vocab_size; ++v) {
         std::printf(v ? " %.6f" : "%.6f", lg[r * info.vocab_size + v]);
@@ -513,9 +527,22 @@ int runGenerate(const char *argv0, llmc_model *model, llmc_session *session,
   int64_t generated = 0;
   int64_t limit = std::min(o.steps, ctx - n);
   for (; generated < limit; ++generated) {
-    lg = llmc_session_logits(session, &got);
-    int32_t next = llmc_sampler_sample(sampler, lg + (got - 1) * info.vocab_size,
-                                       info.vocab_size);
+    int32_t next;
+    if (o.temperature <= 0.0f) {
+      // Greedy: the argmax (on a GPU, found there).
+      if (llmc_session_argmax(session, &next)) {
+        llmc_sampler_release(sampler);
+        return apiError(argv0);
+      }
+    } else {
+      lg = llmc_session_logits(session, &got);
+      if (!lg) {
+        llmc_sampler_release(sampler);
+        return apiError(argv0);
+      }
+      next = llmc_sampler_sample(sampler, lg + (got - 1) * info.vocab_size,
+                                 info.vocab_size);
+    }
     if (next == info.eos_token_id) {
       break;
     }
@@ -608,6 +635,10 @@ int runCli(int argc, char **argv, const llmc_program *program, bool embedded) {
       if (!value(v) || (std::strcmp(v, "f16") != 0 && std::strcmp(v, "f32") != 0))
         return usageError(argv0, "--kv-cache needs f16 or f32");
       o.kvCache = std::strcmp(v, "f32") == 0 ? LLMC_KV_F32 : LLMC_KV_F16;
+    } else if (a == "--device") {
+      if (!value(v) || (std::strcmp(v, "cpu") != 0 && std::strcmp(v, "cuda") != 0))
+        return usageError(argv0, "--device needs cpu or cuda");
+      o.device = std::strcmp(v, "cuda") == 0 ? LLMC_DEVICE_CUDA : LLMC_DEVICE_CPU;
     } else if (a == "--weights") {
       if (!value(v)) return usageError(argv0, "--weights needs a file");
       o.weights = v;
@@ -717,7 +748,12 @@ int runCli(int argc, char **argv, const llmc_program *program, bool embedded) {
     llmc_model_release(model);
     return finishOutput(argv0, rc);
   }
-  llmc_session_options so = {o.threads, o.ctx, o.kvCache};
+  // A program compiled with --target cuda runs on the GPU unless told not to.
+  int device = o.device >= 0 ? o.device
+                             : (program->target == LLMC_TARGET_CUDA
+                                    ? LLMC_DEVICE_CUDA
+                                    : LLMC_DEVICE_CPU);
+  llmc_session_options so = {o.threads, o.ctx, o.kvCache, device};
   llmc_session *session = nullptr;
   if (llmc_session_create(model, &so, &session)) {
     int rc = apiError(argv0);

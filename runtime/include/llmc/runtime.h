@@ -76,10 +76,18 @@ typedef enum llmc_kv_cache {
   LLMC_KV_F32 = 2      /* exact: what the reference comparisons use */
 } llmc_kv_cache;
 
+/* Where a session runs. LLMC_DEVICE_CUDA needs a program compiled with
+ * `--target cuda`, an executable that links the CUDA backend, and a GPU. */
+typedef enum llmc_device {
+  LLMC_DEVICE_CPU = 0,
+  LLMC_DEVICE_CUDA = 1
+} llmc_device;
+
 typedef struct llmc_session_options {
   int threads;      /* 0: one per core */
   int64_t context;  /* 0: the model's max_seq_len */
   int kv_cache;     /* an llmc_kv_cache; 0: f16 */
+  int device;       /* an llmc_device; 0: the CPU */
 } llmc_session_options;
 
 llmc_status llmc_session_create(llmc_model *model,
@@ -96,6 +104,11 @@ llmc_status llmc_session_prefill(llmc_session *session, const int32_t *tokens,
 llmc_status llmc_session_decode(llmc_session *session, int32_t token);
 /* Logits of the last call: `*rows` rows of vocab_size floats. */
 const float *llmc_session_logits(const llmc_session *session, int64_t *rows);
+/* The id of the largest logit of the last row kept (the first on ties); on a
+ * GPU it is found there, and the logits are not copied back. */
+llmc_status llmc_session_argmax(llmc_session *session, int32_t *token);
+/* The name of the session's device ("cpu", or the GPU's name). */
+const char *llmc_session_device(const llmc_session *session);
 int64_t llmc_session_position(const llmc_session *session);
 /* Forgets the cache: the next prefill starts at position 0. */
 void llmc_session_reset(llmc_session *session);

@@ -2,9 +2,11 @@
 #include "TinyModel.h"
 #include "runtime/artifact/format.h"
 #include "runtime/artifact/reader.h"
+#include "llmc/runtime.h"
 
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
@@ -185,4 +187,59 @@ TEST(Artifact, NoTruncationOrByteFlipCrashesTheLoader) {
     }
   }
   std::remove(path.c_str());
+}
+
+TEST(Artifact, SyntheticWeightsAreLeftOutAndFilledTheSameEveryTime) {
+  // --random-weights: the segment is marked synthetic, the file carries no
+  // weight bytes, tensors are bounds-checked but have no data, and a CPU
+  // session fills them from runtime/core/synth.h (the same values each load).
+  test::TinyModel m;
+  m.contents.syntheticWeights = true;
+  std::string path = tempPath("synth.llmc"), full = tempPath("full.llmc"), error;
+  ASSERT_TRUE(artifact::writeArtifactFile(path, m.contents, error)) << error;
+  test::TinyModel real;
+  ASSERT_TRUE(artifact::writeArtifactFile(full, real.contents, error)) << error;
+  auto r = artifact::Reader::open(path, error, /*verifyWeights=*/true);
+  ASSERT_NE(r, nullptr) << error;
+  EXPECT_TRUE(r->synthetic());
+  EXPECT_LT(readAll(path).size(), readAll(full).size());
+  for (const auto &t : r->tensors()) {
+    EXPECT_EQ(t.data, nullptr);
+    EXPECT_GT(t.size, 0u);
+  }
+  std::vector<float> first;
+  for (int load = 0; load < 2; ++load) {
+    llmc_model *model = nullptr;
+    ASSERT_EQ(llmc_model_load(path.c_str(), llmc_reference_program(), 0, &model),
+              LLMC_OK)
+        << llmc_last_error();
+    llmc_session *s = nullptr;
+    llmc_session_options o = {1, 0, LLMC_KV_F32, LLMC_DEVICE_CPU};
+    ASSERT_EQ(llmc_session_create(model, &o, &s), LLMC_OK) << llmc_last_error();
+    int32_t ids[3] = {1, 2, 3};
+    ASSERT_EQ(llmc_session_prefill(s, ids, 3, 1), LLMC_OK) << llmc_last_error();
+    int64_t rows = 0;
+    const float *lg = llmc_session_logits(s, &rows);
+    llmc_model_info info;
+    llmc_model_get_info(model, &info);
+    std::vector<float> v(lg, lg + info.vocab_size);
+    for (float x : v) {
+      ASSERT_TRUE(std::isfinite(x));
+    }
+    if (load == 0) {
+      first = v;
+    } else {
+      EXPECT_EQ(v, first);
+    }
+    // The CPU never asks for a GPU it does not have.
+    llmc_session *g = nullptr;
+    llmc_session_options go = {1, 0, 0, LLMC_DEVICE_CUDA};
+    EXPECT_NE(llmc_session_create(model, &go, &g), LLMC_OK);
+    EXPECT_NE(std::string(llmc_last_error()).find("--target cuda"), std::string::npos)
+        << llmc_last_error();
+    llmc_session_release(s);
+    llmc_model_release(model);
+  }
+  std::remove(path.c_str());
+  std::remove(full.c_str());
 }

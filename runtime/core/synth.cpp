@@ -1,0 +1,79 @@
+// Host-side filling of --random-weights tensors in the artifact's layout (the recipe is synth.h's).
+#include "runtime/core/synth_fill.h"
+
+#include "runtime/core/synth.h"
+#include "runtime/kernels/kernels.h"
+#include "runtime/kernels/quant.h"
+
+#include <cstring>
+
+namespace llmc::synth {
+
+namespace {
+uint16_t toBf16(float v) { // round to nearest even, as the GPU's conversion
+  uint32_t bits;
+  std::memcpy(&bits, &v, 4);
+  bits += 0x7FFF + ((bits >> 16) & 1);
+  return static_cast<uint16_t>(bits >> 16);
+}
+} // namespace
+
+void fillTensor(uint64_t index, int32_t format, int32_t group, bool asym,
+                const std::vector<int64_t> &shape, uint8_t *dst) {
+  const int rank = static_cast<int>(shape.size());
+  const int64_t cols = shape.back();
+  int64_t rows = 1;
+  for (int i = 0; i + 1 < rank; ++i) {
+    rows *= shape[i];
+  }
+  if (format == LLMC_FORMAT_Q8 || format == LLMC_FORMAT_Q4) {
+    const bool q8 = format == LLMC_FORMAT_Q8;
+    const int64_t groups = (cols + group - 1) / group;
+    const size_t block = kernels::quantBlockBytes(format, group, asym);
+    const uint16_t d = kernels::floatToHalf(quantScale(q8, cols));
+    const uint16_t m = kernels::floatToHalf(-8.0f * kernels::halfToFloat(d));
+    for (int64_t r = 0; r < rows; ++r) {
+      for (int64_t g = 0; g < groups; ++g) {
+        uint8_t *b = dst + (r * groups + g) * block;
+        std::memcpy(b, &d, 2);
+        uint8_t *q = b + 2;
+        if (!q8 && asym) {
+          std::memcpy(b + 2, &m, 2);
+          q = b + 4;
+        }
+        const int64_t c0 = g * group;
+        if (q8) {
+          for (int64_t i = 0; i < group; ++i) {
+            q[i] = static_cast<uint8_t>(static_cast<int8_t>(
+                quantCode(index, true, false, cols, r, c0 + i)));
+          }
+        } else {
+          // Sub-blocks of 32: byte i holds element i (low) and i + 16 (high).
+          for (int64_t s = 0; s < group / 32; ++s) {
+            for (int64_t i = 0; i < 16; ++i) {
+              int lo = quantCode(index, false, asym, cols, r, c0 + 32 * s + i);
+              int hi = quantCode(index, false, asym, cols, r, c0 + 32 * s + 16 + i);
+              q[16 * s + i] = static_cast<uint8_t>(lo | (hi << 4));
+            }
+          }
+        }
+      }
+    }
+    return;
+  }
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t c = 0; c < cols; ++c) {
+      float v = floatValue(index, rank, cols, r, c);
+      size_t at = static_cast<size_t>(r * cols + c);
+      if (format == LLMC_FORMAT_F32) {
+        std::memcpy(dst + 4 * at, &v, 4);
+      } else {
+        uint16_t h = format == LLMC_FORMAT_F16 ? kernels::floatToHalf(v)
+                                               : toBf16(v);
+        std::memcpy(dst + 2 * at, &h, 2);
+      }
+    }
+  }
+}
+
+} // namespace llmc::synth
