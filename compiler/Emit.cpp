@@ -132,8 +132,40 @@ std::string runtimeLibraryDir() {
   return LLMC_RUNTIME_LIB_DIR;
 }
 
+bool cudaBackendAvailable() {
+#ifdef LLMC_CUDA_ARCHS
+  return true;
+#else
+  return false;
+#endif
+}
+
+llvm::Error checkCudaArchs(const std::string &archs) {
+#ifdef LLMC_CUDA_ARCHS
+  llvm::SmallVector<llvm::StringRef> built, asked;
+  llvm::StringRef(LLMC_CUDA_ARCHS).split(built, ',', -1, false);
+  llvm::StringRef(archs).split(asked, ',', -1, false);
+  std::string list;
+  for (llvm::StringRef b : built) {
+    list += (list.empty() ? "sm_" : ", sm_") + b.str();
+  }
+  for (llvm::StringRef a : asked) {
+    a = a.trim();
+    llvm::StringRef num = a;
+    if (!num.consume_front("sm_") || !llvm::is_contained(built, num)) {
+      return error("--cuda-arch '" + a.str() + "': this llmc's kernels are "
+                   "built for " + list + " (LLMC_CUDA_ARCHITECTURES)");
+    }
+  }
+  return llvm::Error::success();
+#else
+  (void)archs;
+  return error("this llmc was built without the CUDA backend");
+#endif
+}
+
 llvm::Error linkExecutable(const std::string &objectPath,
-                           const std::string &exePath) {
+                           const std::string &exePath, bool cuda) {
   std::string cxx;
   if (const char *env = std::getenv("CXX"); env && *env) {
     cxx = env;
@@ -148,17 +180,25 @@ llvm::Error linkExecutable(const std::string &objectPath,
                  "' to link with (set CXX)");
   }
   std::string libDir = runtimeLibraryDir();
-  std::vector<std::string> args = {*prog,
-                                   objectPath,
-                                   "-o",
-                                   exePath,
-                                   "-L" + libDir,
-                                   "-lllmc_runtime_main",
-                                   "-lllmc_runtime",
-                                   "-static-libstdc++",
-                                   "-static-libgcc",
-                                   "-pthread",
-                                   "-lm"};
+  std::vector<std::string> args = {*prog, objectPath, "-o", exePath,
+                                   "-L" + libDir};
+  if (cuda) {
+#ifdef LLMC_CUDART_STATIC
+    // main() registers the backend; libcudart_static needs only the driver.
+    for (const char *a : {"-lllmc_runtime_cuda_main", "-lllmc_runtime_cuda",
+                          "-lllmc_runtime", LLMC_CUDART_STATIC, "-ldl", "-lrt"}) {
+      args.push_back(a);
+    }
+#else
+    return error("this llmc was built without the CUDA backend");
+#endif
+  } else {
+    args.push_back("-lllmc_runtime_main");
+    args.push_back("-lllmc_runtime");
+  }
+  for (const char *a : {"-static-libstdc++", "-static-libgcc", "-pthread", "-lm"}) {
+    args.push_back(a);
+  }
   std::vector<llvm::StringRef> argRefs(args.begin(), args.end());
   std::string errMsg;
   int rc = llvm::sys::ExecuteAndWait(*prog, argRefs, std::nullopt, {}, 0, 0,

@@ -28,9 +28,17 @@ llvm::Error emitObject(llvm::Module &module, const TargetOptions &target,
                        const std::string &path);
 
 /// Links `objectPath` with the runtime library into an executable at
-/// `exePath`, through the system C++ driver ($CXX, else c++).
+/// `exePath`, through the system C++ driver ($CXX, else c++). `cuda` links
+/// the CUDA backend and the static CUDA runtime too (the executable then
+/// needs only the NVIDIA driver).
 llvm::Error linkExecutable(const std::string &objectPath,
-                           const std::string &exePath);
+                           const std::string &exePath, bool cuda = false);
+
+/// Whether this llmc was built with the CUDA backend.
+bool cudaBackendAvailable();
+/// Checks a --cuda-arch list ("sm_80,sm_90") against the architectures the
+/// backend's kernels were built for.
+llvm::Error checkCudaArchs(const std::string &archs);
 
 /// Where the runtime's static libraries are (next to the llmc binary when
 /// installed, else the build tree).

@@ -45,3 +45,11 @@ if os.path.exists(refpy):
 else:
     lit_config.note("no %s (scripts/fetch_models.sh): tests against gguf and "
                     "tokenizers are skipped" % refpy)
+
+# The CUDA backend is built when nvcc was found at configure time: tests of
+# --target cuda declare `REQUIRES: cuda-backend`. None of them needs a GPU
+# (bench/gpu/ checks the GPU itself).
+if config.llmc_have_cuda in ("ON", "1", "TRUE"):
+    config.available_features.add("cuda-backend")
+else:
+    lit_config.note("built without the CUDA backend: --target cuda tests are skipped")

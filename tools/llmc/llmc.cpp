@@ -168,6 +168,28 @@ cl::opt<std::string> targetCpu(
     cl::value_desc("cpu"), cl::init("x86-64-v2"), cl::sub(compileCmd),
     cl::cat(compileCat));
 
+cl::opt<std::string> targetDevice(
+    "target",
+    cl::desc("Device the executable runs on: cpu (default) or cuda (the GPU "
+             "kernels are linked in; --device cpu still runs on the CPU)"),
+    cl::value_desc("cpu|cuda"), cl::init("cpu"), cl::sub(compileCmd),
+    cl::cat(compileCat));
+
+cl::opt<std::string> cudaArch(
+    "cuda-arch",
+    cl::desc("With --target cuda: the GPU architectures the executable must "
+             "run on, comma-separated (sm_80, sm_90; default: all that this "
+             "llmc's kernels were built for)"),
+    cl::value_desc("sm_XX,..."), cl::init(""), cl::sub(compileCmd),
+    cl::cat(compileCat));
+
+cl::opt<bool> randomWeights(
+    "random-weights",
+    cl::desc("Leave the weights out of the artifact: the executable fills "
+             "every tensor with deterministic random values where it runs "
+             "(for benchmarks at real shapes without carrying the weights)"),
+    cl::init(false), cl::sub(compileCmd), cl::cat(compileCat));
+
 cl::opt<int64_t> maxSeqLen(
     "max-seq",
     cl::desc("Longest context to support (default: the config's "
@@ -290,6 +312,24 @@ int runCompile(int argc, char **argv) {
   if (toQ8 && toQ4) {
     return fail("--q8 and --q4 exclude each other");
   }
+  if (targetDevice != "cpu" && targetDevice != "cuda") {
+    return fail("--target must be cpu or cuda, got '" + targetDevice + "'");
+  }
+  if (!cudaArch.empty() && targetDevice != "cuda") {
+    return fail("--cuda-arch goes with --target cuda");
+  }
+  if (targetDevice == "cuda") {
+    if (!llmc::cudaBackendAvailable()) {
+      return fail("--target cuda: this llmc was built without the CUDA "
+                  "backend (no nvcc when it was configured)");
+    }
+    if (Error e = llmc::checkCudaArchs(cudaArch)) {
+      return fail(toString(std::move(e)));
+    }
+  }
+  if (randomWeights && emitKind != EmitKind::Exe) {
+    return fail("--random-weights applies to --emit=exe");
+  }
   llmc::CompileOptions options;
   options.quant = toQ8   ? llmc::CompileOptions::Quant::Q8
                   : toQ4 ? llmc::CompileOptions::Quant::Q4
@@ -305,6 +345,7 @@ int runCompile(int argc, char **argv) {
   options.toF16 = toF16;
   options.fuse = !noFuse;
   options.progress = !quiet;
+  options.target = targetDevice;
   if (Error e = llmc::checkOptions(options)) {
     return fail(toString(std::move(e)));
   }
@@ -529,6 +570,7 @@ int runCompile(int argc, char **argv) {
     }
     contents->build.llmc_version = LLMC_VERSION;
     contents->build.target_cpu = targetCpu;
+    contents->syntheticWeights = randomWeights;
     for (int i = 1; i < argc; ++i) {
       contents->build.flags.push_back(argv[i]);
     }
@@ -607,7 +649,8 @@ int runCompile(int argc, char **argv) {
   progress.step("emitted the object file");
   // Link first: a failed link leaves neither the executable nor the weights.
   Error err = writeAtomically(out, [&](const std::string &tmp) -> Error {
-    if (Error e = llmc::linkExecutable(std::string(objPath), tmp)) {
+    if (Error e = llmc::linkExecutable(std::string(objPath), tmp,
+                                       targetDevice == "cuda")) {
       return e;
     }
     std::string error;
@@ -677,7 +720,11 @@ int runInspect() {
     outs() << " (appended at byte " << r->fileOffset() << ")";
   }
   outs() << "\n  size: " << r->size() << " bytes, weights: " << r->weightBytes()
-         << " bytes\n";
+         << " bytes"
+         << (r->synthetic() ? " (not in the file: --random-weights, synthesized "
+                              "at load)"
+                            : "")
+         << "\n";
   outs() << "config:\n"
          << "  hidden_size " << c.hidden_size() << ", intermediate_size "
          << c.intermediate_size() << ", layers " << c.num_layers()

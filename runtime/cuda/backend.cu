@@ -1,0 +1,1855 @@
+// The CUDA backend: device layout of the weights, the kernels behind llmc_k_*, and decode steps replayed as one CUDA graph.
+//
+// Layout. Float weights (f32, f16, bf16) are the artifact's rows as they are.
+// Block-quantized weights are re-laid out at load, row by row: each row is
+// its codes (q8: one byte per element, q4: the artifact's 16-byte sub-blocks
+// of 32 nibbles), then its group scales (f16; q4 asymmetric: (scale, min)
+// pairs), padded to 16 bytes, so a warp reads a row's codes with coalesced
+// 128-bit loads and the row's scales from the same lines.
+//
+// Decode (one token) multiplies with matrix-vector kernels: a block first
+// quantizes the activation row to int8 in blocks of 32 (as the CPU kernels
+// do) in shared memory, then each warp streams whole weight rows and sums
+// with dp4a. Prefill (several tokens) multiplies with a tensor-core (WMMA)
+// tile kernel that converts activations and dequantized weights to f16 in
+// shared memory and accumulates in f32. Attention splits the context across
+// blocks (flash-decoding) and merges the partial softmaxes.
+//
+// Position and tokens live in device memory, so the captured decode step
+// (every kernel of one forward call) serves every position: a step is one
+// 16-byte copy, one graph launch and, for greedy decoding, one argmax whose
+// 4-byte result comes back.
+#include "runtime/cuda/backend.h"
+
+#include "runtime/core/synth.h"
+#include "runtime/kernels/quant.h"
+
+#include <cublas_api.h> // types only: the library is opened at run time
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+#include <mma.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <dlfcn.h>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace llmc::cuda {
+namespace {
+
+// Positions per attention block: short for a decode step, which has one
+// query row per head and needs the splits for parallelism; longer for a
+// prefill, which has a row per token already.
+constexpr int kDecodeChunk = 64, kPrefillChunk = 256;
+constexpr int kMaxParts = 4;    // results of one split linear
+
+// ---------------------------------------------------------------- layout
+
+/// Bytes of one re-laid-out row of a block-quantized weight.
+__host__ __device__ inline int64_t quantRowStride(int32_t format, int64_t cols,
+                                                  int32_t group, int32_t asym) {
+  int64_t groups = (cols + group - 1) / group;
+  int64_t kp = groups * group;
+  int64_t codes = format == LLMC_FORMAT_Q8 ? kp : kp / 2;
+  int64_t scales = groups * 2 * (asym ? 2 : 1);
+  return (codes + scales + 15) / 16 * 16;
+}
+
+__host__ __device__ inline int64_t quantCodeBytes(int32_t format, int64_t cols,
+                                                  int32_t group) {
+  int64_t kp = (cols + group - 1) / group * group;
+  return format == LLMC_FORMAT_Q8 ? kp : kp / 2;
+}
+
+__device__ inline float loadFloat(const void *p, int32_t format, int64_t i) {
+  if (format == LLMC_FORMAT_F32) {
+    return static_cast<const float *>(p)[i];
+  }
+  if (format == LLMC_FORMAT_F16) {
+    return __half2float(static_cast<const __half *>(p)[i]);
+  }
+  return __bfloat162float(static_cast<const __nv_bfloat16 *>(p)[i]);
+}
+
+/// Element (row, col) of a weight of any format with `cols` columns.
+__device__ inline float weightAt(const void *w, int32_t format, int32_t group,
+                                 int32_t asym, int64_t cols, int64_t row,
+                                 int64_t col) {
+  if (format != LLMC_FORMAT_Q8 && format != LLMC_FORMAT_Q4) {
+    return loadFloat(w, format, row * cols + col);
+  }
+  const uint8_t *r = static_cast<const uint8_t *>(w) +
+                     row * quantRowStride(format, cols, group, asym);
+  const __half *sc = reinterpret_cast<const __half *>(
+      r + quantCodeBytes(format, cols, group));
+  int64_t g = col / group;
+  if (format == LLMC_FORMAT_Q8) {
+    return __half2float(sc[g]) * static_cast<float>(static_cast<int8_t>(r[col]));
+  }
+  uint8_t b = r[(col / 32) * 16 + (col % 16)];
+  int nib = (col % 32) < 16 ? (b & 15) : (b >> 4);
+  if (asym) {
+    return __half2float(sc[2 * g]) * nib + __half2float(sc[2 * g + 1]);
+  }
+  return __half2float(sc[g]) * (nib - 8);
+}
+
+// Where output column j of a (split) linear goes.
+struct Outs {
+  float *y[kMaxParts];
+  int64_t begin[kMaxParts + 1];
+  int parts;
+  __device__ inline float *at(int64_t row, int64_t j) const {
+    int p = 0;
+    while (p + 1 < parts && j >= begin[p + 1]) {
+      ++p;
+    }
+    int64_t w = begin[p + 1] - begin[p];
+    return y[p] + row * w + (j - begin[p]);
+  }
+};
+
+__device__ inline float warpSum(float v) {
+  for (int o = 16; o > 0; o >>= 1) {
+    v += __shfl_xor_sync(0xffffffffu, v, o);
+  }
+  return v;
+}
+
+__device__ inline float warpMax(float v) {
+  for (int o = 16; o > 0; o >>= 1) {
+    v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+  }
+  return v;
+}
+
+// ------------------------------------------------------------ synthesis
+
+__global__ void fillFloatKernel(void *dst, int32_t format, uint64_t tensor,
+                                int rank, int64_t rows, int64_t cols) {
+  int64_t total = rows * cols;
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < total;
+       i += int64_t(gridDim.x) * blockDim.x) {
+    float v = synth::floatValue(tensor, rank, cols, i / cols, i % cols);
+    if (format == LLMC_FORMAT_F32) {
+      static_cast<float *>(dst)[i] = v;
+    } else if (format == LLMC_FORMAT_F16) {
+      static_cast<__half *>(dst)[i] = __float2half_rn(v);
+    } else {
+      static_cast<__nv_bfloat16 *>(dst)[i] = __float2bfloat16_rn(v);
+    }
+  }
+}
+
+__global__ void fillQuantKernel(uint8_t *dst, int32_t format, uint64_t tensor,
+                                int64_t rows, int64_t cols, int32_t group,
+                                int32_t asym) {
+  const bool q8 = format == LLMC_FORMAT_Q8;
+  const int64_t stride = quantRowStride(format, cols, group, asym);
+  const int64_t codeBytes = quantCodeBytes(format, cols, group);
+  const int64_t groups = (cols + group - 1) / group;
+  const __half d = __float2half_rn(synth::quantScale(q8, cols));
+  const __half m = __float2half_rn(-8.0f * __half2float(d));
+  const int64_t total = rows * stride;
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < total;
+       i += int64_t(gridDim.x) * blockDim.x) {
+    int64_t r = i / stride, b = i % stride;
+    uint8_t *row = dst + r * stride;
+    if (b < codeBytes) {
+      if (q8) {
+        row[b] = static_cast<uint8_t>(static_cast<int8_t>(
+            synth::quantCode(tensor, true, false, cols, r, b)));
+      } else {
+        int64_t s = b / 16, j = b % 16;
+        int lo = synth::quantCode(tensor, false, asym, cols, r, 32 * s + j);
+        int hi = synth::quantCode(tensor, false, asym, cols, r, 32 * s + 16 + j);
+        row[b] = static_cast<uint8_t>(lo | (hi << 4));
+      }
+    } else if ((b - codeBytes) % 2 == 0 &&
+               (b - codeBytes) / 2 < groups * (asym ? 2 : 1)) {
+      int64_t k = (b - codeBytes) / 2;
+      __half v = asym && k % 2 == 1 ? m : d;
+      memcpy(row + b, &v, 2);
+    } else if (b >= codeBytes + groups * 2 * (asym ? 2 : 1)) {
+      row[b] = 0;
+    }
+  }
+}
+
+// --------------------------------------------------------------- kernels
+
+__global__ void embeddingKernel(const void *table, int32_t format,
+                                int32_t group, int32_t asym, const int32_t *ids,
+                                int64_t dim, float *out) {
+  int64_t i = blockIdx.x;
+  int64_t row = ids[i];
+  for (int64_t c = threadIdx.x; c < dim; c += blockDim.x) {
+    out[i * dim + c] = weightAt(table, format, group, asym, dim, row, c);
+  }
+}
+
+__global__ void rmsNormKernel(const float *x, int64_t dim, const void *w,
+                              int32_t format, float eps, float *out) {
+  __shared__ float part[32];
+  const float *xr = x + blockIdx.x * dim;
+  float ss = 0.0f;
+  for (int64_t c = threadIdx.x; c < dim; c += blockDim.x) {
+    ss += xr[c] * xr[c];
+  }
+  ss = warpSum(ss);
+  if (threadIdx.x % 32 == 0) {
+    part[threadIdx.x / 32] = ss;
+  }
+  __syncthreads();
+  if (threadIdx.x < 32) {
+    float v = threadIdx.x < blockDim.x / 32 ? part[threadIdx.x] : 0.0f;
+    v = warpSum(v);
+    if (threadIdx.x == 0) {
+      part[0] = rsqrtf(v / static_cast<float>(dim) + eps);
+    }
+  }
+  __syncthreads();
+  float scale = part[0];
+  float *yr = out + blockIdx.x * dim;
+  for (int64_t c = threadIdx.x; c < dim; c += blockDim.x) {
+    yr[c] = loadFloat(w, format, c) * (xr[c] * scale);
+  }
+}
+
+__device__ inline void storeOut(const Outs &o, int64_t row, int64_t j, float v,
+                                const void *bias, int32_t biasFormat) {
+  if (bias) {
+    v += loadFloat(bias, biasFormat, j);
+  }
+  *o.at(row, j) = v;
+}
+
+constexpr int kGemvWarps = 4;
+constexpr int kGemvThreads = kGemvWarps * 32;
+constexpr int kGemvUnroll = 4; // 16-byte chunks per lane per row in flight
+
+/// What a matrix-vector kernel may fuse: the RMSNorm before it (the row is
+/// normalized and scaled by `normW` on the way into shared memory; block 0
+/// also writes the normalized row to `normOut` for any other reader) and the
+/// residual add after it (y + `resid` also goes to `residOut`).
+struct Fuse {
+  const void *normW = nullptr; // null: no norm
+  int32_t normFormat = 0;
+  float eps = 0.0f;
+  float *normOut = nullptr;
+  const float *resid = nullptr; // null: no residual
+  float *residOut = nullptr;
+};
+
+/// 1 / rms(x) when the norm is fused, else 1 (a block-wide reduction).
+__device__ inline float fusedNormScale(const float *x, int64_t cols,
+                                       const Fuse &f, float *red) {
+  if (!f.normW) {
+    return 1.0f;
+  }
+  float ss = 0.0f;
+  for (int64_t c = threadIdx.x; c < cols; c += kGemvThreads) {
+    float v = x[c];
+    ss += v * v;
+  }
+  ss = warpSum(ss);
+  if (threadIdx.x % 32 == 0) {
+    red[threadIdx.x / 32] = ss;
+  }
+  __syncthreads();
+  float tot = 0.0f;
+  for (int w = 0; w < kGemvWarps; ++w) {
+    tot += red[w];
+  }
+  __syncthreads();
+  return rsqrtf(tot / static_cast<float>(cols) + f.eps);
+}
+
+/// Element c of the kernel's input row (normalized when fused; 0 past the
+/// row); block 0 writes the normalized row out.
+__device__ inline float inputAt(const float *x, int64_t c, int64_t cols,
+                                const Fuse &f, float scale) {
+  if (c >= cols) {
+    return 0.0f;
+  }
+  float v = x[c];
+  if (f.normW) {
+    v = loadFloat(f.normW, f.normFormat, c) * (v * scale);
+    if (blockIdx.x == 0) {
+      f.normOut[c] = v;
+    }
+  }
+  return v;
+}
+
+__device__ inline void gemvEpilogue(const Outs &outs, const Fuse &f, int64_t row,
+                                    float v, const void *bias,
+                                    int32_t biasFormat) {
+  if (bias) {
+    v += loadFloat(bias, biasFormat, row);
+  }
+  *outs.at(0, row) = v;
+  if (f.resid) {
+    f.residOut[row] = v + f.resid[row];
+  }
+}
+
+/// One activation row times block-quantized rows. The block quantizes the
+/// row to int8 blocks of 32 in shared memory (eight elements a thread, four
+/// threads a block), then each warp streams R weight rows, kGemvUnroll
+/// coalesced 128-bit loads per row in flight per lane, and sums with dp4a.
+template <int FMT, int R>
+__global__ void __launch_bounds__(kGemvThreads)
+    gemvQuantKernel(const uint8_t *w, int64_t cols, int32_t group, int32_t asym,
+                    int64_t outDim, const float *x, const void *bias,
+                    int32_t biasFormat, Outs outs, Fuse fuse) {
+  extern __shared__ __align__(16) uint8_t smem[];
+  __shared__ float red[kGemvWarps];
+  const int64_t kp = (cols + group - 1) / group * group;
+  const int64_t nblk = kp / 32;
+  int8_t *xq = reinterpret_cast<int8_t *>(smem);
+  float *xd = reinterpret_cast<float *>(smem + kp);
+  int *xs = reinterpret_cast<int *>(xd + nblk);
+  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+  const float scale = fusedNormScale(x, cols, fuse, red);
+  for (int64_t p = 0; p < kp; p += kGemvThreads * 8) {
+    // Uniform trip count: every lane takes part in the shuffles.
+    const int64_t base = p + threadIdx.x * 8;
+    const bool active = base < kp;
+    float v[8];
+    float amax = 0.0f;
+    for (int k = 0; k < 8; ++k) {
+      v[k] = active ? inputAt(x, base + k, cols, fuse, scale) : 0.0f;
+      amax = fmaxf(amax, fabsf(v[k]));
+    }
+    amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, 1));
+    amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, 2));
+    // As the CPU's quantizeActivations: x * (1 / d), rounded to even.
+    const float d = amax / 127.0f;
+    const float inv = d != 0.0f ? 1.0f / d : 0.0f;
+    int sum = 0;
+    uint32_t packed[2] = {0, 0};
+    for (int k = 0; k < 8; ++k) {
+      int q = __float2int_rn(v[k] * inv);
+      sum += q;
+      packed[k / 4] |= (static_cast<uint32_t>(q) & 0xFFu) << (8 * (k % 4));
+    }
+    sum += __shfl_xor_sync(0xffffffffu, sum, 1);
+    sum += __shfl_xor_sync(0xffffffffu, sum, 2);
+    if (active) {
+      *reinterpret_cast<uint2 *>(xq + base) = make_uint2(packed[0], packed[1]);
+      if (threadIdx.x % 4 == 0) {
+        xd[base / 32] = d;
+        xs[base / 32] = sum;
+      }
+    }
+  }
+  __syncthreads();
+  const int64_t row0 = (int64_t(blockIdx.x) * kGemvWarps + warp) * R;
+  if (row0 >= outDim) {
+    return;
+  }
+  const int64_t stride = quantRowStride(FMT, cols, group, asym);
+  const int64_t codeBytes = quantCodeBytes(FMT, cols, group);
+  const uint8_t *rows[R];
+  for (int r = 0; r < R; ++r) {
+    int64_t row = row0 + r < outDim ? row0 + r : outDim - 1;
+    rows[r] = w + row * stride;
+  }
+  float acc[R];
+  for (int r = 0; r < R; ++r) {
+    acc[r] = 0.0f;
+  }
+  // q4: a 16-byte chunk is one sub-block of 32 elements; q8: half a block.
+  constexpr int kElems = FMT == LLMC_FORMAT_Q4 ? 32 : 16;
+  const int64_t chunks = kp / kElems;
+  for (int64_t c0 = lane; c0 < chunks; c0 += 32 * kGemvUnroll) {
+    uint4 wv[kGemvUnroll][R];
+    for (int u = 0; u < kGemvUnroll; ++u) {
+      if (c0 + 32 * u < chunks) {
+        for (int r = 0; r < R; ++r) {
+          wv[u][r] = __ldg(reinterpret_cast<const uint4 *>(rows[r]) + c0 + 32 * u);
+        }
+      }
+    }
+    for (int u = 0; u < kGemvUnroll; ++u) {
+      const int64_t c = c0 + 32 * u;
+      if (c >= chunks) {
+        break;
+      }
+      const int64_t g = (kElems * c) / group;
+      if (FMT == LLMC_FORMAT_Q4) {
+        const int4 xl = *reinterpret_cast<const int4 *>(xq + 32 * c);
+        const int4 xh = *reinterpret_cast<const int4 *>(xq + 32 * c + 16);
+        const float dx = xd[c];
+        const int sx = xs[c];
+        const int *lo = reinterpret_cast<const int *>(&xl);
+        const int *hi = reinterpret_cast<const int *>(&xh);
+        for (int r = 0; r < R; ++r) {
+          const uint32_t *wd = reinterpret_cast<const uint32_t *>(&wv[u][r]);
+          int dot = 0;
+          for (int j = 0; j < 4; ++j) {
+            dot = __dp4a(static_cast<int>(wd[j] & 0x0F0F0F0Fu), lo[j], dot);
+            dot = __dp4a(static_cast<int>((wd[j] >> 4) & 0x0F0F0F0Fu), hi[j], dot);
+          }
+          const __half *sc = reinterpret_cast<const __half *>(rows[r] + codeBytes);
+          if (asym) {
+            const __half2 dm = reinterpret_cast<const __half2 *>(sc)[g];
+            acc[r] += dx * (__low2float(dm) * static_cast<float>(dot) +
+                            __high2float(dm) * static_cast<float>(sx));
+          } else {
+            acc[r] += dx * __half2float(sc[g]) * static_cast<float>(dot - 8 * sx);
+          }
+        }
+      } else {
+        const int4 xv = *reinterpret_cast<const int4 *>(xq + 16 * c);
+        const float dx = xd[c / 2];
+        const int *xi = reinterpret_cast<const int *>(&xv);
+        for (int r = 0; r < R; ++r) {
+          const int *wd = reinterpret_cast<const int *>(&wv[u][r]);
+          int dot = 0;
+          for (int j = 0; j < 4; ++j) {
+            dot = __dp4a(wd[j], xi[j], dot);
+          }
+          const __half *sc = reinterpret_cast<const __half *>(rows[r] + codeBytes);
+          acc[r] += dx * __half2float(sc[g]) * static_cast<float>(dot);
+        }
+      }
+    }
+  }
+  for (int r = 0; r < R; ++r) {
+    float v = warpSum(acc[r]);
+    if (lane == 0 && row0 + r < outDim) {
+      gemvEpilogue(outs, fuse, row0 + r, v, bias, biasFormat);
+    }
+  }
+}
+
+/// One activation row times float rows; the row is staged (normalized when
+/// fused) in shared memory as f32.
+template <int FMT, int R>
+__global__ void __launch_bounds__(kGemvThreads)
+    gemvFloatKernel(const void *w, int64_t cols, int64_t outDim, const float *x,
+                    const void *bias, int32_t biasFormat, Outs outs, Fuse fuse) {
+  extern __shared__ __align__(16) uint8_t smem[];
+  __shared__ float red[kGemvWarps];
+  float *xs = reinterpret_cast<float *>(smem);
+  const float scale = fusedNormScale(x, cols, fuse, red);
+  for (int64_t c = threadIdx.x; c < cols; c += kGemvThreads) {
+    xs[c] = inputAt(x, c, cols, fuse, scale);
+  }
+  __syncthreads();
+  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+  const int64_t row0 = (int64_t(blockIdx.x) * kGemvWarps + warp) * R;
+  if (row0 >= outDim) {
+    return;
+  }
+  float acc[R];
+  int64_t rowOf[R];
+  for (int r = 0; r < R; ++r) {
+    acc[r] = 0.0f;
+    rowOf[r] = row0 + r < outDim ? row0 + r : outDim - 1;
+  }
+  constexpr int kPer = FMT == LLMC_FORMAT_F32 ? 4 : 8; // elements per 16 bytes
+  constexpr int kBytes = FMT == LLMC_FORMAT_F32 ? 4 : 2;
+  if (cols % kPer == 0) {
+    const int64_t chunks = cols / kPer;
+    for (int64_t c0 = lane; c0 < chunks; c0 += 32 * kGemvUnroll) {
+      uint4 wv[kGemvUnroll][R];
+      for (int u = 0; u < kGemvUnroll; ++u) {
+        if (c0 + 32 * u < chunks) {
+          for (int r = 0; r < R; ++r) {
+            wv[u][r] = __ldg(reinterpret_cast<const uint4 *>(
+                                 static_cast<const uint8_t *>(w) +
+                                 rowOf[r] * cols * kBytes) +
+                             c0 + 32 * u);
+          }
+        }
+      }
+      for (int u = 0; u < kGemvUnroll; ++u) {
+        const int64_t c = c0 + 32 * u;
+        if (c >= chunks) {
+          break;
+        }
+        const float *xv = xs + c * kPer;
+        for (int r = 0; r < R; ++r) {
+          if (FMT == LLMC_FORMAT_F32) {
+            const float *f = reinterpret_cast<const float *>(&wv[u][r]);
+            for (int j = 0; j < 4; ++j) {
+              acc[r] += f[j] * xv[j];
+            }
+          } else if (FMT == LLMC_FORMAT_F16) {
+            const __half2 *h = reinterpret_cast<const __half2 *>(&wv[u][r]);
+            for (int j = 0; j < 4; ++j) {
+              float2 f = __half22float2(h[j]);
+              acc[r] += f.x * xv[2 * j] + f.y * xv[2 * j + 1];
+            }
+          } else {
+            const __nv_bfloat162 *h =
+                reinterpret_cast<const __nv_bfloat162 *>(&wv[u][r]);
+            for (int j = 0; j < 4; ++j) {
+              float2 f = __bfloat1622float2(h[j]);
+              acc[r] += f.x * xv[2 * j] + f.y * xv[2 * j + 1];
+            }
+          }
+        }
+      }
+    }
+  } else {
+    for (int64_t c = lane; c < cols; c += 32) {
+      for (int r = 0; r < R; ++r) {
+        acc[r] += loadFloat(w, FMT, rowOf[r] * cols + c) * xs[c];
+      }
+    }
+  }
+  for (int r = 0; r < R; ++r) {
+    float v = warpSum(acc[r]);
+    if (lane == 0 && row0 + r < outDim) {
+      gemvEpilogue(outs, fuse, row0 + r, v, bias, biasFormat);
+    }
+  }
+}
+
+// Tensor-core tiles for several activation rows: a block computes BM rows
+// by BN output columns, BK columns of the inner dimension at a time.
+constexpr int kBM = 64, kBN = 128, kBK = 32, kPad = 8;
+constexpr int kGemmThreads = 256; // 8 warps: 2 x 4, each 32 x 32
+
+template <int FMT>
+__device__ inline void loadWeightTile(const void *w, int32_t group,
+                                      int32_t asym, int64_t cols,
+                                      int64_t outDim, int64_t n0, int64_t k0,
+                                      __half (*bs)[kBK + kPad]) {
+  // Two threads per weight row, 16 elements each.
+  const int r = threadIdx.x / 2, h = threadIdx.x % 2;
+  const int64_t row = n0 + r;
+  __half *dst = &bs[r][h * 16];
+  if (row >= outDim) {
+    for (int j = 0; j < 16; ++j) {
+      dst[j] = __float2half(0.0f);
+    }
+    return;
+  }
+  if (FMT == LLMC_FORMAT_Q4 || FMT == LLMC_FORMAT_Q8) {
+    const int64_t kp = (cols + group - 1) / group * group;
+    const uint8_t *rp = static_cast<const uint8_t *>(w) +
+                        row * quantRowStride(FMT, cols, group, asym);
+    const __half *sc = reinterpret_cast<const __half *>(
+        rp + quantCodeBytes(FMT, cols, group));
+    if (k0 >= kp) {
+      for (int j = 0; j < 16; ++j) {
+        dst[j] = __float2half(0.0f);
+      }
+      return;
+    }
+    const int64_t g = k0 / group;
+    if (FMT == LLMC_FORMAT_Q4) {
+      uint4 v = __ldg(reinterpret_cast<const uint4 *>(rp + k0 / 2));
+      const uint8_t *b = reinterpret_cast<const uint8_t *>(&v);
+      float d = asym ? __half2float(sc[2 * g]) : __half2float(sc[g]);
+      float m = asym ? __half2float(sc[2 * g + 1]) : -8.0f * d;
+      for (int j = 0; j < 16; ++j) {
+        int nib = h == 0 ? (b[j] & 15) : (b[j] >> 4);
+        dst[j] = __float2half(d * nib + m);
+      }
+    } else {
+      uint4 v = __ldg(reinterpret_cast<const uint4 *>(rp + k0 + 16 * h));
+      const int8_t *q = reinterpret_cast<const int8_t *>(&v);
+      float d = __half2float(sc[g]);
+      for (int j = 0; j < 16; ++j) {
+        dst[j] = __float2half(d * q[j]);
+      }
+    }
+    return;
+  }
+  const int64_t c0 = k0 + 16 * h;
+  if (FMT != LLMC_FORMAT_F32 && cols % 8 == 0 && c0 + 16 <= cols) {
+    // Two 128-bit loads of 8 halves.
+    const uint4 *src = reinterpret_cast<const uint4 *>(
+        static_cast<const uint8_t *>(w) + (row * cols + c0) * 2);
+    for (int v = 0; v < 2; ++v) {
+      uint4 u = __ldg(src + v);
+      if (FMT == LLMC_FORMAT_F16) {
+        memcpy(dst + 8 * v, &u, 16);
+      } else {
+        const __nv_bfloat162 *b = reinterpret_cast<const __nv_bfloat162 *>(&u);
+        for (int j = 0; j < 4; ++j) {
+          float2 f = __bfloat1622float2(b[j]);
+          dst[8 * v + 2 * j] = __float2half(f.x);
+          dst[8 * v + 2 * j + 1] = __float2half(f.y);
+        }
+      }
+    }
+    return;
+  }
+  for (int j = 0; j < 16; ++j) {
+    int64_t c = c0 + j;
+    dst[j] = __float2half(c < cols ? loadFloat(w, FMT, row * cols + c) : 0.0f);
+  }
+}
+
+template <int FMT>
+__global__ void __launch_bounds__(kGemmThreads)
+    gemmKernel(const float *x, int64_t n, const void *w, int32_t group,
+               int32_t asym, int64_t cols, int64_t outDim, const void *bias,
+               int32_t biasFormat, Outs outs) {
+  using namespace nvcuda;
+  __shared__ __align__(32) __half as[kBM][kBK + kPad];
+  __shared__ __align__(32) __half bs[kBN][kBK + kPad];
+  __shared__ __align__(32) float cs[kBM][kBN + 4];
+  const int64_t m0 = int64_t(blockIdx.y) * kBM, n0 = int64_t(blockIdx.x) * kBN;
+  const int warp = threadIdx.x / 32;
+  const int wm = warp / 4, wn = warp % 4; // 2 x 4 warps of 32 x 32
+  wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc[2][2];
+  for (int i = 0; i < 2; ++i) {
+    for (int j = 0; j < 2; ++j) {
+      wmma::fill_fragment(acc[i][j], 0.0f);
+    }
+  }
+  for (int64_t k0 = 0; k0 < cols; k0 += kBK) {
+    // Activations: 64 x 32, 8 per thread.
+    for (int e = threadIdx.x; e < kBM * kBK; e += kGemmThreads) {
+      int r = e / kBK, c = e % kBK;
+      int64_t row = m0 + r, col = k0 + c;
+      as[r][c] = __float2half(row < n && col < cols ? x[row * cols + col] : 0.0f);
+    }
+    loadWeightTile<FMT>(w, group, asym, cols, outDim, n0, k0, bs);
+    __syncthreads();
+    for (int kk = 0; kk < kBK; kk += 16) {
+      wmma::fragment<wmma::matrix_a, 16, 16, 16, __half, wmma::row_major> fa[2];
+      wmma::fragment<wmma::matrix_b, 16, 16, 16, __half, wmma::col_major> fb[2];
+      for (int i = 0; i < 2; ++i) {
+        wmma::load_matrix_sync(fa[i], &as[wm * 32 + i * 16][kk], kBK + kPad);
+      }
+      for (int j = 0; j < 2; ++j) {
+        wmma::load_matrix_sync(fb[j], &bs[wn * 32 + j * 16][kk], kBK + kPad);
+      }
+      for (int i = 0; i < 2; ++i) {
+        for (int j = 0; j < 2; ++j) {
+          wmma::mma_sync(acc[i][j], fa[i], fb[j], acc[i][j]);
+        }
+      }
+    }
+    __syncthreads();
+  }
+  for (int i = 0; i < 2; ++i) {
+    for (int j = 0; j < 2; ++j) {
+      wmma::store_matrix_sync(&cs[wm * 32 + i * 16][wn * 32 + j * 16], acc[i][j],
+                              kBN + 4, wmma::mem_row_major);
+    }
+  }
+  __syncthreads();
+  for (int e = threadIdx.x; e < kBM * kBN; e += kGemmThreads) {
+    int r = e / kBN, c = e % kBN;
+    int64_t row = m0 + r, col = n0 + c;
+    if (row < n && col < outDim) {
+      storeOut(outs, row, col, cs[r][c], bias, biasFormat);
+    }
+  }
+}
+
+/// f32 weights, several rows: a plain f32 tile product (16 x 16 outputs a
+/// block, the inner dimension in steps of 16 through shared memory), so an
+/// f32 model's prefill stays in f32 as on the CPU.
+__global__ void gemmF32Kernel(const float *x, int64_t n, const float *w,
+                              int64_t cols, int64_t outDim, const void *bias,
+                              int32_t biasFormat, Outs outs) {
+  __shared__ float xs[16][17], ws[16][17];
+  const int tx = threadIdx.x % 16, ty = threadIdx.x / 16;
+  const int64_t row = int64_t(blockIdx.y) * 16 + ty; // activation row
+  const int64_t col = int64_t(blockIdx.x) * 16 + tx; // output column
+  float acc = 0.0f;
+  for (int64_t k0 = 0; k0 < cols; k0 += 16) {
+    int64_t xr = int64_t(blockIdx.y) * 16 + ty, wr = int64_t(blockIdx.x) * 16 + ty;
+    xs[ty][tx] = xr < n && k0 + tx < cols ? x[xr * cols + k0 + tx] : 0.0f;
+    ws[ty][tx] = wr < outDim && k0 + tx < cols ? w[wr * cols + k0 + tx] : 0.0f;
+    __syncthreads();
+    for (int k = 0; k < 16; ++k) {
+      acc += xs[ty][k] * ws[tx][k];
+    }
+    __syncthreads();
+  }
+  if (row < n && col < outDim) {
+    storeOut(outs, row, col, acc, bias, biasFormat);
+  }
+}
+
+/// RoPE on up to two tensors of n rows at positions pos..pos+n-1 (the q and
+/// k of one layer in one launch): x1 has h1 heads a row, x2 h2 (0: none).
+__global__ void ropeKernel(const float *x1, float *y1, int64_t h1,
+                           const float *x2, float *y2, int64_t h2, int64_t n,
+                           int64_t headDim, float theta, const int64_t *pos) {
+  const int64_t half = headDim / 2, heads = h1 + h2;
+  const int64_t total = n * heads * half;
+  for (int64_t u = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; u < total;
+       u += int64_t(gridDim.x) * blockDim.x) {
+    int64_t j = u % half, rh = u / half, i = rh / heads, h = rh % heads;
+    const float *xr = h < h1 ? x1 + (i * h1 + h) * headDim
+                             : x2 + (i * h2 + h - h1) * headDim;
+    float *yr = h < h1 ? y1 + (i * h1 + h) * headDim
+                       : y2 + (i * h2 + h - h1) * headDim;
+    // As the CPU kernel: the angle in double precision.
+    double inv = exp2(-2.0 * static_cast<double>(j) / static_cast<double>(headDim) *
+                      log2(static_cast<double>(theta)));
+    double s, c;
+    sincos(static_cast<double>(*pos + i) * inv, &s, &c);
+    float cs = static_cast<float>(c), sn = static_cast<float>(s);
+    float a = xr[j], b = xr[j + half];
+    yr[j] = a * cs - b * sn;
+    yr[j + half] = b * cs + a * sn;
+  }
+}
+
+template <typename T> __device__ inline T toCache(float v);
+template <> __device__ inline float toCache<float>(float v) { return v; }
+template <> __device__ inline __half toCache<__half>(float v) {
+  return __float2half_rn(v);
+}
+__device__ inline float fromCache(float v) { return v; }
+__device__ inline float fromCache(__half v) { return __half2float(v); }
+
+template <typename T>
+__global__ void appendKvKernel(T *kc, T *vc, const float *k, const float *v,
+                               int64_t n, int64_t kvHeads, int64_t headDim,
+                               int64_t ctx, const int64_t *pos) {
+  const int64_t total = n * kvHeads * headDim;
+  for (int64_t u = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; u < total;
+       u += int64_t(gridDim.x) * blockDim.x) {
+    int64_t d = u % headDim, h = (u / headDim) % kvHeads, i = u / (headDim * kvHeads);
+    int64_t at = (h * ctx + *pos + i) * headDim + d;
+    kc[at] = toCache<T>(k[u]);
+    vc[at] = toCache<T>(v[u]);
+  }
+}
+
+constexpr int kAttnThreads = 128;
+constexpr int kAttnWarps = kAttnThreads / 32;
+constexpr int kMaxHeadDim = 256;
+
+/// Combines the splits' (max, sum, weighted values) of one head into out.
+/// Reads through L2 (another block may have written them).
+__device__ inline void mergeHead(const float *p, int64_t splits, int64_t headDim,
+                                 float *out) {
+  float M = -INFINITY;
+  for (int64_t s = 0; s < splits; ++s) {
+    M = fmaxf(M, __ldcg(p + s * (headDim + 2)));
+  }
+  float L = 0.0f;
+  for (int64_t s = 0; s < splits; ++s) {
+    float ms = __ldcg(p + s * (headDim + 2));
+    if (ms != -INFINITY) {
+      L += expf(ms - M) * __ldcg(p + s * (headDim + 2) + 1);
+    }
+  }
+  for (int64_t d = threadIdx.x; d < headDim; d += blockDim.x) {
+    float v = 0.0f;
+    for (int64_t s = 0; s < splits; ++s) {
+      float ms = __ldcg(p + s * (headDim + 2));
+      if (ms != -INFINITY) {
+        v += expf(ms - M) * __ldcg(p + s * (headDim + 2) + 2 + d);
+      }
+    }
+    out[d] = v / L;
+  }
+}
+
+/// Query row i (blockIdx.z), head h (blockIdx.x), the positions of split s
+/// (blockIdx.y): the split's max score, sum of exponentials and weighted
+/// values, for attnMergeKernel. Three phases, each with independent loads
+/// in flight: scores (a warp per position, four positions at a time), the
+/// softmax of the chunk in shared memory, then the values (a thread per
+/// element of the head, a loop over the chunk's positions).
+///
+/// DECODE (one query row): the new key and value are read from `knew` and
+/// `vnew` rather than the cache, and the first block of each KV head writes
+/// them to the cache; the last block of a head to finish (an atomic ticket
+/// in `counters`) merges the splits into `out`. One launch per layer.
+template <typename T, bool DECODE>
+__global__ void __launch_bounds__(kAttnThreads)
+    attnSplitKernel(const float *q, T *kc, T *vc, int64_t heads,
+                    int64_t kvHeads, int64_t headDim, int64_t ctx,
+                    const int64_t *pos, int64_t splits, int64_t chunk,
+                    float *partial, const float *knew, const float *vnew,
+                    int *counters, float *out) {
+  extern __shared__ float sh[]; // chunk scores, then the scaled query
+  __shared__ float red[kAttnWarps];
+  __shared__ bool last;
+  float *sc = sh, *qs = sh + chunk;
+  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+  const int64_t h = blockIdx.x, s = blockIdx.y, i = blockIdx.z;
+  const int64_t p0 = *pos;
+  const int64_t len = p0 + i + 1;
+  const int64_t b = s * chunk, e = min(len, b + chunk), cnt = e - b;
+  float *part = partial + ((i * heads + h) * splits + s) * (headDim + 2);
+  const int64_t group = heads / kvHeads, kvh = h / group;
+  T *kb = kc + (kvh * ctx + b) * headDim;
+  T *vb = vc + (kvh * ctx + b) * headDim;
+  const float *kn = knew + kvh * headDim, *vn = vnew + kvh * headDim;
+  if (DECODE && s == 0 && h % group == 0) {
+    T *kr = kc + (kvh * ctx + p0) * headDim, *vr = vc + (kvh * ctx + p0) * headDim;
+    for (int64_t d = threadIdx.x; d < headDim; d += kAttnThreads) {
+      kr[d] = toCache<T>(kn[d]);
+      vr[d] = toCache<T>(vn[d]);
+    }
+  }
+  // The new position's key and value as the cache will hold them.
+  auto key = [&](int64_t t, int64_t d) {
+    return DECODE && b + t == p0 ? fromCache(toCache<T>(kn[d]))
+                                 : fromCache(kb[t * headDim + d]);
+  };
+  auto value = [&](int64_t t, int64_t d) {
+    return DECODE && b + t == p0 ? fromCache(toCache<T>(vn[d]))
+                                 : fromCache(vb[t * headDim + d]);
+  };
+  if (cnt > 0) {
+    const float scale = rsqrtf(static_cast<float>(headDim));
+    const float *qp = q + (i * heads + h) * headDim;
+    for (int64_t d = threadIdx.x; d < headDim; d += kAttnThreads) {
+      qs[d] = qp[d] * scale;
+    }
+    __syncthreads();
+    // Scores: four positions per warp at a time.
+    for (int64_t t0 = warp * 4; t0 < cnt; t0 += kAttnWarps * 4) {
+      float acc[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+      for (int64_t d = lane; d < headDim; d += 32) {
+        const float qd = qs[d];
+        for (int u = 0; u < 4; ++u) {
+          if (t0 + u < cnt) {
+            acc[u] += qd * key(t0 + u, d);
+          }
+        }
+      }
+      for (int u = 0; u < 4; ++u) {
+        float v = warpSum(acc[u]);
+        if (lane == 0 && t0 + u < cnt) {
+          sc[t0 + u] = v;
+        }
+      }
+    }
+    __syncthreads();
+    // Softmax of the chunk.
+    float m = -INFINITY;
+    for (int64_t t = threadIdx.x; t < cnt; t += kAttnThreads) {
+      m = fmaxf(m, sc[t]);
+    }
+    m = warpMax(m);
+    if (lane == 0) {
+      red[warp] = m;
+    }
+    __syncthreads();
+    m = red[0];
+    for (int w = 1; w < kAttnWarps; ++w) {
+      m = fmaxf(m, red[w]);
+    }
+    __syncthreads();
+    float l = 0.0f;
+    for (int64_t t = threadIdx.x; t < cnt; t += kAttnThreads) {
+      float p = expf(sc[t] - m);
+      sc[t] = p;
+      l += p;
+    }
+    l = warpSum(l);
+    if (lane == 0) {
+      red[warp] = l;
+    }
+    __syncthreads();
+    // Values: a thread per element, positions in a loop (independent loads).
+    for (int64_t d = threadIdx.x; d < headDim; d += kAttnThreads) {
+      float v = 0.0f;
+      for (int64_t t = 0; t < cnt; ++t) {
+        v += sc[t] * value(t, d);
+      }
+      part[2 + d] = v;
+    }
+    if (threadIdx.x == 0) {
+      float L = 0.0f;
+      for (int w = 0; w < kAttnWarps; ++w) {
+        L += red[w];
+      }
+      part[0] = m;
+      part[1] = L;
+    }
+  } else if (threadIdx.x == 0) {
+    part[0] = -INFINITY;
+    part[1] = 0.0f;
+  }
+  if (DECODE) {
+    // The last of the head's blocks merges (threadFenceReduction pattern).
+    __threadfence();
+    __syncthreads();
+    if (threadIdx.x == 0) {
+      last = atomicAdd(counters + h, 1) == splits - 1;
+    }
+    __syncthreads();
+    if (last) {
+      __threadfence();
+      mergeHead(partial + h * splits * (headDim + 2), splits, headDim,
+                out + h * headDim);
+      if (threadIdx.x == 0) {
+        counters[h] = 0; // ready for the next step
+      }
+    }
+  }
+}
+
+__global__ void attnMergeKernel(const float *partial, int64_t heads,
+                                int64_t headDim, int64_t splits, float *out) {
+  const int64_t h = blockIdx.x, i = blockIdx.y;
+  mergeHead(partial + (i * heads + h) * splits * (headDim + 2), splits, headDim,
+            out + (i * heads + h) * headDim);
+}
+
+__global__ void elementwiseKernel(int32_t op, const float *a, const float *b,
+                                  float *y, int64_t count) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < count;
+       i += int64_t(gridDim.x) * blockDim.x) {
+    float v = a[i];
+    switch (op) {
+    case LLMC_EW_SILU:
+      v = v / (1.0f + expf(-v));
+      break;
+    case LLMC_EW_MUL:
+      v = v * b[i];
+      break;
+    case LLMC_EW_ADD:
+      v = v + b[i];
+      break;
+    default: // LLMC_EW_SWIGLU
+      v = v / (1.0f + expf(-v)) * b[i];
+      break;
+    }
+    y[i] = v;
+  }
+}
+
+/// The first index of the largest value (one block).
+__global__ void argmaxKernel(const float *x, int64_t n, int32_t *out) {
+  __shared__ float bv[1024];
+  __shared__ int64_t bi[1024];
+  float best = -INFINITY;
+  int64_t at = 0;
+  for (int64_t i = threadIdx.x; i < n; i += blockDim.x) {
+    if (x[i] > best) {
+      best = x[i];
+      at = i;
+    }
+  }
+  bv[threadIdx.x] = best;
+  bi[threadIdx.x] = at;
+  __syncthreads();
+  for (int s = blockDim.x / 2; s > 0; s >>= 1) {
+    if (threadIdx.x < s) {
+      float ov = bv[threadIdx.x + s];
+      int64_t oi = bi[threadIdx.x + s];
+      if (ov > bv[threadIdx.x] || (ov == bv[threadIdx.x] && oi < bi[threadIdx.x])) {
+        bv[threadIdx.x] = ov;
+        bi[threadIdx.x] = oi;
+      }
+    }
+    __syncthreads();
+  }
+  if (threadIdx.x == 0) {
+    *out = static_cast<int32_t>(bi[0]);
+  }
+}
+
+__global__ void toHalfKernel(const float *x, __half *y, int64_t count) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < count;
+       i += int64_t(gridDim.x) * blockDim.x) {
+    y[i] = __float2half_rn(x[i]);
+  }
+}
+
+/// A weight of any format as f16 rows, for cuBLAS.
+__global__ void weightToHalfKernel(const void *w, int32_t format, int32_t group,
+                                   int32_t asym, int64_t rows, int64_t cols,
+                                   __half *out) {
+  const int64_t total = rows * cols;
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < total;
+       i += int64_t(gridDim.x) * blockDim.x) {
+    out[i] = __float2half_rn(weightAt(w, format, group, asym, cols, i / cols, i % cols));
+  }
+}
+
+__global__ void biasKernel(Outs o, int64_t n, int64_t out, const void *bias,
+                           int32_t biasFormat) {
+  const int64_t total = n * out;
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < total;
+       i += int64_t(gridDim.x) * blockDim.x) {
+    int64_t j = i % out;
+    *o.at(i / out, j) += loadFloat(bias, biasFormat, j);
+  }
+}
+
+/// cuBLAS, opened at run time when the machine has it (libcublas.so.13):
+/// the executable needs only the driver, and uses cuBLAS's tensor-core
+/// GEMM for prefill where it can (LLMC_CUBLAS=0 turns it off).
+struct Cublas {
+  using Create = cublasStatus_t (*)(cublasHandle_t *);
+  using Destroy = cublasStatus_t (*)(cublasHandle_t);
+  using SetStream = cublasStatus_t (*)(cublasHandle_t, cudaStream_t);
+  using GemmEx = cublasStatus_t (*)(cublasHandle_t, cublasOperation_t,
+                                    cublasOperation_t, int, int, int,
+                                    const void *, const void *, cudaDataType,
+                                    int, const void *, cudaDataType, int,
+                                    const void *, void *, cudaDataType, int,
+                                    cublasComputeType_t, cublasGemmAlgo_t);
+  void *lib = nullptr;
+  Create create = nullptr;
+  Destroy destroy = nullptr;
+  SetStream setStream = nullptr;
+  GemmEx gemmEx = nullptr;
+
+  bool open() {
+    const char *off = std::getenv("LLMC_CUBLAS");
+    if (off && std::strcmp(off, "0") == 0) {
+      return false;
+    }
+    lib = dlopen("libcublas.so.13", RTLD_NOW | RTLD_LOCAL);
+    if (!lib) {
+      return false;
+    }
+    create = reinterpret_cast<Create>(dlsym(lib, "cublasCreate_v2"));
+    destroy = reinterpret_cast<Destroy>(dlsym(lib, "cublasDestroy_v2"));
+    setStream = reinterpret_cast<SetStream>(dlsym(lib, "cublasSetStream_v2"));
+    gemmEx = reinterpret_cast<GemmEx>(dlsym(lib, "cublasGemmEx"));
+    return create && destroy && setStream && gemmEx;
+  }
+};
+
+inline unsigned gridFor(int64_t total, int threads) {
+  int64_t blocks = (total + threads - 1) / threads;
+  return static_cast<unsigned>(blocks < 1 ? 1 : (blocks > 65535 * 8 ? 65535 * 8 : blocks));
+}
+
+// ------------------------------------------------------------- session
+
+/// What the host writes before each forward call: the position, then the
+/// tokens (one copy).
+struct Step {
+  int64_t pos;
+  int32_t tokens[1];
+};
+
+class CudaSession final : public gpu::Session {
+public:
+  ~CudaSession() override {
+    if (profile_) {
+      std::vector<std::pair<double, std::string>> order;
+      double total = 0;
+      for (const auto &[name, t] : timings_) {
+        order.push_back({t.seconds, name});
+        total += t.seconds;
+      }
+      std::sort(order.rbegin(), order.rend());
+      std::fprintf(stderr, "LLMC_CUDA_PROFILE: %.3f ms in kernels (each call "
+                           "waited for)\n", total * 1e3);
+      for (const auto &[sec, name] : order) {
+        const Timing &t = timings_[name];
+        std::fprintf(stderr, "  %10.3f ms %6.1f%% %8ld calls %9.2f us/call  %s\n",
+                     sec * 1e3, 100 * sec / total, t.calls, sec * 1e6 / t.calls,
+                     name.c_str());
+      }
+    }
+    if (graphExec_) {
+      cudaGraphExecDestroy(graphExec_);
+    }
+    if (cublasHandle_) {
+      cublas_.destroy(cublasHandle_);
+    }
+    for (void *p : allocations_) {
+      cudaFree(p);
+    }
+    cudaFree(xHalf_);
+    cudaFree(wHalf_);
+    if (staging_) {
+      cudaFreeHost(staging_);
+    }
+    if (stagingFree_) {
+      cudaEventDestroy(stagingFree_);
+    }
+    if (stream_) {
+      cudaStreamDestroy(stream_);
+    }
+  }
+
+  bool init(const gpu::SessionSpec &spec, std::string &error);
+
+  // Inside a forward call, a decode step's kernels fuse as the program calls
+  // them: an RMSNorm waits for the matrix-vector product that reads it
+  // (and becomes its prologue), a matrix-vector product with one result
+  // waits for a residual add of its output (its epilogue), and a RoPE waits
+  // for the next one (q and k in one launch). Any other call launches what
+  // waits first, so the stream's order is the program's.
+  void embedding(const void *table, int32_t format, int32_t group, int32_t asym,
+                 const int32_t *ids, int64_t n, int64_t dim, float *out) override {
+    flush();
+    embeddingKernel<<<static_cast<unsigned>(n), 256, 0, stream_>>>(
+        table, format, group, asym, ids, dim, out);
+    noteLaunch("embedding");
+  }
+
+  void rmsNorm(const float *x, int64_t n, int64_t dim, const void *w,
+               int32_t format, float eps, float *out) override {
+    flush();
+    if (fusing_ && n == 1) {
+      pendNorm_ = {true, x, dim, w, format, eps, out};
+      return;
+    }
+    launchNorm(x, n, dim, w, format, eps, out);
+  }
+
+  void linear(const float *x, int64_t n, int64_t in, const void *w,
+              int32_t format, int32_t group, int32_t asym, int64_t out,
+              const void *bias, int32_t biasFormat, int64_t parts,
+              const int64_t *widths, float *const *ys) override {
+    if (parts < 1 || parts > kMaxParts) {
+      flush();
+      setError("a linear with " + std::to_string(parts) +
+               " results (the CUDA kernels take at most 4)");
+      return;
+    }
+    Outs o{};
+    o.parts = static_cast<int>(parts);
+    o.begin[0] = 0;
+    for (int p = 0; p < o.parts; ++p) {
+      o.y[p] = ys[p];
+      o.begin[p + 1] = o.begin[p] + widths[p];
+    }
+    if (n == 1) {
+      Fuse f;
+      if (pendNorm_.on && pendNorm_.out == x && pendNorm_.dim == in) {
+        f.normW = pendNorm_.w;
+        f.normFormat = pendNorm_.format;
+        f.eps = pendNorm_.eps;
+        f.normOut = pendNorm_.out;
+        x = pendNorm_.x;
+        pendNorm_.on = false;
+      }
+      flush();
+      PendingLinear l{true, x, in, w, format, group, asym, out, bias, biasFormat, o, f};
+      if (fusing_ && parts == 1) {
+        pendLinear_ = l;
+        return;
+      }
+      gemv(l);
+      return;
+    }
+    flush();
+    static const char *kFormatNames[] = {"f32", "f16", "bf16", "q8", "q4"};
+    const std::string name =
+        !profile_ ? std::string("linear")
+                  : std::string("prefill ") +
+                        kFormatNames[format < 0 || format > 4 ? 0 : format] +
+                        (group ? " g" + std::to_string(group) : "") + " " +
+                        std::to_string(out) + "x" + std::to_string(in);
+    if (format != LLMC_FORMAT_F32 &&
+        cublasLinear(x, n, in, w, format, group, asym, out, bias, biasFormat, o)) {
+      // done by cuBLAS
+    } else {
+      dim3 grid(static_cast<unsigned>((out + kBN - 1) / kBN),
+                static_cast<unsigned>((n + kBM - 1) / kBM));
+      switch (format) {
+      case LLMC_FORMAT_F32:
+        gemmF32Kernel<<<dim3(static_cast<unsigned>((out + 15) / 16),
+                             static_cast<unsigned>((n + 15) / 16)),
+                        256, 0, stream_>>>(x, n, static_cast<const float *>(w),
+                                           in, out, bias, biasFormat, o);
+        break;
+      case LLMC_FORMAT_F16:
+        gemmKernel<LLMC_FORMAT_F16><<<grid, kGemmThreads, 0, stream_>>>(
+            x, n, w, group, asym, in, out, bias, biasFormat, o);
+        break;
+      case LLMC_FORMAT_BF16:
+        gemmKernel<LLMC_FORMAT_BF16><<<grid, kGemmThreads, 0, stream_>>>(
+            x, n, w, group, asym, in, out, bias, biasFormat, o);
+        break;
+      case LLMC_FORMAT_Q8:
+        gemmKernel<LLMC_FORMAT_Q8><<<grid, kGemmThreads, 0, stream_>>>(
+            x, n, w, group, asym, in, out, bias, biasFormat, o);
+        break;
+      default:
+        gemmKernel<LLMC_FORMAT_Q4><<<grid, kGemmThreads, 0, stream_>>>(
+            x, n, w, group, asym, in, out, bias, biasFormat, o);
+        break;
+      }
+    }
+    noteLaunch(name);
+  }
+
+  void rope(const float *x, float *y, int64_t n, int64_t heads,
+            int64_t headDim, float theta) override {
+    if (pendRope_.on && pendRope_.n == n && pendRope_.headDim == headDim &&
+        pendRope_.theta == theta) {
+      launchRope(pendRope_.x, pendRope_.y, pendRope_.heads, x, y, heads, n,
+                 headDim, theta);
+      pendRope_.on = false;
+      return;
+    }
+    flush();
+    if (fusing_) {
+      pendRope_ = {true, x, y, n, heads, headDim, theta};
+      return;
+    }
+    launchRope(x, y, heads, nullptr, nullptr, 0, n, headDim, theta);
+  }
+
+  void attention(int64_t layer, const float *q, const float *k, const float *v,
+                 int64_t n, int64_t heads, int64_t kvHeads, int64_t headDim,
+                 float *out) override {
+    flush();
+    if (headDim > kMaxHeadDim || kvHeads <= 0 || heads % kvHeads != 0) {
+      setError("attention with head_dim " + std::to_string(headDim) +
+               " (the CUDA kernels take at most 256)");
+      return;
+    }
+    // One decode step (n == 1) covers the whole context, so that the
+    // captured graph serves every position; a prefill covers what it uses.
+    const int64_t chunk = n == 1 ? kDecodeChunk : kPrefillChunk;
+    const int64_t splits = n == 1 ? (ctx_ + chunk - 1) / chunk
+                                  : (curStart_ + n + chunk - 1) / chunk;
+    const size_t need = static_cast<size_t>(n * heads * splits * (headDim + 2));
+    if (need > partialFloats_ || (n == 1 && heads > counterCount_)) {
+      setError("attention scratch too small (" + std::to_string(need) +
+               " floats; the session sized " + std::to_string(partialFloats_) + ")");
+      return;
+    }
+    const int64_t total = n * kvHeads * headDim;
+    const size_t smem = sizeof(float) * static_cast<size_t>(chunk + headDim);
+    const dim3 grid(static_cast<unsigned>(heads), static_cast<unsigned>(splits),
+                    static_cast<unsigned>(n));
+    if (kvHalf_) {
+      __half *kc = static_cast<__half *>(kCache_) + cacheOffset_[layer];
+      __half *vc = static_cast<__half *>(vCache_) + cacheOffset_[layer];
+      if (n == 1) {
+        attnSplitKernel<__half, true><<<grid, kAttnThreads, smem, stream_>>>(
+            q, kc, vc, heads, kvHeads, headDim, ctx_, &dstep_->pos, splits, chunk,
+            partial_, k, v, counters_, out);
+      } else {
+        appendKvKernel<__half><<<gridFor(total, 256), 256, 0, stream_>>>(
+            kc, vc, k, v, n, kvHeads, headDim, ctx_, &dstep_->pos);
+        attnSplitKernel<__half, false><<<grid, kAttnThreads, smem, stream_>>>(
+            q, kc, vc, heads, kvHeads, headDim, ctx_, &dstep_->pos, splits, chunk,
+            partial_, k, v, counters_, out);
+      }
+    } else {
+      float *kc = static_cast<float *>(kCache_) + cacheOffset_[layer];
+      float *vc = static_cast<float *>(vCache_) + cacheOffset_[layer];
+      if (n == 1) {
+        attnSplitKernel<float, true><<<grid, kAttnThreads, smem, stream_>>>(
+            q, kc, vc, heads, kvHeads, headDim, ctx_, &dstep_->pos, splits, chunk,
+            partial_, k, v, counters_, out);
+      } else {
+        appendKvKernel<float><<<gridFor(total, 256), 256, 0, stream_>>>(
+            kc, vc, k, v, n, kvHeads, headDim, ctx_, &dstep_->pos);
+        attnSplitKernel<float, false><<<grid, kAttnThreads, smem, stream_>>>(
+            q, kc, vc, heads, kvHeads, headDim, ctx_, &dstep_->pos, splits, chunk,
+            partial_, k, v, counters_, out);
+      }
+    }
+    if (n != 1) {
+      attnMergeKernel<<<dim3(heads, n), 128, 0, stream_>>>(partial_, heads, headDim,
+                                                           splits, out);
+    }
+    noteLaunch("attention");
+  }
+
+  void elementwise(int32_t op, const float *a, const float *b, float *y,
+                   int64_t count) override {
+    // Every block of the product reads its whole input row, so the sum
+    // must not land on it (the memory plan may reuse the input's space).
+    auto overlaps = [](const float *p, int64_t n, const float *q, int64_t m) {
+      return p && q && p < q + m && q < p + n;
+    };
+    if (op == LLMC_EW_ADD && pendLinear_.on && count == pendLinear_.out &&
+        (a == pendLinear_.o.y[0] || b == pendLinear_.o.y[0]) &&
+        !overlaps(y, count, pendLinear_.x, pendLinear_.in) &&
+        !overlaps(y, count, pendLinear_.fuse.normOut, pendLinear_.in)) {
+      // The residual add becomes the product's epilogue.
+      pendLinear_.fuse.resid = a == pendLinear_.o.y[0] ? b : a;
+      pendLinear_.fuse.residOut = y;
+      PendingLinear l = pendLinear_;
+      pendLinear_.on = false;
+      gemv(l);
+      return;
+    }
+    flush();
+    elementwiseKernel<<<gridFor(count, 256), 256, 0, stream_>>>(op, a, b, y, count);
+    noteLaunch("elementwise");
+  }
+
+  /// Launches whatever waits to be fused.
+  void flush() {
+    if (pendLinear_.on) {
+      PendingLinear l = pendLinear_;
+      pendLinear_.on = false;
+      gemv(l);
+    }
+    if (pendNorm_.on) {
+      pendNorm_.on = false;
+      launchNorm(pendNorm_.x, 1, pendNorm_.dim, pendNorm_.w, pendNorm_.format,
+                 pendNorm_.eps, pendNorm_.out);
+    }
+    if (pendRope_.on) {
+      pendRope_.on = false;
+      launchRope(pendRope_.x, pendRope_.y, pendRope_.heads, nullptr, nullptr, 0,
+                 pendRope_.n, pendRope_.headDim, pendRope_.theta);
+    }
+  }
+
+  bool forward(llmc_exec *exec, const int32_t *tokens, int64_t n, int64_t start,
+               int64_t rows, std::string &error) override;
+
+  bool logits(float *out, int64_t rows, std::string &error) override {
+    if (!check(cudaMemcpyAsync(out, logits_, sizeof(float) * rows * vocab_,
+                               cudaMemcpyDeviceToHost, stream_),
+               "copying the logits", error) ||
+        !check(cudaStreamSynchronize(stream_), "running the model", error)) {
+      return false;
+    }
+    return true;
+  }
+
+  bool argmax(int32_t *token, std::string &error) override {
+    if (profile_) {
+      cudaStreamSynchronize(stream_);
+      last_ = seconds();
+    }
+    argmaxKernel<<<1, 1024, 0, stream_>>>(logits_ + (lastRows_ - 1) * vocab_,
+                                          vocab_, &dstep_->tokens[0] + maxTokens_);
+    noteLaunch("argmax");
+    if (!check(cudaGetLastError(), "argmax", error) ||
+        !check(cudaMemcpyAsync(token, &dstep_->tokens[0] + maxTokens_,
+                               sizeof(int32_t), cudaMemcpyDeviceToHost, stream_),
+               "copying the token", error) ||
+        !check(cudaStreamSynchronize(stream_), "running the model", error)) {
+      return false;
+    }
+    return true;
+  }
+
+  std::string deviceName() const override { return name_; }
+  const void *weight(size_t i) const override { return weights_[i]; }
+
+  /// Device memory of `bytes`, freed with the session.
+  void *alloc(size_t bytes, std::string &error, const std::string &what) {
+    void *p = nullptr;
+    cudaError_t e = cudaMalloc(&p, bytes < 16 ? 16 : bytes);
+    if (e != cudaSuccess) {
+      cudaGetLastError();
+      size_t freeB = 0, totalB = 0;
+      cudaMemGetInfo(&freeB, &totalB);
+      error = "out of GPU memory for " + what + " (" + std::to_string(bytes >> 20) +
+              " MiB asked, " + std::to_string(freeB >> 20) + " MiB free of " +
+              std::to_string(totalB >> 20) + ")";
+      return nullptr;
+    }
+    allocations_.push_back(p);
+    return p;
+  }
+
+private:
+  struct PendingNorm {
+    bool on = false;
+    const float *x = nullptr;
+    int64_t dim = 0;
+    const void *w = nullptr;
+    int32_t format = 0;
+    float eps = 0.0f;
+    float *out = nullptr;
+  };
+  struct PendingLinear {
+    bool on = false;
+    const float *x = nullptr;
+    int64_t in = 0;
+    const void *w = nullptr;
+    int32_t format = 0, group = 0, asym = 0;
+    int64_t out = 0;
+    const void *bias = nullptr;
+    int32_t biasFormat = 0;
+    Outs o{};
+    Fuse fuse{};
+  };
+  struct PendingRope {
+    bool on = false;
+    const float *x = nullptr;
+    float *y = nullptr;
+    int64_t n = 0, heads = 0, headDim = 0;
+    float theta = 0.0f;
+  };
+  void gemv(const PendingLinear &l);
+  void launchNorm(const float *x, int64_t n, int64_t dim, const void *w,
+                  int32_t format, float eps, float *out) {
+    rmsNormKernel<<<static_cast<unsigned>(n), 256, 0, stream_>>>(x, dim, w, format,
+                                                                 eps, out);
+    noteLaunch("rms_norm");
+  }
+  void launchRope(const float *x1, float *y1, int64_t h1, const float *x2,
+                  float *y2, int64_t h2, int64_t n, int64_t headDim,
+                  float theta) {
+    int64_t total = n * (h1 + h2) * (headDim / 2);
+    ropeKernel<<<gridFor(total, 256), 256, 0, stream_>>>(
+        x1, y1, h1, x2, y2, h2, n, headDim, theta, &dstep_->pos);
+    noteLaunch(h2 ? "rope (q and k)" : "rope");
+  }
+  PendingNorm pendNorm_;
+  PendingLinear pendLinear_;
+  PendingRope pendRope_;
+  bool fusing_ = false; // inside forward(), unless LLMC_CUDA_FUSE=0
+  bool fuseEnabled_ = !(std::getenv("LLMC_CUDA_FUSE") &&
+                        std::strcmp(std::getenv("LLMC_CUDA_FUSE"), "0") == 0);
+  int *counters_ = nullptr; // per head: blocks of a decode attention done
+  int64_t counterCount_ = 0;
+
+  static bool check(cudaError_t e, const std::string &what, std::string &error) {
+    if (e == cudaSuccess) {
+      return true;
+    }
+    error = "CUDA error while " + what + ": " + cudaGetErrorString(e);
+    return false;
+  }
+  void noteLaunch(const std::string &what) {
+    cudaError_t e = cudaGetLastError();
+    if (e != cudaSuccess && error_.empty()) {
+      error_ = "CUDA error launching " + what + ": " + cudaGetErrorString(e);
+    }
+    if (profile_) {
+      // LLMC_CUDA_PROFILE: every call eager and waited for, timed by name.
+      cudaStreamSynchronize(stream_);
+      double now = seconds();
+      Timing &t = timings_[what];
+      t.calls += 1;
+      t.seconds += now - last_;
+      last_ = now;
+    }
+  }
+  static double seconds() {
+    return std::chrono::duration<double>(
+               std::chrono::steady_clock::now().time_since_epoch())
+        .count();
+  }
+  struct Timing {
+    long calls = 0;
+    double seconds = 0;
+  };
+  void setError(const std::string &e) {
+    if (error_.empty()) {
+      error_ = e;
+    }
+  }
+
+  const llmc_program *program_ = nullptr;
+  std::string name_;
+  cudaStream_t stream_ = nullptr;
+  std::vector<void *> allocations_;
+  std::vector<const void *> weights_; // device pointers, artifact order
+  void *arena_ = nullptr;
+  float *logits_ = nullptr;
+  Step *dstep_ = nullptr;    // device: position, tokens, then the argmax
+  Step *staging_ = nullptr;  // pinned host copy
+  cudaEvent_t stagingFree_ = nullptr;
+  bool stagingBusy_ = false;
+  void *kCache_ = nullptr, *vCache_ = nullptr;
+  std::vector<size_t> cacheOffset_;
+  bool kvHalf_ = true;
+  float *partial_ = nullptr;
+  size_t partialFloats_ = 0;
+  int64_t ctx_ = 0, vocab_ = 0, maxTokens_ = 0;
+  int64_t curStart_ = 0, lastRows_ = 1;
+  bool decodeWarm_ = false;
+  cudaGraphExec_t graphExec_ = nullptr;
+  size_t smemOptin_ = 48 * 1024;
+  std::string error_; // the first launch error of a forward call
+  // Prefill through cuBLAS (when it opens): f16 copies of the activations
+  // and, for other formats, of the weight.
+  Cublas cublas_;
+  cublasHandle_t cublasHandle_ = nullptr;
+  __half *xHalf_ = nullptr, *wHalf_ = nullptr;
+  size_t xHalfCap_ = 0, wHalfCap_ = 0;
+  bool cublasLinear(const float *x, int64_t n, int64_t in, const void *w,
+                    int32_t format, int32_t group, int32_t asym, int64_t out,
+                    const void *bias, int32_t biasFormat, const Outs &o);
+  bool profile_ = std::getenv("LLMC_CUDA_PROFILE") != nullptr;
+  std::map<std::string, Timing> timings_;
+  double last_ = 0;
+};
+
+bool CudaSession::cublasLinear(const float *x, int64_t n, int64_t in,
+                               const void *w, int32_t format, int32_t group,
+                               int32_t asym, int64_t out, const void *bias,
+                               int32_t biasFormat, const Outs &o) {
+  if (!cublasHandle_) {
+    return false;
+  }
+  auto grow = [&](__half *&buf, size_t &cap, size_t elems) {
+    if (elems <= cap) {
+      return true;
+    }
+    cudaFree(buf);
+    buf = nullptr;
+    cap = 0;
+    if (cudaMalloc(&buf, elems * sizeof(__half)) != cudaSuccess) {
+      cudaGetLastError();
+      return false;
+    }
+    cap = elems;
+    return true;
+  };
+  if (!grow(xHalf_, xHalfCap_, static_cast<size_t>(n * in))) {
+    return false;
+  }
+  const __half *wh = static_cast<const __half *>(w);
+  if (format != LLMC_FORMAT_F16) {
+    if (!grow(wHalf_, wHalfCap_, static_cast<size_t>(out * in))) {
+      return false;
+    }
+    weightToHalfKernel<<<gridFor(out * in, 256), 256, 0, stream_>>>(
+        w, format, group, asym, out, in, wHalf_);
+    wh = wHalf_;
+  }
+  toHalfKernel<<<gridFor(n * in, 256), 256, 0, stream_>>>(x, xHalf_, n * in);
+  const float one = 1.0f, zero = 0.0f;
+  for (int p = 0; p < o.parts; ++p) {
+    const int64_t width = o.begin[p + 1] - o.begin[p];
+    // Row-major y_p[n, width] is column-major [width, n]: W_p^T x.
+    cublasStatus_t st = cublas_.gemmEx(
+        cublasHandle_, CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(width),
+        static_cast<int>(n), static_cast<int>(in), &one, wh + o.begin[p] * in,
+        CUDA_R_16F, static_cast<int>(in), xHalf_, CUDA_R_16F,
+        static_cast<int>(in), &zero, o.y[p], CUDA_R_32F, static_cast<int>(width),
+        CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
+    if (st != CUBLAS_STATUS_SUCCESS) {
+      setError("cuBLAS GEMM failed (status " + std::to_string(static_cast<int>(st)) + ")");
+      return true;
+    }
+  }
+  if (bias) {
+    biasKernel<<<gridFor(n * out, 256), 256, 0, stream_>>>(o, n, out, bias, biasFormat);
+  }
+  return true;
+}
+
+void CudaSession::gemv(const PendingLinear &l) {
+  const bool quant = l.format == LLMC_FORMAT_Q8 || l.format == LLMC_FORMAT_Q4;
+  const int64_t kp = quant ? (l.in + l.group - 1) / l.group * l.group : l.in;
+  const size_t smem = quant ? static_cast<size_t>(kp + kp / 32 * 8)
+                            : static_cast<size_t>(l.in) * 4;
+  if (smem > smemOptin_) {
+    setError("a row of " + std::to_string(l.in) + " elements is too long for "
+             "the matrix-vector kernel's shared memory");
+    return;
+  }
+  constexpr int R = 4; // weight rows per warp
+  const unsigned blocks =
+      static_cast<unsigned>((l.out + kGemvWarps * R - 1) / (kGemvWarps * R));
+  const auto *wq = static_cast<const uint8_t *>(l.w);
+  switch (l.format) {
+  case LLMC_FORMAT_Q4:
+    gemvQuantKernel<LLMC_FORMAT_Q4, R><<<blocks, kGemvThreads, smem, stream_>>>(
+        wq, l.in, l.group, l.asym, l.out, l.x, l.bias, l.biasFormat, l.o, l.fuse);
+    break;
+  case LLMC_FORMAT_Q8:
+    gemvQuantKernel<LLMC_FORMAT_Q8, R><<<blocks, kGemvThreads, smem, stream_>>>(
+        wq, l.in, l.group, l.asym, l.out, l.x, l.bias, l.biasFormat, l.o, l.fuse);
+    break;
+  case LLMC_FORMAT_F32:
+    gemvFloatKernel<LLMC_FORMAT_F32, R><<<blocks, kGemvThreads, smem, stream_>>>(
+        l.w, l.in, l.out, l.x, l.bias, l.biasFormat, l.o, l.fuse);
+    break;
+  case LLMC_FORMAT_F16:
+    gemvFloatKernel<LLMC_FORMAT_F16, R><<<blocks, kGemvThreads, smem, stream_>>>(
+        l.w, l.in, l.out, l.x, l.bias, l.biasFormat, l.o, l.fuse);
+    break;
+  default:
+    gemvFloatKernel<LLMC_FORMAT_BF16, R><<<blocks, kGemvThreads, smem, stream_>>>(
+        l.w, l.in, l.out, l.x, l.bias, l.biasFormat, l.o, l.fuse);
+    break;
+  }
+  if (profile_) {
+    static const char *kFormatNames[] = {"f32", "f16", "bf16", "q8", "q4"};
+    noteLaunch(std::string("gemv ") +
+               kFormatNames[l.format < 0 || l.format > 4 ? 0 : l.format] +
+               (l.group ? " g" + std::to_string(l.group) : "") + " " +
+               std::to_string(l.out) + "x" + std::to_string(l.in) +
+               (l.fuse.normW ? " +norm" : "") + (l.fuse.resid ? " +add" : ""));
+  } else {
+    noteLaunch("gemv");
+  }
+}
+
+/// The artifact's blocks of one quantized tensor, re-laid out (see top).
+std::vector<uint8_t> relayoutQuant(const gpu::Tensor &t) {
+  const int64_t cols = t.shape.back();
+  const int64_t rows = static_cast<int64_t>(t.bytes) /
+                       static_cast<int64_t>(kernels::quantRowBytes(
+                           t.format, cols, t.group, t.asym != 0));
+  const int64_t groups = (cols + t.group - 1) / t.group;
+  const int64_t stride = quantRowStride(t.format, cols, t.group, t.asym);
+  const int64_t codeBytes = quantCodeBytes(t.format, cols, t.group);
+  const size_t block = kernels::quantBlockBytes(t.format, t.group, t.asym != 0);
+  const size_t head = t.format == LLMC_FORMAT_Q8 ? 2 : (t.asym ? 4 : 2);
+  const size_t body = block - head;
+  std::vector<uint8_t> out(static_cast<size_t>(rows * stride), 0);
+  const auto *src = static_cast<const uint8_t *>(t.data);
+  for (int64_t r = 0; r < rows; ++r) {
+    uint8_t *dst = out.data() + r * stride;
+    for (int64_t g = 0; g < groups; ++g) {
+      const uint8_t *b = src + (r * groups + g) * block;
+      std::memcpy(dst + g * body, b + head, body);
+      std::memcpy(dst + codeBytes + g * head, b, head);
+    }
+  }
+  return out;
+}
+
+bool CudaSession::init(const gpu::SessionSpec &spec, std::string &error) {
+  // The static CUDA runtime loads the driver's libcuda itself; without one
+  // it would report an old driver, which misleads.
+  if (void *driver = dlopen("libcuda.so.1", RTLD_NOW | RTLD_LOCAL)) {
+    dlclose(driver);
+  } else {
+    error = "no CUDA device found: no NVIDIA driver (libcuda.so.1) on this "
+            "machine; --device cpu runs on the CPU";
+    return false;
+  }
+  int count = 0;
+  cudaError_t e = cudaGetDeviceCount(&count);
+  if (e == cudaErrorInsufficientDriver) {
+    error = "the NVIDIA driver is too old for this executable (it needs one "
+            "that supports CUDA " + std::to_string(CUDART_VERSION / 1000) + "." +
+            std::to_string(CUDART_VERSION % 1000 / 10) + ")";
+    return false;
+  }
+  if (e != cudaSuccess || count == 0) {
+    error = std::string("no CUDA device found") +
+            (e != cudaSuccess ? std::string(" (") + cudaGetErrorString(e) + ")" : "") +
+            "; --device cpu runs on the CPU";
+    return false;
+  }
+  cudaDeviceProp prop{};
+  if (!check(cudaGetDeviceProperties(&prop, 0), "querying the GPU", error) ||
+      !check(cudaSetDevice(0), "opening the GPU", error)) {
+    return false;
+  }
+  name_ = std::string("cuda:0 (") + prop.name + ", sm_" +
+          std::to_string(prop.major * 10 + prop.minor) + ")";
+  if (prop.major < 8) {
+    error = name_ + ": the CUDA kernels need compute capability 8.0 or newer";
+    return false;
+  }
+  // The matrix-vector kernels stage a whole activation row in shared memory:
+  // allow each the most dynamic shared memory the card gives a block, less
+  // its own static shared memory.
+  const size_t optin = prop.sharedMemPerBlockOptin;
+  smemOptin_ = optin;
+  auto allow = [&](const void *kernel) {
+    cudaFuncAttributes a{};
+    if (cudaFuncGetAttributes(&a, kernel) != cudaSuccess) {
+      return false;
+    }
+    const size_t dyn = optin - std::min(optin, a.sharedSizeBytes + 256);
+    smemOptin_ = std::min(smemOptin_, dyn);
+    return cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                static_cast<int>(dyn)) == cudaSuccess;
+  };
+  if (!allow(reinterpret_cast<const void *>(gemvQuantKernel<LLMC_FORMAT_Q4, 4>)) ||
+      !allow(reinterpret_cast<const void *>(gemvQuantKernel<LLMC_FORMAT_Q8, 4>)) ||
+      !allow(reinterpret_cast<const void *>(gemvFloatKernel<LLMC_FORMAT_F32, 4>)) ||
+      !allow(reinterpret_cast<const void *>(gemvFloatKernel<LLMC_FORMAT_F16, 4>)) ||
+      !allow(reinterpret_cast<const void *>(gemvFloatKernel<LLMC_FORMAT_BF16, 4>))) {
+    error = name_ + ": cannot configure the matrix-vector kernels' shared "
+                    "memory: " + cudaGetErrorString(cudaGetLastError());
+    return false;
+  }
+  if (!check(cudaGetLastError(), "configuring the kernels", error) ||
+      !check(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking),
+             "creating a stream", error) ||
+      !check(cudaEventCreateWithFlags(&stagingFree_, cudaEventDisableTiming),
+             "creating an event", error)) {
+    return false;
+  }
+  program_ = spec.program;
+  ctx_ = spec.ctx;
+  vocab_ = spec.vocab;
+  maxTokens_ = spec.maxTokens;
+  kvHalf_ = spec.kvHalf;
+
+  // Weights: uploaded in the GPU layout, or synthesized there.
+  for (size_t i = 0; i < spec.tensors.size(); ++i) {
+    const gpu::Tensor &t = spec.tensors[i];
+    const bool quant = t.format == LLMC_FORMAT_Q8 || t.format == LLMC_FORMAT_Q4;
+    const int64_t cols = t.shape.back();
+    int64_t rows = 1;
+    for (size_t d = 0; d + 1 < t.shape.size(); ++d) {
+      rows *= t.shape[d];
+    }
+    size_t bytes = quant ? static_cast<size_t>(
+                               rows * quantRowStride(t.format, cols, t.group, t.asym))
+                         : static_cast<size_t>(t.bytes);
+    void *d = alloc(bytes, error, "the weights");
+    if (!d) {
+      return false;
+    }
+    if (!t.data) {
+      if (quant) {
+        fillQuantKernel<<<gridFor(static_cast<int64_t>(bytes), 256), 256, 0, stream_>>>(
+            static_cast<uint8_t *>(d), t.format, i, rows, cols, t.group, t.asym);
+      } else {
+        fillFloatKernel<<<gridFor(rows * cols, 256), 256, 0, stream_>>>(
+            d, t.format, i, static_cast<int>(t.shape.size()), rows, cols);
+      }
+      if (!check(cudaGetLastError(), "synthesizing the weights", error)) {
+        return false;
+      }
+    } else if (quant) {
+      std::vector<uint8_t> host = relayoutQuant(t);
+      if (!check(cudaMemcpy(d, host.data(), host.size(), cudaMemcpyHostToDevice),
+                 "uploading the weights", error)) {
+        return false;
+      }
+    } else if (!check(cudaMemcpy(d, t.data, t.bytes, cudaMemcpyHostToDevice),
+                      "uploading the weights", error)) {
+      return false;
+    }
+    weights_.push_back(d);
+  }
+
+  // Activations, logits, the step block, the KV cache, attention scratch.
+  arena_ = alloc(program_->arena_bytes, error, "the activations");
+  logits_ = static_cast<float *>(
+      alloc(sizeof(float) * maxTokens_ * vocab_, error, "the logits"));
+  dstep_ = static_cast<Step *>(alloc(sizeof(Step) + 4 * (maxTokens_ + 1), error,
+                                     "the step buffer"));
+  if (!arena_ || !logits_ || !dstep_ ||
+      !check(cudaMallocHost(reinterpret_cast<void **>(&staging_),
+                            sizeof(Step) + 4 * maxTokens_),
+             "allocating pinned memory", error)) {
+    return false;
+  }
+  size_t cacheElems = 0;
+  int64_t maxHeads = 0, maxHeadDim = 0;
+  for (const llmc_cache_layer &l : spec.cache) {
+    cacheOffset_.push_back(cacheElems);
+    cacheElems += static_cast<size_t>(l.kv_heads * ctx_ * l.head_dim);
+    maxHeadDim = std::max<int64_t>(maxHeadDim, l.head_dim);
+  }
+  const size_t elem = kvHalf_ ? 2 : 4;
+  kCache_ = alloc(cacheElems * elem, error, "the KV cache");
+  vCache_ = kCache_ ? alloc(cacheElems * elem, error, "the KV cache") : nullptr;
+  if (!kCache_ || !vCache_) {
+    return false;
+  }
+  maxHeads = spec.maxHeads;
+  partialFloats_ = static_cast<size_t>(
+      maxHeads * (maxHeadDim + 2) *
+      std::max((ctx_ + kDecodeChunk - 1) / kDecodeChunk,
+               maxTokens_ * ((ctx_ + kPrefillChunk - 1) / kPrefillChunk)));
+  partial_ = static_cast<float *>(
+      alloc(sizeof(float) * std::max<size_t>(partialFloats_, 1), error,
+            "attention scratch"));
+  counterCount_ = std::max<int64_t>(maxHeads, 1);
+  counters_ = static_cast<int *>(
+      alloc(sizeof(int) * counterCount_, error, "attention counters"));
+  if (!partial_ || !counters_ ||
+      !check(cudaMemset(counters_, 0, sizeof(int) * counterCount_),
+             "clearing the attention counters", error)) {
+    return false;
+  }
+  if (cublas_.open() && cublas_.create(&cublasHandle_) == CUBLAS_STATUS_SUCCESS &&
+      cublas_.setStream(cublasHandle_, stream_) == CUBLAS_STATUS_SUCCESS) {
+    name_ += ", cuBLAS for prefill";
+  } else {
+    cublasHandle_ = nullptr;
+  }
+  return check(cudaStreamSynchronize(stream_), "preparing the weights", error);
+}
+
+bool CudaSession::forward(llmc_exec *exec, const int32_t *tokens, int64_t n,
+                          int64_t start, int64_t rows, std::string &error) {
+  // The pinned staging block is reused: wait until the last copy read it.
+  if (stagingBusy_ &&
+      !check(cudaEventSynchronize(stagingFree_), "running the model", error)) {
+    return false;
+  }
+  staging_->pos = start;
+  std::memcpy(staging_->tokens, tokens, sizeof(int32_t) * n);
+  if (!check(cudaMemcpyAsync(dstep_, staging_, sizeof(Step) + 4 * (n - 1),
+                             cudaMemcpyHostToDevice, stream_),
+             "copying the tokens", error) ||
+      !check(cudaEventRecord(stagingFree_, stream_), "recording an event", error)) {
+    return false;
+  }
+  stagingBusy_ = true;
+  curStart_ = start;
+  lastRows_ = rows;
+  error_.clear();
+  const void *const *w = weights_.data();
+  auto run = [&] {
+    fusing_ = fuseEnabled_;
+    program_->forward(exec, w, arena_, dstep_->tokens, n, start, rows, logits_);
+    flush();
+    fusing_ = false;
+  };
+  if (profile_) {
+    cudaStreamSynchronize(stream_);
+    last_ = seconds();
+  }
+  if (n == 1 && rows == 1 && decodeWarm_ && !profile_) {
+    if (!graphExec_) {
+      // Capture one decode step; kernels read the position from dstep_.
+      cudaGraph_t graph = nullptr;
+      if (!check(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal),
+                 "capturing the decode step", error)) {
+        return false;
+      }
+      run();
+      cudaError_t ce = cudaStreamEndCapture(stream_, &graph);
+      if (!error_.empty()) {
+        error = error_;
+        if (graph) {
+          cudaGraphDestroy(graph);
+        }
+        return false;
+      }
+      if (!check(ce, "capturing the decode step", error)) {
+        return false;
+      }
+      cudaError_t ie = cudaGraphInstantiate(&graphExec_, graph, 0);
+      cudaGraphDestroy(graph);
+      if (!check(ie, "instantiating the decode graph", error)) {
+        graphExec_ = nullptr;
+        return false;
+      }
+    }
+    return check(cudaGraphLaunch(graphExec_, stream_), "launching the decode step",
+                 error);
+  }
+  run();
+  if (!error_.empty()) {
+    error = error_;
+    return false;
+  }
+  if (n == 1 && rows == 1) {
+    decodeWarm_ = true; // the next decode step is captured
+  }
+  return true;
+}
+
+} // namespace
+
+std::unique_ptr<gpu::Session> createSession(const gpu::SessionSpec &spec,
+                                            std::string &error) {
+  auto s = std::make_unique<CudaSession>();
+  if (!s->init(spec, error)) {
+    return nullptr;
+  }
+  return s;
+}
+
+} // namespace llmc::cuda
