@@ -12,6 +12,8 @@
 # carried, the GPU synthesizes them at load. The random checkpoints they are
 # compiled from (2.2 and 13.5 GB) are made once with llmc-make-model under
 # $LLMC_GPU_CKPTS (default /tmp/llmc-gpu-ckpts) and kept for the next run.
+# LLMC_GPU_PRESETS and LLMC_GPU_FORMATS pick fewer shapes or formats (for a
+# shorter check).
 set -euo pipefail
 DIR=${1:?usage: bench/gpu/prepare.sh DIR}
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -38,7 +40,7 @@ for preset in ${LLMC_GPU_PRESETS:-tinyllama-1.1b llama2-7b}; do
     step "making the random $preset checkpoint in $ck"
     "$BUILD/bin/llmc-make-model" --preset "$preset" -o "$ck" >&2
   fi
-  for fmt in f16 q8 q4; do
+  for fmt in ${LLMC_GPU_FORMATS:-f16 q8 q4}; do
     case $fmt in
       f16) flags=() ;;
       q8) flags=(--q8) ;;

@@ -351,12 +351,11 @@ __global__ void __launch_bounds__(kGemvThreads)
     }
   }
   __syncthreads();
-  const int64_t row0 = (int64_t(blockIdx.x) * kGemvWarps + warp) * R;
-  if (row0 >= outDim) {
-    return;
-  }
   const int64_t stride = quantRowStride(FMT, cols, group, asym);
   const int64_t codeBytes = quantCodeBytes(FMT, cols, group);
+  // Warps take R rows at a time (once, with the grid gemv() launches).
+  for (int64_t row0 = (int64_t(blockIdx.x) * kGemvWarps + warp) * R; row0 < outDim;
+       row0 += int64_t(gridDim.x) * kGemvWarps * R) {
   const uint8_t *rows[R];
   for (int r = 0; r < R; ++r) {
     int64_t row = row0 + r < outDim ? row0 + r : outDim - 1;
@@ -429,6 +428,7 @@ __global__ void __launch_bounds__(kGemvThreads)
       gemvEpilogue(outs, fuse, row0 + r, v, bias, biasFormat);
     }
   }
+  }
 }
 
 /// One activation row times float rows; the row is staged (normalized when
@@ -446,10 +446,8 @@ __global__ void __launch_bounds__(kGemvThreads)
   }
   __syncthreads();
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
-  const int64_t row0 = (int64_t(blockIdx.x) * kGemvWarps + warp) * R;
-  if (row0 >= outDim) {
-    return;
-  }
+  for (int64_t row0 = (int64_t(blockIdx.x) * kGemvWarps + warp) * R; row0 < outDim;
+       row0 += int64_t(gridDim.x) * kGemvWarps * R) {
   float acc[R];
   int64_t rowOf[R];
   for (int r = 0; r < R; ++r) {
@@ -513,6 +511,7 @@ __global__ void __launch_bounds__(kGemvThreads)
     if (lane == 0 && row0 + r < outDim) {
       gemvEpilogue(outs, fuse, row0 + r, v, bias, biasFormat);
     }
+  }
   }
 }
 
@@ -1220,38 +1219,14 @@ public:
                " floats; the session sized " + std::to_string(partialFloats_) + ")");
       return;
     }
-    const int64_t total = n * kvHeads * headDim;
-    const size_t smem = sizeof(float) * static_cast<size_t>(chunk + headDim);
-    const dim3 grid(static_cast<unsigned>(heads), static_cast<unsigned>(splits),
-                    static_cast<unsigned>(n));
     if (kvHalf_) {
-      __half *kc = static_cast<__half *>(kCache_) + cacheOffset_[layer];
-      __half *vc = static_cast<__half *>(vCache_) + cacheOffset_[layer];
-      if (n == 1) {
-        attnSplitKernel<__half, true><<<grid, kAttnThreads, smem, stream_>>>(
-            q, kc, vc, heads, kvHeads, headDim, ctx_, &dstep_->pos, splits, chunk,
-            partial_, k, v, counters_, out);
-      } else {
-        appendKvKernel<__half><<<gridFor(total, 256), 256, 0, stream_>>>(
-            kc, vc, k, v, n, kvHeads, headDim, ctx_, &dstep_->pos);
-        attnSplitKernel<__half, false><<<grid, kAttnThreads, smem, stream_>>>(
-            q, kc, vc, heads, kvHeads, headDim, ctx_, &dstep_->pos, splits, chunk,
-            partial_, k, v, counters_, out);
-      }
+      launchAttention(static_cast<__half *>(kCache_) + cacheOffset_[layer],
+                      static_cast<__half *>(vCache_) + cacheOffset_[layer], q, k,
+                      v, n, heads, kvHeads, headDim, splits, chunk, out);
     } else {
-      float *kc = static_cast<float *>(kCache_) + cacheOffset_[layer];
-      float *vc = static_cast<float *>(vCache_) + cacheOffset_[layer];
-      if (n == 1) {
-        attnSplitKernel<float, true><<<grid, kAttnThreads, smem, stream_>>>(
-            q, kc, vc, heads, kvHeads, headDim, ctx_, &dstep_->pos, splits, chunk,
-            partial_, k, v, counters_, out);
-      } else {
-        appendKvKernel<float><<<gridFor(total, 256), 256, 0, stream_>>>(
-            kc, vc, k, v, n, kvHeads, headDim, ctx_, &dstep_->pos);
-        attnSplitKernel<float, false><<<grid, kAttnThreads, smem, stream_>>>(
-            q, kc, vc, heads, kvHeads, headDim, ctx_, &dstep_->pos, splits, chunk,
-            partial_, k, v, counters_, out);
-      }
+      launchAttention(static_cast<float *>(kCache_) + cacheOffset_[layer],
+                      static_cast<float *>(vCache_) + cacheOffset_[layer], q, k, v,
+                      n, heads, kvHeads, headDim, splits, chunk, out);
     }
     if (n != 1) {
       attnMergeKernel<<<dim3(heads, n), 128, 0, stream_>>>(partial_, heads, headDim,
@@ -1384,6 +1359,28 @@ private:
     float theta = 0.0f;
   };
   void gemv(const PendingLinear &l);
+  /// One decode step: a single launch (append, splits, merge); a prefill:
+  /// the append, the splits, then attention's merge kernel (by the caller).
+  template <typename T>
+  void launchAttention(T *kc, T *vc, const float *q, const float *k,
+                       const float *v, int64_t n, int64_t heads,
+                       int64_t kvHeads, int64_t headDim, int64_t splits,
+                       int64_t chunk, float *out) {
+    const size_t smem = sizeof(float) * static_cast<size_t>(chunk + headDim);
+    const dim3 grid(static_cast<unsigned>(heads), static_cast<unsigned>(splits),
+                    static_cast<unsigned>(n));
+    if (n == 1) {
+      attnSplitKernel<T, true><<<grid, kAttnThreads, smem, stream_>>>(
+          q, kc, vc, heads, kvHeads, headDim, ctx_, &dstep_->pos, splits, chunk,
+          partial_, k, v, counters_, out);
+      return;
+    }
+    appendKvKernel<T><<<gridFor(n * kvHeads * headDim, 256), 256, 0, stream_>>>(
+        kc, vc, k, v, n, kvHeads, headDim, ctx_, &dstep_->pos);
+    attnSplitKernel<T, false><<<grid, kAttnThreads, smem, stream_>>>(
+        q, kc, vc, heads, kvHeads, headDim, ctx_, &dstep_->pos, splits, chunk,
+        partial_, k, v, counters_, out);
+  }
   void launchNorm(const float *x, int64_t n, int64_t dim, const void *w,
                   int32_t format, float eps, float *out) {
     rmsNormKernel<<<static_cast<unsigned>(n), 256, 0, stream_>>>(x, dim, w, format,
@@ -1546,6 +1543,9 @@ void CudaSession::gemv(const PendingLinear &l) {
     return;
   }
   constexpr int R = 4; // weight rows per warp
+  // One block per kGemvWarps * R rows. (Capping the grid at the blocks the
+  // card holds at once, each looping over rows, measured no clear gain:
+  // docs/PERFORMANCE.md.)
   const unsigned blocks =
       static_cast<unsigned>((l.out + kGemvWarps * R - 1) / (kGemvWarps * R));
   const auto *wq = static_cast<const uint8_t *>(l.w);
