@@ -1,4 +1,5 @@
 // Checkpoint export: Hugging Face safetensors directories and GGUF files.
+#include "compiler/WriteOutput.h"
 #include "compiler/Export.h"
 
 #include "compiler/GgufWriter.h"
@@ -29,7 +30,7 @@ std::vector<float> toFloats(const TensorView &t) {
 }
 
 llvm::Error writeFile(const std::string &path, const std::string &bytes) {
-  if (llvm::Error e = llvm::writeToOutput(path, [&](llvm::raw_ostream &os) {
+  if (llvm::Error e = llmc::writeOutput(path, [&](llvm::raw_ostream &os) {
         os << bytes;
         return llvm::Error::success();
       })) {
@@ -80,7 +81,7 @@ llvm::Error exportSafetensors(const Checkpoint &ckpt, const std::string &dir) {
     sizes.push_back(t->data.size());
   }
   std::string weights = dir + "/model.safetensors";
-  if (llvm::Error e = llvm::writeToOutput(weights, [&](llvm::raw_ostream &os) {
+  if (llvm::Error e = llmc::writeOutput(weights, [&](llvm::raw_ostream &os) {
         os << serializeSafetensorsHeader(header, sizes);
         for (const TensorView *t : ckpt.tensors()) {
           os.write(t->data.data(), t->data.size());

@@ -1,5 +1,6 @@
 // GGUF v3 serialization: header, key/value metadata, tensor infos, then the
 // tensor data, each tensor aligned to 32 bytes.
+#include "compiler/WriteOutput.h"
 #include "compiler/GgufWriter.h"
 
 #include "compiler/Safetensors.h"
@@ -107,7 +108,7 @@ llvm::Error GgufWriter::write(const std::string &path) const {
     offset += (bytes + kAlignment - 1) / kAlignment * kAlignment;
   }
   head.append((kAlignment - head.size() % kAlignment) % kAlignment, '\0');
-  llvm::Error e = llvm::writeToOutput(path, [&](llvm::raw_ostream &os) -> llvm::Error {
+  llvm::Error e = llmc::writeOutput(path, [&](llvm::raw_ostream &os) -> llvm::Error {
     os << head;
     std::string data;
     for (size_t i = 0; i < tensors_.size(); ++i) {

@@ -1,4 +1,5 @@
 // Serializes tensors into the safetensors layout.
+#include "compiler/WriteOutput.h"
 #include "compiler/SafetensorsWriter.h"
 
 #include "llvm/Support/raw_ostream.h"
@@ -45,7 +46,7 @@ std::string serializeSafetensors(const std::vector<TensorData> &tensors) {
 llvm::Error writeSafetensors(const std::string &path,
                              const std::vector<TensorData> &tensors) {
   std::string image = serializeSafetensors(tensors);
-  if (llvm::Error e = llvm::writeToOutput(path, [&](llvm::raw_ostream &os) {
+  if (llvm::Error e = llmc::writeOutput(path, [&](llvm::raw_ostream &os) {
         os << image;
         return llvm::Error::success();
       })) {

@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cmath>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -191,6 +192,22 @@ void logSoftmax(const float *row, int64_t vocab, std::vector<double> &out) {
   }
 }
 
+/// Set by the first SIGINT (Ctrl-C): the generation, perplexity and bench
+/// loops stop at the next token or window, finish their output and exit
+/// 130; a second SIGINT ends the process at once.
+volatile std::sig_atomic_t interrupted = 0;
+
+extern "C" void onInterrupt(int) {
+  interrupted = 1;
+  std::signal(SIGINT, SIG_DFL);
+}
+
+int interruptedExit(const char *argv0, const std::string &what) {
+  std::fflush(stdout);
+  std::fprintf(stderr, "%s: interrupted%s\n", argv0, what.c_str());
+  return 130;
+}
+
 /// Output that could not be written (a full disk, a closed pipe,
 /// /dev/full) is a failure, not a silent exit 0.
 int finishOutput(const char *argv0, int rc) {
@@ -287,6 +304,10 @@ int runPerplexity(const char *argv0, llmc_model *model, llmc_session *session,
   std::vector<int32_t> window(static_cast<size_t>(ctx));
   double t0 = now();
   for (int64_t w = 0; w < windows; ++w) {
+    if (interrupted) {
+      return interruptedExit(argv0, " after " + std::to_string(w) + " of " +
+                                        std::to_string(windows) + " windows");
+    }
     window.clear();
     if (o.pplBos) {
       window.push_back(info.bos_token_id);
@@ -399,6 +420,10 @@ int runBench(const char *argv0, llmc_session *session,
   }
   std::vector<double> pre, dec;
   for (int r = 0; r < o.benchReps; ++r) {
+    if (interrupted) {
+      return interruptedExit(argv0, " after " + std::to_string(r) +
+                                        " bench repetitions");
+    }
     llmc_session_reset(session);
     double t0 = now();
     if (llmc_session_prefill(session, prompt.data(), o.benchPrefill, 1)) {
@@ -526,7 +551,7 @@ int runGenerate(const char *argv0, llmc_model *model, llmc_session *session,
   std::fflush(stdout);
   int64_t generated = 0;
   int64_t limit = std::min(o.steps, ctx - n);
-  for (; generated < limit; ++generated) {
+  for (; generated < limit && !interrupted; ++generated) {
     int32_t next;
     if (o.temperature <= 0.0f) {
       // Greedy: the argmax (on a GPU, found there).
@@ -563,6 +588,11 @@ int runGenerate(const char *argv0, llmc_model *model, llmc_session *session,
   double t2 = now();
   std::printf("\n");
   std::fflush(stdout);
+  if (interrupted) {
+    llmc_sampler_release(sampler);
+    return interruptedExit(argv0, " after " + std::to_string(generated) +
+                                      " generated tokens");
+  }
   std::fprintf(stderr,
                "prompt: %lld tokens, %.1f tokens/s; generated: %lld tokens, "
                "%.1f tokens/s; peak memory %.1f MiB\n",
@@ -578,6 +608,9 @@ int runGenerate(const char *argv0, llmc_model *model, llmc_session *session,
 
 int runCli(int argc, char **argv, const llmc_program *program, bool embedded) {
   const char *argv0 = argv[0];
+  std::signal(SIGINT, onInterrupt);
+  // Output past a file-size limit is a write error, reported at the end.
+  std::signal(SIGXFSZ, SIG_IGN);
   Options o;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];

@@ -1,4 +1,5 @@
 // llmc: the compiler driver. `llmc compile CKPT` walks the stage ladder up to --emit.
+#include "compiler/WriteOutput.h"
 #include "compiler/ArtifactBuilder.h"
 #include "compiler/Checkpoint.h"
 #include "compiler/Emit.h"
@@ -27,6 +28,7 @@
 #include "llvm/Support/raw_ostream.h"
 
 #include <chrono>
+#include <csignal>
 
 using namespace llvm;
 
@@ -432,9 +434,8 @@ int runCompile(int argc, char **argv) {
           return fail(Twine(flag) + " " + path +
                       " is a symbolic link; name the file itself");
         }
-        // --emit=mlir|llvm -o /dev/null checks a compile (LLVM's
-        // writeToOutput writes /dev/null directly); anything else would be
-        // renamed over.
+        // --emit=mlir|llvm -o /dev/null checks a compile (writeOutput
+        // writes /dev/null directly); anything else would be renamed over.
         bool devNull = path == "/dev/null" && (emitKind == EmitKind::MLIR ||
                                                emitKind == EmitKind::LLVM);
         if (sys::fs::exists(st) && !sys::fs::is_regular_file(st) && !devNull) {
@@ -549,7 +550,7 @@ int runCompile(int argc, char **argv) {
     flags.elideLargeResourceString(0);
   }
   if (emitKind == EmitKind::MLIR) {
-    Error err = writeToOutput(out, [&](raw_ostream &os) -> Error {
+    Error err = llmc::writeOutput(out, [&](raw_ostream &os) -> Error {
       (**module)->print(os, flags);
       os << "\n";
       return Error::success();
@@ -623,7 +624,7 @@ int runCompile(int argc, char **argv) {
   }
   progress.step("optimized LLVM IR for " + targetCpu);
   if (emitKind == EmitKind::LLVM) {
-    Error err = writeToOutput(out, [&](raw_ostream &os) -> Error {
+    Error err = llmc::writeOutput(out, [&](raw_ostream &os) -> Error {
       (*llvmModule)->print(os, nullptr);
       return Error::success();
     });
@@ -832,6 +833,9 @@ void printVersion(raw_ostream &os) {
 
 int main(int argc, char **argv) {
   InitLLVM y(argc, argv);
+  // A file-size limit (RLIMIT_FSIZE) makes a write fail with EFBIG, which the
+  // writers report and clean up after, instead of killing llmc mid-file.
+  std::signal(SIGXFSZ, SIG_IGN);
   cl::SetVersionPrinter(printVersion);
   cl::HideUnrelatedOptions({&compileCat, &inspectCat, &exportCat});
   cl::ParseCommandLineOptions(
