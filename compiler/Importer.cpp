@@ -32,6 +32,9 @@ public:
       if (!t) {
         return t.takeError();
       }
+      if (llvm::Error e = checkFinite(**t)) {
+        return std::move(e);
+      }
       llm::GlobalOp g = declareGlobal(**t);
       it = globals_.try_emplace(name, g).first;
     }
@@ -49,6 +52,44 @@ public:
   }
 
 private:
+  /// A NaN or an infinity in a weight is a damaged checkpoint: every token
+  /// through it would be NaN. Reads each element's exponent bits once.
+  static llvm::Error checkFinite(const TensorView &t) {
+    const char *p = t.data.data();
+    const int64_t n = t.numElements();
+    int64_t bad = -1;
+    auto scan = [&](auto word, uint64_t mask) {
+      using W = decltype(word);
+      for (int64_t i = 0; i < n; ++i) {
+        W v;
+        std::memcpy(&v, p + i * sizeof(W), sizeof(W));
+        if ((v & mask) == mask) {
+          bad = i;
+          return;
+        }
+      }
+    };
+    switch (t.dtype) {
+    case DType::F32:
+      scan(uint32_t(0), 0x7F800000u);
+      break;
+    case DType::F16:
+      scan(uint16_t(0), 0x7C00u);
+      break;
+    case DType::BF16:
+      scan(uint16_t(0), 0x7F80u);
+      break;
+    default:
+      return llvm::Error::success();
+    }
+    if (bad < 0) {
+      return llvm::Error::success();
+    }
+    return llvm::createStringError(
+        t.path + ": tensor '" + t.name + "' holds an infinity or a NaN (element " +
+        std::to_string(bad) + "): the checkpoint is damaged");
+  }
+
   llm::GlobalOp declareGlobal(const TensorView &t) {
     llm::StorageKind kind;
     Type elem;
