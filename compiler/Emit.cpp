@@ -196,9 +196,17 @@ llvm::Error linkExecutable(const std::string &objectPath,
     args.push_back("-lllmc_runtime_main");
     args.push_back("-lllmc_runtime");
   }
+#ifdef LLMC_SANITIZE_LINK
+  // The runtime was built with ASan + UBSan (LLMC_SANITIZE): so is the
+  // executable, with the sanitizers' runtimes (which need a shared libstdc++).
+  for (const char *a : {"-fsanitize=address,undefined", "-pthread", "-lm"}) {
+    args.push_back(a);
+  }
+#else
   for (const char *a : {"-static-libstdc++", "-static-libgcc", "-pthread", "-lm"}) {
     args.push_back(a);
   }
+#endif
   std::vector<llvm::StringRef> argRefs(args.begin(), args.end());
   std::string errMsg;
   int rc = llvm::sys::ExecuteAndWait(*prog, argRefs, std::nullopt, {}, 0, 0,

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Sets up, builds and runs every test (lit + GoogleTest) through ctest.
+# Sets up, builds and runs every test (lit + GoogleTest) through ctest, then
+# again under ASan + UBSan (scripts/sanitize.sh; LLMC_SANITIZE_TESTS=0 skips).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build="${LLMC_BUILD_DIR:-$root/build}"
@@ -8,5 +9,8 @@ build="${LLMC_BUILD_DIR:-$root/build}"
 # Optional: the SmolLM2 GGUF and the Python reference tools (tests that need
 # them are skipped without them).
 "$root/scripts/fetch_models.sh"
-cd "$build"
-ctest --output-on-failure -j "${LLMC_JOBS:-$(nproc)}" "$@"
+(cd "$build" && ctest --output-on-failure -j "${LLMC_JOBS:-$(nproc)}" "$@")
+# The whole suite again under AddressSanitizer + UndefinedBehaviorSanitizer.
+if [ "${LLMC_SANITIZE_TESTS:-1}" != 0 ]; then
+  "$root/scripts/sanitize.sh" "$@"
+fi

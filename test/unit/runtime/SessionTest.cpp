@@ -164,6 +164,11 @@ TEST_F(Session, F16CacheStaysCloseToF32) {
 TEST_F(Session, LongRunsDoNotGrowMemory) {
   // Decode to the full context five times in one session (reset between):
   // nothing is allocated per token or per pass once the first pass ran.
+#if defined(__SANITIZE_ADDRESS__)
+  GTEST_SKIP() << "resident memory is not a leak measure under AddressSanitizer "
+                  "(freed memory waits in its quarantine); LeakSanitizer "
+                  "checks leaks in this build";
+#endif
   auto rssPages = [] {
     long total = 0, resident = 0;
     FILE *f = std::fopen("/proc/self/statm", "r");
