@@ -23,6 +23,11 @@ if [ ! -f "$out/build.ninja" ]; then
 fi
 ninja -C "$out" -j "${LLMC_JOBS:-$(nproc)}" "${targets[@]}"
 
+# The targets write each input to a file (test/fuzz/FuzzInput.h): keep those
+# in the build tree, not in /tmp.
+export TMPDIR="$out/tmp"
+rm -rf "$TMPDIR" && mkdir -p "$TMPDIR"
+
 # Seeds: real files from ../shared and, when the main build exists, a tiny
 # model as GGUF (F32 SentencePiece, Q8_0 byte-level BPE) and as an artifact.
 seeds="$out/seeds"

@@ -8,6 +8,7 @@ PACKAGES=(
   flatbuffers-compiler libflatbuffers-dev
   nlohmann-json3-dev libsentencepiece-dev libeigen3-dev
   libgtest-dev libgmock-dev
+  clang libclang-rt-14-dev
   python3 python3-numpy python3-sentencepiece
   zlib1g-dev libzstd-dev libedit-dev libxml2-dev libcurl4-openssl-dev libffi-dev
 )

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Sets up, builds and runs every test (lit + GoogleTest) through ctest, then
-# again under ASan + UBSan (scripts/sanitize.sh; LLMC_SANITIZE_TESTS=0 skips).
+# again under ASan + UBSan (scripts/sanitize.sh; LLMC_SANITIZE_TESTS=0 skips),
+# then a short fuzz run of every parser (scripts/fuzz.sh; LLMC_FUZZ_TESTS=0 skips).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build="${LLMC_BUILD_DIR:-$root/build}"
@@ -13,4 +14,9 @@ build="${LLMC_BUILD_DIR:-$root/build}"
 # The whole suite again under AddressSanitizer + UndefinedBehaviorSanitizer.
 if [ "${LLMC_SANITIZE_TESTS:-1}" != 0 ]; then
   "$root/scripts/sanitize.sh" "$@"
+fi
+# A short run of every fuzz target (the regression inputs replayed, then
+# LLMC_FUZZ_SECONDS each, 10 by default here; scripts/fuzz.sh alone: 60).
+if [ "${LLMC_FUZZ_TESTS:-1}" != 0 ]; then
+  LLMC_FUZZ_SECONDS="${LLMC_FUZZ_SECONDS:-10}" "$root/scripts/fuzz.sh"
 fi
