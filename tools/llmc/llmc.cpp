@@ -24,6 +24,7 @@
 #include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/Path.h"
 #include "llvm/Support/Process.h"
+#include "llvm/Support/Signals.h"
 #include "llvm/Support/WithColor.h"
 #include "llvm/Support/raw_ostream.h"
 
@@ -278,14 +279,19 @@ Error writeAtomically(const std::string &path,
                                      ec.message());
   }
   std::string tmpPath(tmp);
+  // Ctrl-C (or another fatal signal) mid-write removes it too.
+  sys::RemoveFileOnSignal(tmpPath);
   if (Error e = write(tmpPath)) {
     sys::fs::remove(tmpPath);
+    sys::DontRemoveFileOnSignal(tmpPath);
     return e;
   }
   if (std::error_code ec = sys::fs::rename(tmpPath, path)) {
     sys::fs::remove(tmpPath);
+    sys::DontRemoveFileOnSignal(tmpPath);
     return createStringError(ec, path + ": cannot write: " + ec.message());
   }
+  sys::DontRemoveFileOnSignal(tmpPath);
   return Error::success();
 }
 
@@ -644,6 +650,7 @@ int runCompile(int argc, char **argv) {
     return fail("cannot create a temporary object file: " + ec.message());
   }
   FileRemover removeObj(objPath);
+  sys::RemoveFileOnSignal(objPath); // Ctrl-C during the link too
   if (Error e = llmc::emitObject(**llvmModule, target, std::string(objPath))) {
     return fail(toString(std::move(e)));
   }
