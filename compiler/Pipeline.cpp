@@ -46,8 +46,9 @@ llvm::Error checkOptions(const CompileOptions &o) {
   } else if (o.hasCalibration) {
     return err("--calib is only used by --quant-method gptq or awq");
   }
-  if (o.groupSize <= 0 || o.groupSize % 32 != 0) {
-    return err("--group-size must be a positive multiple of 32, got " +
+  // The artifact reader takes groups of up to 2^16 (runtime/artifact).
+  if (o.groupSize <= 0 || o.groupSize % 32 != 0 || o.groupSize > (1 << 16)) {
+    return err("--group-size must be a positive multiple of 32 up to 65536, got " +
                llvm::Twine(o.groupSize));
   }
   if (o.asymmetric && o.quant != CompileOptions::Quant::Q4) {

@@ -404,8 +404,9 @@ int runPerplexity(const char *argv0, llmc_model *model, llmc_session *session,
 
 int runBench(const char *argv0, llmc_session *session,
              const llmc_model_info &info, const Options &o, int64_t ctx) {
-  if (o.benchPrefill < 1 || o.benchDecode < 0 ||
-      o.benchPrefill + o.benchDecode > ctx) {
+  // Each against the context first: their sum could overflow.
+  if (o.benchPrefill < 1 || o.benchDecode < 0 || o.benchPrefill > ctx ||
+      o.benchDecode > ctx || o.benchPrefill + o.benchDecode > ctx) {
     return usageError(argv0, "--bench-prefill + --bench-decode must fit in the "
                              "context of " + std::to_string(ctx));
   }

@@ -300,6 +300,13 @@ int runCompile(int argc, char **argv) {
   if (maxSeqLen < 0 || maxTokens < 0) {
     return fail("--max-seq and --max-tokens must be positive");
   }
+  // 2^24 positions is past every LLaMA context, and keeps the cache's sizes
+  // (positions x heads x head_dim) far from overflowing.
+  constexpr int64_t kMaxContext = int64_t(1) << 24;
+  if (maxSeqLen > kMaxContext) {
+    return fail("--max-seq must be at most " + Twine(kMaxContext) + ", got " +
+                Twine(int64_t(maxSeqLen)));
+  }
   std::string out = outputPath;
   if (out.empty()) {
     out = (emitKind == EmitKind::MLIR || emitKind == EmitKind::LLVM) ? "-"
