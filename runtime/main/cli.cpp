@@ -192,6 +192,25 @@ void logSoftmax(const float *row, int64_t vocab, std::vector<double> &out) {
   }
 }
 
+/// `s` as a JSON string's contents: quotes, backslashes and control
+/// characters escaped (a file name may hold any of them).
+std::string jsonEscape(const std::string &s) {
+  std::string out;
+  for (unsigned char c : s) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += static_cast<char>(c);
+    } else if (c < 0x20) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\u%04x", c);
+      out += buf;
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out;
+}
+
 /// Set by the first SIGINT (Ctrl-C): the generation, perplexity and bench
 /// loops stop at the next token or window, finish their output and exit
 /// 130; a second SIGINT ends the process at once.
@@ -368,7 +387,8 @@ int runPerplexity(const char *argv0, llmc_model *model, llmc_session *session,
                 "\"bos\": %s, \"windows\": %lld, \"tokens_used\": %lld, "
                 "\"scored\": %lld, \"mean_nll\": %.6f, \"ppl\": %.6f, "
                 "\"seconds\": %.3f",
-                o.perplexityFile.c_str(), static_cast<long long>(fileTokens),
+                jsonEscape(o.perplexityFile).c_str(),
+                static_cast<long long>(fileTokens),
                 static_cast<long long>(ctx), o.pplBos ? "true" : "false",
                 static_cast<long long>(windows),
                 static_cast<long long>(windows * textPerWindow),
