@@ -486,6 +486,15 @@ int runCompile(int argc, char **argv) {
     if (!tok) {
       return fail(toString(tok.takeError()));
     }
+    // A tokenizer with more pieces than the model has embeddings is another
+    // model's (fewer is common: vocabularies padded for the matrix kernels).
+    const int64_t vocab = ckpt->config().vocabSize;
+    if (static_cast<int64_t>(tok->pieces.size()) > vocab) {
+      return fail(ckpt->directory() + ": the tokenizer has " +
+                  Twine(static_cast<int64_t>(tok->pieces.size())) +
+                  " pieces but the model's vocabulary (vocab_size) has " +
+                  Twine(vocab) + ": a tokenizer of another model?");
+    }
     tokenizer = std::move(*tok);
   }
 
