@@ -113,7 +113,10 @@ llvm::Error emitObject(llvm::Module &module, const TargetOptions &target,
   pm.run(module);
   os.flush();
   if (os.has_error()) {
-    return error(path + ": write failed");
+    // Cleared, or the stream's destructor would abort the process.
+    std::error_code ec = os.error();
+    os.clear_error();
+    return error(path + ": cannot write: " + ec.message());
   }
   return llvm::Error::success();
 }
