@@ -202,14 +202,13 @@ llvm::Error linkExecutable(const std::string &objectPath,
 #ifdef LLMC_SANITIZE_LINK
   // The runtime was built with ASan + UBSan (LLMC_SANITIZE): so is the
   // executable, with the sanitizers' runtimes (which need a shared libstdc++).
-  for (const char *a : {"-fsanitize=address,undefined", "-pthread", "-lm"}) {
-    args.push_back(a);
-  }
+  args.push_back("-fsanitize=address,undefined");
 #else
-  for (const char *a : {"-static-libstdc++", "-static-libgcc", "-pthread", "-lm"}) {
-    args.push_back(a);
-  }
+  args.push_back("-static-libstdc++");
+  args.push_back("-static-libgcc");
 #endif
+  args.push_back("-pthread");
+  args.push_back("-lm");
   std::vector<llvm::StringRef> argRefs(args.begin(), args.end());
   std::string errMsg;
   int rc = llvm::sys::ExecuteAndWait(*prog, argRefs, std::nullopt, {}, 0, 0,

@@ -81,8 +81,6 @@ using CreateSession = std::unique_ptr<Session> (*)(const SessionSpec &spec,
 
 /// Registers the backend (the CUDA executable's main() does); null clears.
 void setGpuBackend(CreateSession create);
-/// The registered backend, or null when this executable has none.
-CreateSession gpuBackend();
 
 } // namespace llmc::gpu
 

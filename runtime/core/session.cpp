@@ -235,7 +235,6 @@ uint64_t bytesPerToken(const llmc_model &m, const fb::Program *p) {
 
 namespace gpu {
 void setGpuBackend(CreateSession create) { registeredBackend = create; }
-CreateSession gpuBackend() { return registeredBackend; }
 } // namespace gpu
 
 llmc_status fail(llmc_status status, const std::string &message) {

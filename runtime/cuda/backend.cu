@@ -1543,9 +1543,9 @@ void CudaSession::gemv(const PendingLinear &l) {
     return;
   }
   constexpr int R = 4; // weight rows per warp
-  // One block per kGemvWarps * R rows. (Capping the grid at the blocks the
-  // card holds at once, each looping over rows, measured no clear gain:
-  // docs/PERFORMANCE.md.)
+  // One block per kGemvWarps * R rows. (A grid capped at the blocks the
+  // card holds at once, each looping over rows, showed no large gain in a
+  // run of its own: docs/PERFORMANCE.md.)
   const unsigned blocks =
       static_cast<unsigned>((l.out + kGemvWarps * R - 1) / (kGemvWarps * R));
   const auto *wq = static_cast<const uint8_t *>(l.w);

@@ -152,9 +152,15 @@ struct Pair {
   llmc_exec gexec;
   std::vector<Weight> weights;
 
+  /// `prog` replaces the empty program (forward, arena, max tokens) and
+  /// `vocab` sizes the logits, for tests that run a whole forward call.
   Pair(std::vector<Weight> ws, std::vector<llmc_cache_layer> cache = {},
-       int64_t ctx = 64, int64_t maxHeads = 0, bool half = false)
+       int64_t ctx = 64, int64_t maxHeads = 0, bool half = false,
+       const llmc_program *prog = nullptr, int64_t vocab = 8)
       : weights(std::move(ws)) {
+    if (prog) {
+      program = *prog;
+    }
     cpu.init(&pool, &llmc::kernels::bestKernels(), cache, ctx, half);
     SessionSpec spec;
     spec.program = &program;
@@ -164,7 +170,7 @@ struct Pair {
     }
     spec.cache = cache;
     spec.ctx = ctx;
-    spec.vocab = 8;
+    spec.vocab = vocab;
     spec.maxTokens = program.max_tokens;
     spec.maxHeads = maxHeads;
     spec.kvHalf = half;
@@ -406,35 +412,18 @@ TEST(CudaKernels, FusedDecodeStepsMatchCpu) {
       }
     }
   }
-  Pair p(ws, {{1, 24}}, 64, 2, /*half=*/false);
+  llmc_program prog = emptyProgram();
+  prog.forward = layerForward;
+  prog.arena_bytes = static_cast<uint64_t>(kMaxTok * (kD * 5 + kHalfD * 4) * 4);
+  prog.max_tokens = kMaxTok;
+  Pair p(ws, {{1, 24}}, 64, 2, /*half=*/false, &prog, kV);
   ASSERT_TRUE(p.gpu);
-  p.program.forward = layerForward;
-  p.program.arena_bytes = static_cast<uint64_t>(kMaxTok * (kD * 5 + kHalfD * 4) * 4);
-  p.program.max_tokens = kMaxTok;
-  // The program pointer was taken at session creation: make a new session
-  // now that it has its forward and arena.
-  SessionSpec spec;
-  spec.program = &p.program;
-  for (const Weight &w : ws) {
-    spec.tensors.push_back({w.bytes.data(), w.bytes.size(), w.format, w.group,
-                            w.asym, w.shape});
-  }
-  spec.cache = {{1, 24}};
-  spec.ctx = 64;
-  spec.vocab = kV;
-  spec.maxTokens = kMaxTok;
-  spec.maxHeads = 2;
-  spec.kvHalf = false;
   std::string error;
-  std::unique_ptr<Session> gpu = llmc::cuda::createSession(spec, error);
-  ASSERT_TRUE(gpu) << error;
-  llmc_exec gexec;
-  gexec.gpu = gpu.get();
   std::vector<const void *> host;
   for (const Weight &w : ws) {
     host.push_back(w.bytes.data());
   }
-  std::vector<float> arena(p.program.arena_bytes / 4);
+  std::vector<float> arena(prog.arena_bytes / 4);
   // A 3-token prompt, then five decode steps (eager, captured, replayed).
   std::vector<int32_t> tokens = {3, 17, 39, 5, 0, 22, 11, 8};
   int64_t pos = 0;
@@ -443,8 +432,9 @@ TEST(CudaKernels, FusedDecodeStepsMatchCpu) {
     std::vector<float> want(kV), got(kV);
     layerForward(&p.cpu, host.data(), arena.data(), tokens.data() + pos, n, pos,
                  1, want.data());
-    ASSERT_TRUE(gpu->forward(&gexec, tokens.data() + pos, n, pos, 1, error)) << error;
-    ASSERT_TRUE(gpu->logits(got.data(), 1, error)) << error;
+    ASSERT_TRUE(p.gpu->forward(&p.gexec, tokens.data() + pos, n, pos, 1, error))
+        << error;
+    ASSERT_TRUE(p.gpu->logits(got.data(), 1, error)) << error;
     // Both devices quantize activations to int8 before the q8/q4 products;
     // a value that rounds the other way on one of them moves this small
     // random model's logits by up to about 1% of the largest (measured on an
@@ -453,7 +443,7 @@ TEST(CudaKernels, FusedDecodeStepsMatchCpu) {
     // fusion moves them by the logits' own size.
     EXPECT_LT(relErr(got, want), 2e-2);
     int32_t best = -1;
-    ASSERT_TRUE(gpu->argmax(&best, error)) << error;
+    ASSERT_TRUE(p.gpu->argmax(&best, error)) << error;
     EXPECT_EQ(best, std::max_element(got.begin(), got.end()) - got.begin());
     pos += n;
   }
