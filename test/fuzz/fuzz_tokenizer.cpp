@@ -2,6 +2,7 @@
 // --perplexity text). Byte-level BPE must give back every byte it was given
 // (decode(encode(x)) == x) under each pre-tokenizer; SentencePiece must not
 // fail on any input.
+#include "test/unit/runtime/ByteLevelVocab.h"
 #include "runtime/tokenizer/bytelevel.h"
 #include "runtime/tokenizer/tokenizer.h"
 
@@ -13,25 +14,10 @@ namespace {
 using llmc::Tokenizer;
 
 Tokenizer makeByteLevel(llmc::bytelevel::PreTokenizer pre) {
-  std::vector<std::string> pieces = {"<|end|>", "<|user|>"};
-  std::vector<Tokenizer::Type> types = {Tokenizer::Type::Control,
-                                        Tokenizer::Type::UserDefined};
-  for (int b = 0; b < 256; ++b) {
-    pieces.push_back(llmc::bytelevel::mapBytes(std::string(1, static_cast<char>(b))));
-    types.push_back(Tokenizer::Type::Normal);
-  }
-  std::vector<std::string> merges = {"Ġ t", "h e", "Ġt he", "i n", "Ġ a", "e r",
-                                     "a n", "o n", "Ġ 1", "1 2", "Ã ©"};
-  for (const std::string &m : merges) {
-    size_t sp = m.find(' ');
-    pieces.push_back(m.substr(0, sp) + m.substr(sp + 1));
-    types.push_back(Tokenizer::Type::Normal);
-  }
-  Tokenizer::Options o;
-  o.model = Tokenizer::Model::ByteLevelBpe;
-  o.preTokenizer = pre;
-  std::vector<float> scores(pieces.size(), 0.0f);
-  return Tokenizer(pieces, scores, types, o, merges);
+  return llmc::test::byteLevelTokenizer(
+      {"Ġ t", "h e", "Ġt he", "i n", "Ġ a", "e r", "a n", "o n", "Ġ 1", "1 2",
+       "Ã ©"},
+      pre, Tokenizer::Type::UserDefined, /*addBos=*/true);
 }
 
 Tokenizer makeSentencePiece() {

@@ -1,6 +1,7 @@
 // The byte-level BPE pieces of the runtime tokenizer: pre-tokenizers (each
 // against hand-worked splits of its regular expression), the byte mapping,
 // and merges by rank with special tokens kept whole.
+#include "ByteLevelVocab.h"
 #include "runtime/tokenizer/bytelevel.h"
 #include "runtime/tokenizer/tokenizer.h"
 
@@ -107,24 +108,8 @@ TEST(ByteLevelMapping, RoundTripsEveryByte) {
 
 /// A vocabulary of the 256 byte symbols, two specials, and merges.
 Tokenizer makeTokenizer(const std::vector<std::string> &merges) {
-  std::vector<std::string> pieces = {"<|end|>", "<|user|>"};
-  std::vector<Tokenizer::Type> types = {Tokenizer::Type::Control,
-                                        Tokenizer::Type::Control};
-  for (int b = 0; b < 256; ++b) {
-    pieces.push_back(bytelevel::mapBytes(std::string(1, static_cast<char>(b))));
-    types.push_back(Tokenizer::Type::Normal);
-  }
-  for (const std::string &m : merges) {
-    size_t sp = m.find(' ');
-    pieces.push_back(m.substr(0, sp) + m.substr(sp + 1));
-    types.push_back(Tokenizer::Type::Normal);
-  }
-  Tokenizer::Options o;
-  o.model = Tokenizer::Model::ByteLevelBpe;
-  o.preTokenizer = PreTokenizer::Gpt2;
-  o.addBos = false;
-  std::vector<float> scores(pieces.size(), 0.0f);
-  return Tokenizer(pieces, scores, types, o, merges);
+  return test::byteLevelTokenizer(merges, PreTokenizer::Gpt2,
+                                  Tokenizer::Type::Control, /*addBos=*/false);
 }
 
 int32_t byteId(char c) { return 2 + static_cast<unsigned char>(c); }
