@@ -12,6 +12,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "llvm/ADT/StringMap.h"
+
 #include <cstring>
 
 namespace llmc {
@@ -41,8 +43,55 @@ llvm::Error writeFile(const std::string &path, const std::string &bytes) {
 
 } // namespace
 
+namespace {
+
+nlohmann::ordered_json configJson(const ModelConfig &c, const std::string &note) {
+  return {{"architectures", {"LlamaForCausalLM"}},
+          {"model_type", "llama"},
+          {"hidden_size", c.hiddenSize},
+          {"intermediate_size", c.intermediateSize},
+          {"num_hidden_layers", c.numLayers},
+          {"num_attention_heads", c.numHeads},
+          {"num_key_value_heads", c.numKVHeads},
+          {"head_dim", c.headDim},
+          {"vocab_size", c.vocabSize},
+          {"max_position_embeddings", c.maxPositionEmbeddings},
+          {"hidden_act", "silu"},
+          {"rms_norm_eps", c.rmsNormEps},
+          {"rope_theta", c.ropeTheta},
+          {"tie_word_embeddings", c.tieWordEmbeddings},
+          {"attention_bias", c.attentionBias},
+          {"mlp_bias", c.mlpBias},
+          {"bos_token_id", c.bosTokenId},
+          {"eos_token_id", c.eosTokenIds.size() == 1
+                               ? nlohmann::ordered_json(c.eosTokenIds[0])
+                               : nlohmann::ordered_json(c.eosTokenIds)},
+          {"llmc_note", note}};
+}
+
+/// Writes the tokenizer files and then config.json (last: a directory with
+/// config.json is complete).
+llvm::Error writeTokenizerAndConfig(const fb::TokenizerT &tok,
+                                    const nlohmann::ordered_json &cfg,
+                                    const std::string &dir) {
+  if (tok.model == fb::TokenizerModel::ByteLevelBPE) {
+    auto json = writeByteLevelJson(tok);
+    if (!json) {
+      return fileError(dir + "/tokenizer.json", llvm::toString(json.takeError()));
+    }
+    if (auto e = writeFile(dir + "/tokenizer.json", *json)) {
+      return e;
+    }
+  } else if (auto e = writeFile(dir + "/tokenizer.model",
+                                writeSentencePieceModel(tok))) {
+    return e;
+  }
+  return writeFile(dir + "/config.json", cfg.dump(2) + "\n");
+}
+
+} // namespace
+
 llvm::Error exportSafetensors(const Checkpoint &ckpt, const std::string &dir) {
-  const ModelConfig &c = ckpt.config();
   if (std::error_code ec = llvm::sys::fs::create_directories(dir)) {
     return fileError(dir, "cannot create: " + ec.message());
   }
@@ -50,29 +99,6 @@ llvm::Error exportSafetensors(const Checkpoint &ckpt, const std::string &dir) {
   if (!tok) {
     return tok.takeError();
   }
-  nlohmann::ordered_json cfg = {
-      {"architectures", {"LlamaForCausalLM"}},
-      {"model_type", "llama"},
-      {"hidden_size", c.hiddenSize},
-      {"intermediate_size", c.intermediateSize},
-      {"num_hidden_layers", c.numLayers},
-      {"num_attention_heads", c.numHeads},
-      {"num_key_value_heads", c.numKVHeads},
-      {"head_dim", c.headDim},
-      {"vocab_size", c.vocabSize},
-      {"max_position_embeddings", c.maxPositionEmbeddings},
-      {"hidden_act", "silu"},
-      {"rms_norm_eps", c.rmsNormEps},
-      {"rope_theta", c.ropeTheta},
-      {"tie_word_embeddings", c.tieWordEmbeddings},
-      {"attention_bias", c.attentionBias},
-      {"mlp_bias", c.mlpBias},
-      {"bos_token_id", c.bosTokenId},
-      {"eos_token_id", c.eosTokenIds.size() == 1
-                           ? nlohmann::ordered_json(c.eosTokenIds[0])
-                           : nlohmann::ordered_json(c.eosTokenIds)},
-      {"llmc_note", std::string("exported by llmc from a ") + ckpt.format() +
-                        " checkpoint"}};
   // Weights first, config last: a directory with config.json is complete.
   std::vector<TensorData> header;
   std::vector<uint64_t> sizes;
@@ -90,19 +116,92 @@ llvm::Error exportSafetensors(const Checkpoint &ckpt, const std::string &dir) {
       })) {
     return fileError(weights, llvm::toString(std::move(e)));
   }
-  if (tok->model == fb::TokenizerModel::ByteLevelBPE) {
-    auto json = writeByteLevelJson(*tok);
-    if (!json) {
-      return fileError(dir + "/tokenizer.json", llvm::toString(json.takeError()));
+  return writeTokenizerAndConfig(
+      *tok,
+      configJson(ckpt.config(), std::string("exported by llmc from a ") +
+                                    ckpt.format() + " checkpoint"),
+      dir);
+}
+
+llvm::Error exportModuleSafetensors(const ModelConfig &config,
+                                    std::vector<TensorData> tensors,
+                                    const fb::TokenizerT &tokenizer,
+                                    const std::string &dir) {
+  if (std::error_code ec = llvm::sys::fs::create_directories(dir)) {
+    return fileError(dir, "cannot create: " + ec.message());
+  }
+  ModelConfig c = config;
+  auto has = [&](llvm::StringRef suffix) {
+    return llvm::any_of(tensors, [&](const TensorData &t) {
+      return llvm::StringRef(t.name).ends_with(suffix);
+    });
+  };
+  c.attentionBias = has("_proj.bias") &&
+                    (has("self_attn.o_proj.bias") || has("self_attn.q_proj.bias"));
+  c.mlpBias = has("mlp.down_proj.bias") || has("mlp.up_proj.bias");
+  // Hugging Face's flags give every projection of the kind a bias: missing
+  // ones are zeros (exact). A layer whose attention or MLP was removed gets
+  // one zero head group or one zero channel (their output is exactly 0).
+  llvm::StringMap<size_t> byName;
+  for (size_t i = 0; i < tensors.size(); ++i) {
+    byName[tensors[i].name] = i;
+  }
+  const int64_t D = c.hiddenSize, hd = c.headDim;
+  auto add = [&](const std::string &name, std::vector<int64_t> shape,
+                 float value) {
+    if (byName.count(name)) {
+      return;
     }
-    if (auto e = writeFile(dir + "/tokenizer.json", *json)) {
-      return e;
+    int64_t n = 1;
+    for (int64_t s : shape) {
+      n *= s;
     }
-  } else if (auto e = writeFile(dir + "/tokenizer.model",
-                                writeSentencePieceModel(*tok))) {
+    std::vector<char> bytes(n * 4);
+    for (int64_t i = 0; i < n; ++i) {
+      std::memcpy(bytes.data() + 4 * i, &value, 4);
+    }
+    byName[name] = tensors.size();
+    tensors.push_back({name, DType::F32, std::move(shape), std::move(bytes)});
+  };
+  auto rows = [&](const std::string &name) -> int64_t {
+    auto it = byName.find(name);
+    return it == byName.end() ? 0 : tensors[it->second].shape[0];
+  };
+  for (int64_t l = 0; l < c.numLayers; ++l) {
+    std::string p = "model.layers." + std::to_string(l) + ".";
+    std::string a = p + "self_attn.", m = p + "mlp.";
+    if (!byName.count(a + "q_proj.weight")) {
+      add(p + "input_layernorm.weight", {D}, 1.0f);
+      add(a + "q_proj.weight", {hd, D}, 0.0f);
+      add(a + "k_proj.weight", {hd, D}, 0.0f);
+      add(a + "v_proj.weight", {hd, D}, 0.0f);
+      add(a + "o_proj.weight", {D, hd}, 0.0f);
+    }
+    if (!byName.count(m + "gate_proj.weight")) {
+      add(p + "post_attention_layernorm.weight", {D}, 1.0f);
+      add(m + "gate_proj.weight", {1, D}, 0.0f);
+      add(m + "up_proj.weight", {1, D}, 0.0f);
+      add(m + "down_proj.weight", {D, 1}, 0.0f);
+    }
+    if (c.attentionBias) {
+      for (const char *proj : {"q_proj", "k_proj", "v_proj", "o_proj"}) {
+        add(a + proj + ".bias", {rows(a + proj + ".weight")}, 0.0f);
+      }
+    }
+    if (c.mlpBias) {
+      for (const char *proj : {"gate_proj", "up_proj", "down_proj"}) {
+        add(m + proj + ".bias", {rows(m + proj + ".weight")}, 0.0f);
+      }
+    }
+  }
+  if (llvm::Error e = writeSafetensors(dir + "/model.safetensors", tensors)) {
     return e;
   }
-  return writeFile(dir + "/config.json", cfg.dump(2) + "\n");
+  return writeTokenizerAndConfig(
+      tokenizer,
+      configJson(c, "written by llmc compile --emit=safetensors: each layer's "
+                    "head counts and FFN width are those of its tensors"),
+      dir);
 }
 
 llvm::Error exportGguf(const Checkpoint &ckpt, const std::string &path,

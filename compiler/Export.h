@@ -5,6 +5,7 @@
 
 #include "compiler/Checkpoint.h"
 #include "compiler/Gguf.h"
+#include "compiler/SafetensorsWriter.h"
 
 namespace llmc {
 
@@ -13,6 +14,15 @@ namespace llmc {
 /// (tokenizer.model for SentencePiece, tokenizer.json for byte-level BPE).
 /// The numpy reference of ../shared/tools and Hugging Face load the result.
 llvm::Error exportSafetensors(const Checkpoint &ckpt, const std::string &dir);
+
+/// Writes a compiled module's weights (`tensors`, Hugging Face names, float
+/// dtypes) as a checkpoint directory like exportSafetensors: per-layer
+/// shapes stay as they are (the numpy reference reads them from the
+/// tensors); a removed attention or MLP becomes one zero head or channel.
+llvm::Error exportModuleSafetensors(const ModelConfig &config,
+                                    std::vector<TensorData> tensors,
+                                    const fb::TokenizerT &tokenizer,
+                                    const std::string &dir);
 
 /// Writes a GGUF v3 file as llama.cpp's converter lays it out (llama
 /// metadata and tokenizer, q/k rows in its interleaved-RoPE order): 1-D

@@ -12,10 +12,27 @@
 #include "mlir/Pass/PassRegistry.h"
 #include "mlir/Transforms/Passes.h"
 
+#include <cmath>
+
 namespace llmc {
 
 std::string CompileOptions::formatName() const {
   return quant == Quant::Q8 ? "q8" : (asymmetric ? "q4a" : "q4");
+}
+
+std::string CompileOptions::effectivePruneMethod() const {
+  if (!pruneMethod.empty()) {
+    return pruneMethod;
+  }
+  return pruneStructured > 0 ? "flap" : "wanda";
+}
+
+bool CompileOptions::needsCalibration() const {
+  std::string m = effectivePruneMethod();
+  bool prunes = pruneStructured > 0 || unstructuredPruning();
+  return method != Method::RTN ||
+         (prunes && (m == "flap" || m == "wanda-sp" || m == "wanda")) ||
+         llvm::StringRef(lowrank).starts_with("auto=");
 }
 
 std::vector<std::string> CompileOptions::keepRules() const {
@@ -27,6 +44,12 @@ std::vector<std::string> CompileOptions::keepRules() const {
     k.push_back("lm_head.weight=q8");
   }
   return k;
+}
+
+std::string fmtNum(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g", v);
+  return buf;
 }
 
 llvm::Error checkOptions(const CompileOptions &o) {
@@ -43,8 +66,81 @@ llvm::Error checkOptions(const CompileOptions &o) {
       return err(llvm::Twine("--quant-method ") + method +
                  " needs calibration text: --calib FILE");
     }
-  } else if (o.hasCalibration) {
-    return err("--calib is only used by --quant-method gptq or awq");
+  }
+  const bool structured = o.pruneStructured != 0;
+  const bool unstructured = o.unstructuredPruning();
+  const std::string pm = o.effectivePruneMethod();
+  if (structured && !(o.pruneStructured > 0 && o.pruneStructured < 1)) {
+    return err("--prune-structured must be a ratio between 0 and 1 "
+               "(exclusive), got " + llvm::Twine(fmtNum(o.pruneStructured)));
+  }
+  if (o.prune != 0 && !(o.prune > 0 && o.prune < 1)) {
+    return err("--prune must be a ratio between 0 and 1 (exclusive), got " +
+               llvm::Twine(fmtNum(o.prune)));
+  }
+  if (structured && unstructured) {
+    return err("--prune-structured and --prune/--prune-pattern exclude each "
+               "other (they share --prune-method)");
+  }
+  if (!o.pruneMethod.empty() && !structured && !unstructured) {
+    return err("--prune-method needs --prune-structured, --prune or "
+               "--prune-pattern");
+  }
+  if (structured && pm != "flap" && pm != "wanda-sp" && pm != "l2") {
+    return err("--prune-structured takes --prune-method flap, wanda-sp or l2, "
+               "got '" + pm + "'");
+  }
+  if (unstructured && pm != "magnitude" && pm != "wanda") {
+    return err("--prune takes --prune-method magnitude or wanda, got '" + pm +
+               "'");
+  }
+  if (o.prunePattern != "unstructured") {
+    llvm::StringRef p(o.prunePattern);
+    auto [a, b] = p.split(':');
+    int64_t n = 0, m = 0;
+    if (a.getAsInteger(10, n) || b.getAsInteger(10, m) || n <= 0 || m <= n ||
+        m > 64) {
+      return err("--prune-pattern must be 'unstructured' or N:M with "
+                 "0 < N < M <= 64, got '" + o.prunePattern + "'");
+    }
+    if (o.prune != 0 &&
+        std::fabs(o.prune - (1.0 - double(n) / double(m))) > 1e-9) {
+      return err("--prune-pattern " + o.prunePattern + " zeroes " +
+                 llvm::Twine(m - n) + " of every " + llvm::Twine(m) +
+                 " weights; --prune " + llvm::Twine(fmtNum(o.prune)) +
+                 " disagrees (leave --prune out)");
+    }
+  }
+  if (!o.lowrank.empty()) {
+    llvm::StringRef s(o.lowrank);
+    auto [key, val] = s.split('=');
+    double v = 0;
+    bool number = !val.getAsDouble(v) && std::isfinite(v);
+    if ((key != "rank" && key != "energy" && key != "auto") || !number) {
+      return err("--lowrank must be rank=R, energy=E or auto=FRACTION, got '" +
+                 o.lowrank + "'");
+    }
+    if (key == "rank" && (v < 1 || v != std::floor(v))) {
+      return err("--lowrank rank=R needs a positive integer rank, got '" + val +
+                 "'");
+    }
+    if (key != "rank" && !(v > 0 && v < 1)) {
+      return err("--lowrank " + key + "=X needs X between 0 and 1 "
+                 "(exclusive), got '" + val + "'");
+    }
+  }
+  if (o.needsCalibration() && !o.hasCalibration) {
+    std::string who = (structured || unstructured) &&
+                              (pm == "flap" || pm == "wanda-sp" || pm == "wanda")
+                          ? "--prune-method " + pm
+                      : llvm::StringRef(o.lowrank).starts_with("auto=")
+                          ? "--lowrank auto"
+                          : std::string("the pass");
+    return err(who + " needs calibration text: --calib FILE");
+  }
+  if (o.hasCalibration && !o.needsCalibration() && o.lowrank.empty()) {
+    return err("--calib is only used by --quant-method gptq|awq, --prune-method "
+               "flap|wanda-sp|wanda and --lowrank");
   }
   // The artifact reader takes groups of up to 2^16 (runtime/artifact).
   if (o.groupSize <= 0 || o.groupSize % 32 != 0 || o.groupSize > (1 << 16)) {
@@ -69,6 +165,29 @@ llvm::Error checkOptions(const CompileOptions &o) {
 void buildCompressionPipeline(mlir::OpPassManager &pm,
                               const CompileOptions &o) {
   std::vector<std::string> keep = o.keepRules();
+  // Structure first (pruning, then factorization), then quantization of
+  // what is left.
+  if (o.pruneStructured > 0) {
+    PruneStructuredPassOptions p;
+    p.ratio = o.pruneStructured;
+    p.method = o.effectivePruneMethod();
+    p.progress = o.progress;
+    pm.addPass(createPruneStructuredPass(p));
+  }
+  if (o.unstructuredPruning()) {
+    PrunePassOptions p;
+    p.ratio = o.prune > 0 ? o.prune : 0.5;
+    p.method = o.effectivePruneMethod();
+    p.pattern = o.prunePattern;
+    p.progress = o.progress;
+    pm.addPass(createPrunePass(p));
+  }
+  if (!o.lowrank.empty()) {
+    LowRankPassOptions l;
+    l.spec = o.lowrank;
+    l.progress = o.progress;
+    pm.addPass(createLowRankPass(l));
+  }
   auto quantOptions = [&](auto &q) {
     q.format = o.formatName();
     q.groupSize = o.groupSize;
@@ -138,6 +257,21 @@ struct CompressOptions : mlir::PassPipelineOptions<CompressOptions> {
                         llvm::cl::init(false)};
   Option<bool> fuse{*this, "fuse", llvm::cl::desc("Fuse projections"),
                     llvm::cl::init(true)};
+  Option<double> pruneStructured{*this, "prune-structured",
+                                 llvm::cl::desc("Structured pruning ratio"),
+                                 llvm::cl::init(0)};
+  Option<double> prune{*this, "prune",
+                       llvm::cl::desc("Unstructured pruning ratio"),
+                       llvm::cl::init(0)};
+  Option<std::string> prunePattern{*this, "prune-pattern",
+                                   llvm::cl::desc("unstructured or N:M"),
+                                   llvm::cl::init("unstructured")};
+  Option<std::string> pruneMethod{*this, "prune-method",
+                                  llvm::cl::desc("Pruning scores"),
+                                  llvm::cl::init("")};
+  Option<std::string> lowrank{*this, "lowrank",
+                              llvm::cl::desc("rank=R, energy=E or auto=F"),
+                              llvm::cl::init("")};
 };
 
 struct LowerOptions : mlir::PassPipelineOptions<LowerOptions> {
@@ -168,6 +302,11 @@ void registerPipelines() {
         o.keep.assign(c.keep.begin(), c.keep.end());
         o.actOrder = c.actOrder;
         o.fuse = c.fuse;
+        o.pruneStructured = c.pruneStructured;
+        o.prune = c.prune;
+        o.prunePattern = c.prunePattern;
+        o.pruneMethod = c.pruneMethod;
+        o.lowrank = c.lowrank;
         o.progress = false;
         buildCompressionPipeline(pm, o);
       });

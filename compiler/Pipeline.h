@@ -21,6 +21,12 @@ struct CompileOptions {
   std::vector<std::string> keep; // GLOB=FORMAT rules, the user's
   bool actOrder = false;         // GPTQ
   bool hasCalibration = false;   // --calib given
+  /// Pruning and low-rank rewriting (before quantization): 0 = off.
+  double pruneStructured = 0;    // --prune-structured RATIO
+  double prune = 0;              // --prune RATIO
+  std::string prunePattern = "unstructured"; // or N:M
+  std::string pruneMethod;       // flap|wanda-sp|l2, magnitude|wanda; "" = default
+  std::string lowrank;           // rank=R|energy=E|auto=F; "" = off
   bool toF16 = false;
   bool fuse = true;
   bool progress = true;
@@ -33,15 +39,25 @@ struct CompileOptions {
 
   /// The quantized format's name for the passes: q8, q4 or q4a.
   std::string formatName() const;
+  /// The pruning method in effect (the default depends on the kind).
+  std::string effectivePruneMethod() const;
+  bool unstructuredPruning() const {
+    return prune > 0 || prunePattern != "unstructured";
+  }
+  /// Whether some pass needs calibration tokens (--calib).
+  bool needsCalibration() const;
   /// The keep rules the passes get: the user's, then the defaults of --q4
   /// (embedding table and LM head at q8).
   std::vector<std::string> keepRules() const;
 };
 
+/// A number as the user would write it ("0.5", "1e-09").
+std::string fmtNum(double v);
+
 /// Rejects contradictory or impossible options with the flag's own words.
 llvm::Error checkOptions(const CompileOptions &options);
 
-/// llm → llm: calibrated quantization (GPTQ or AWQ), round-to-nearest
+/// llm → llm: pruning, low-rank rewriting, calibrated quantization (GPTQ or AWQ), round-to-nearest
 /// quantization, float re-encoding, projection fusion, canonicalization.
 void buildCompressionPipeline(mlir::OpPassManager &pm,
                               const CompileOptions &options);

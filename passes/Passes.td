@@ -163,4 +163,120 @@ def FuseProjectionsPass : Pass<"llm-fuse-projections", "mlir::ModuleOp"> {
   }];
 }
 
+def PruneStructuredPass : Pass<"llm-prune-structured", "mlir::ModuleOp"> {
+  let summary = "Structured pruning: remove whole KV groups of heads and FFN channels";
+  let description = [{
+    Removes whole attention KV groups (a key/value head with the query heads
+    that read it, under grouped-query attention) and FFN intermediate
+    channels from the decoder layers, until `ratio` of all matrix weights
+    (embeddings and LM head included) are gone. Each candidate is scored by
+    `method`, the scores are standardized per structure type (heads, channels)
+    and compared across all layers, so each layer keeps its own head count
+    and FFN width; a layer may lose its whole attention or MLP, which then
+    disappears from @forward.
+
+    - `flap` (An et al. 2024): the fluctuation (sample variance over the
+      calibration tokens) of each input channel of o_proj / down_proj times
+      the squared norm of its weight column. Bias compensation: the removed
+      channels' mean contribution W[:, removed] · mean(x[removed]) becomes a
+      bias of o_proj / down_proj (of the linear before it on the residual
+      stream when the whole branch goes).
+    - `wanda-sp`: Σ|W[:, j]| · ‖x_j‖₂ over the structure's input channels.
+    - `l2`: the squared weights of the whole structure (q/k/v rows and o_proj
+      columns; gate/up rows and the down_proj column); no calibration.
+
+    Runs before quantization and projection fusion.
+
+    Before (one KV group of two heads removed):
+    ```mlir
+    %q = llm.linear %h, %wq : tensor<?x64xf32>, !llm.weight<64x64, f32> -> tensor<?x64xf32>
+    %a = llm.attention %qr, %kr, %v, %cache, %pos {layer = 0 : i64, num_heads = 8 : i64, num_kv_heads = 4 : i64, head_dim = 8 : i64} ...
+    %o = llm.linear %a, %wo : tensor<?x64xf32>, !llm.weight<64x64, f32> -> tensor<?x64xf32>
+    ```
+    After (flap):
+    ```mlir
+    %q = llm.linear %h, %wq : tensor<?x64xf32>, !llm.weight<48x64, f32> -> tensor<?x48xf32>
+    %a = llm.attention %qr, %kr, %v, %cache, %pos {layer = 0 : i64, num_heads = 6 : i64, num_kv_heads = 3 : i64, head_dim = 8 : i64} ...
+    %o = llm.linear %a, %wo bias %bo : tensor<?x48xf32>, !llm.weight<64x48, f32>, !llm.weight<64, f32> -> tensor<?x64xf32>
+    ```
+  }];
+  let options = [
+    Option<"ratio", "ratio", "double", /*default=*/"0.2",
+           "Fraction of all matrix weights to remove, in (0, 1)">,
+    Option<"method", "method", "std::string", /*default=*/"\"flap\"",
+           "flap, wanda-sp (both read llm.calibration) or l2">,
+    Option<"progress", "progress", "bool", /*default=*/"false",
+           "Print the calibration progress and what was removed">,
+  ];
+}
+
+def PrunePass : Pass<"llm-prune", "mlir::ModuleOp"> {
+  let summary = "Unstructured or N:M pruning of the decoder's linears";
+  let description = [{
+    Sets weights of every decoder `llm.linear` to zero; the matrices keep
+    their shape and storage format. `magnitude` drops the `ratio` smallest
+    |W| of each matrix. `wanda` (Sun et al. 2023) scores |W_ij| · ‖x_j‖₂ with
+    the input norms from the calibration tokens, layer by layer (each layer
+    sees the layers before it pruned), and drops the `ratio` lowest of each
+    output row. With `pattern` N:M, each run of M consecutive weights of a
+    row keeps its N best (the row length must be a multiple of M) and
+    `ratio` is not used.
+
+    Before:
+    ```mlir
+    llm.global @model.layers.0.mlp.up_proj.weight : !llm.weight<172x64, f32> = dense<...>
+    ```
+    After (pattern=2:4): the same type, with two zeros in every four weights.
+  }];
+  let options = [
+    Option<"ratio", "ratio", "double", /*default=*/"0.5",
+           "Fraction of each matrix's (or row's) weights set to zero">,
+    Option<"method", "method", "std::string", /*default=*/"\"magnitude\"",
+           "magnitude or wanda (reads llm.calibration)">,
+    Option<"pattern", "pattern", "std::string", /*default=*/"\"unstructured\"",
+           "unstructured, or N:M (keep N of every M consecutive weights)">,
+    Option<"progress", "progress", "bool", /*default=*/"false",
+           "Print the calibration progress and the sparsity reached">,
+  ];
+}
+
+def LowRankPass : Pass<"llm-lowrank", "mlir::ModuleOp"> {
+  let summary = "Replace decoder linears by a low-rank pair of linears (truncated SVD)";
+  let description = [{
+    Factorizes each float decoder weight W [out, in] as U·V with U [out, r]
+    and V [r, in] (Eigen's BDCSVD, balanced: √Σ on each side) and replaces
+    `llm.linear %x, W` by `llm.linear (llm.linear %x, V), U` (the bias stays
+    on U), only where r·(out + in) < out·in. With calibration tokens
+    (`llm.calibration`) the SVD is of W·L, L the Cholesky factor of the
+    damped input covariance E[xxᵀ], and V is multiplied back by L⁻¹
+    (SVD-LLM's whitening): truncation then minimizes the output error
+    ‖X·Wᵀ − X·W'ᵀ‖ and each dropped σ² is exactly the error it adds.
+
+    `spec`: `rank=R` (one rank for every matrix), `energy=E` (each matrix
+    the smallest rank keeping E of its σ²), or `auto=F` (needs calibration:
+    all matrices together keep F of their dense weights; starting from rank
+    1 each, the step with the most relative output error removed per weight,
+    σ²_k / Σσ² / (out + in), is taken while the budget lasts, a matrix past
+    its largest useful rank going back to dense).
+
+    Before:
+    ```mlir
+    %y = llm.linear %x, %w : tensor<?x64xf32>, !llm.weight<172x64, f32> -> tensor<?x172xf32>
+    ```
+    After (rank=16):
+    ```mlir
+    %t = llm.linear %x, %v : tensor<?x64xf32>, !llm.weight<16x64, f32> -> tensor<?x16xf32>
+    %y = llm.linear %t, %u : tensor<?x16xf32>, !llm.weight<172x16, f32> -> tensor<?x172xf32>
+    ```
+  }];
+  let options = [
+    Option<"spec", "spec", "std::string", /*default=*/"\"energy=0.9\"",
+           "rank=R, energy=E or auto=FRACTION">,
+    Option<"damp", "damp", "double", /*default=*/"0.01",
+           "Added to the covariance's diagonal, as a fraction of its mean">,
+    Option<"progress", "progress", "bool", /*default=*/"false",
+           "Print the calibration progress and the ranks chosen">,
+  ];
+}
+
 #endif // LLMC_PASSES_PASSES_TD

@@ -4,7 +4,12 @@
 #include "runtime/kernels/kernels.h"
 #include "runtime/kernels/quant.h"
 
+#include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/AsmState.h"
+#include "mlir/IR/Builders.h"
+#include "mlir/Interfaces/SideEffectInterfaces.h"
+#include "mlir/Transforms/RegionUtils.h"
+#include "llvm/ADT/StringSet.h"
 #include "mlir/IR/DialectResourceBlobManager.h"
 #include "llvm/Support/GlobPattern.h"
 
@@ -75,7 +80,13 @@ std::optional<std::vector<float>> readFloatWeight(llm::GlobalOp g) {
 
 void writeFloatWeight(llm::GlobalOp g, llm::StorageKind kind,
                       const std::vector<float> &values) {
-  llm::WeightType t = g.getWeightType().withFormat(kind);
+  writeFloatWeight(g, kind, g.getWeightType().getShape(), values);
+}
+
+void writeFloatWeight(llm::GlobalOp g, llm::StorageKind kind,
+                      ArrayRef<int64_t> shape,
+                      const std::vector<float> &values) {
+  llm::WeightType t = llm::WeightType::get(g.getContext(), shape, kind);
   int64_t n = t.getNumElements();
   int64_t elem = llm::floatElementBytes(kind);
   auto blob = HeapAsmResourceBlob::allocate(n * elem, 64);
@@ -93,6 +104,49 @@ void writeFloatWeight(llm::GlobalOp g, llm::StorageKind kind,
   auto type = RankedTensorType::get(t.getShape(), elementType(g.getContext(), kind));
   g.setTypeAttr(TypeAttr::get(t));
   g.setDataAttr(DenseResourceElementsAttr::get(type, blobName(g, t), std::move(blob)));
+}
+
+llm::GlobalOp createFloatGlobal(llm::GlobalOp after, StringRef name,
+                                ArrayRef<int64_t> shape, llm::StorageKind kind,
+                                const std::vector<float> &values) {
+  OpBuilder b(after->getContext());
+  b.setInsertionPointAfter(after);
+  llm::WeightType t = llm::WeightType::get(after->getContext(), shape, kind);
+  // Placeholder data of the right type, replaced at once.
+  auto type = RankedTensorType::get(shape, elementType(after->getContext(), kind));
+  auto g = b.create<llm::GlobalOp>(
+      after.getLoc(), b.getStringAttr(name), TypeAttr::get(t),
+      DenseElementsAttr::get(type, b.getZeroAttr(type.getElementType())));
+  writeFloatWeight(g, kind, shape, values);
+  return g;
+}
+
+void eraseDeadCode(ModuleOp module) {
+  auto forward = module.lookupSymbol<func::FuncOp>(kForwardFuncName);
+  if (forward) {
+    bool changed = true;
+    while (changed) {
+      changed = false;
+      SmallVector<Operation *> dead;
+      forward.walk([&](Operation *op) {
+        if (op != forward && isOpTriviallyDead(op)) {
+          dead.push_back(op);
+        }
+      });
+      for (Operation *op : dead) {
+        op->erase();
+        changed = true;
+      }
+    }
+  }
+  llvm::StringSet<> used;
+  module.walk([&](llm::WeightOp ref) { used.insert(ref.getGlobal()); });
+  for (llm::GlobalOp g :
+       llvm::make_early_inc_range(module.getOps<llm::GlobalOp>())) {
+    if (!used.contains(g.getSymName())) {
+      g.erase();
+    }
+  }
 }
 
 void writeQuantWeight(llm::GlobalOp g, llm::StorageKind kind, int64_t groupSize,

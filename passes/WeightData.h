@@ -20,6 +20,22 @@ std::optional<std::vector<float>> readFloatWeight(llm::GlobalOp global);
 void writeFloatWeight(llm::GlobalOp global, llm::StorageKind kind,
                       const std::vector<float> &values);
 
+/// Replaces a global's data and shape (structural passes shrink weights).
+void writeFloatWeight(llm::GlobalOp global, llm::StorageKind kind,
+                      llvm::ArrayRef<int64_t> shape,
+                      const std::vector<float> &values);
+
+/// A new float global `name` of `shape` holding `values`, inserted after
+/// `after`.
+llm::GlobalOp createFloatGlobal(llm::GlobalOp after, llvm::StringRef name,
+                                llvm::ArrayRef<int64_t> shape,
+                                llm::StorageKind kind,
+                                const std::vector<float> &values);
+
+/// Erases the ops of @forward whose results nothing uses (and that have no
+/// effects), then every global no `llm.weight` refers to any more.
+void eraseDeadCode(mlir::ModuleOp module);
+
 /// Replaces a global's data with quantized rows already in block layout.
 void writeQuantWeight(llm::GlobalOp global, llm::StorageKind kind,
                       int64_t groupSize, bool asymmetric,

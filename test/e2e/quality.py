@@ -6,6 +6,8 @@
   quality.py kl A.json B.json                  A has lower KL (to the same reference) than B
   quality.py ratio INSPECT_Q INSPECT_F MAX     quantized weight bytes / float weight bytes
                                                (norms excluded), from llmc inspect output
+  quality.py ranks INSPECT                     some matrix (q_proj, ...) has different
+                                               low-rank ranks in different layers
 """
 import json
 import re
@@ -48,6 +50,17 @@ def main():
         r = q / f
         print("weights (norms excluded): %d / %d bytes = %.3f (limit %.3f)" % (q, f, r, limit))
         sys.exit(0 if r < limit else 1)
+    if mode == "ranks":
+        seen = {}
+        for line in open(sys.argv[2]):
+            m = re.match(r"\s+(\d+): attention .*, ranks ([^,]+)", line)
+            if m:
+                for item in m.group(2).split():
+                    name, rank = item.split("=")
+                    seen.setdefault(name, set()).add(int(rank))
+        varied = {k: sorted(v) for k, v in seen.items() if len(v) > 1}
+        print("ranks per matrix across layers: %s" % {k: sorted(v) for k, v in seen.items()})
+        sys.exit(0 if varied else 1)
     sys.exit("unknown mode " + mode)
 
 

@@ -29,6 +29,7 @@
 #include "llvm/Support/raw_ostream.h"
 
 #include <chrono>
+#include <cstring>
 #include <csignal>
 
 using namespace llvm;
@@ -73,7 +74,7 @@ cl::opt<std::string> outputPath(
     cl::value_desc("path"), cl::init(""), cl::sub(compileCmd),
     cl::cat(compileCat));
 
-enum class EmitKind { MLIR, LLVM, Obj, Exe };
+enum class EmitKind { MLIR, LLVM, Obj, Exe, Safetensors };
 cl::opt<EmitKind> emitKind(
     "emit", cl::desc("The last stage to run and what to write"),
     cl::values(
@@ -82,7 +83,11 @@ cl::opt<EmitKind> emitKind(
         clEnumValN(EmitKind::LLVM, "llvm", "optimized LLVM IR of the program"),
         clEnumValN(EmitKind::Obj, "obj", "the program's object file (no weights)"),
         clEnumValN(EmitKind::Exe, "exe",
-                   "a self-contained executable (program, runtime, weights)")),
+                   "a self-contained executable (program, runtime, weights)"),
+        clEnumValN(EmitKind::Safetensors, "safetensors",
+                   "a Hugging Face checkpoint directory (-o DIR) of the model "
+                   "after pruning and low-rank rewriting (float weights, "
+                   "projections unfused, low-rank pairs multiplied out)")),
     cl::init(EmitKind::Exe), cl::sub(compileCmd), cl::cat(compileCat));
 
 cl::opt<bool> toF16("f16",
@@ -134,10 +139,51 @@ cl::list<std::string> keepRules(
 
 cl::opt<std::string> calibPath(
     "calib",
-    cl::desc("Calibration text for --quant-method gptq|awq (tokenized whole, "
-             "cut into --calib-windows windows of --calib-ctx tokens)"),
+    cl::desc("Calibration text for --quant-method gptq|awq, --prune-method "
+             "flap|wanda-sp|wanda and --lowrank (tokenized whole, cut into "
+             "--calib-windows windows of --calib-ctx tokens)"),
     cl::value_desc("file"), cl::init(""), cl::sub(compileCmd),
     cl::cat(compileCat));
+
+cl::opt<double> pruneStructured(
+    "prune-structured",
+    cl::desc("Remove whole attention heads (KV groups) and FFN channels until "
+             "RATIO of the weight matrices' parameters are gone, allocated "
+             "across layers by --prune-method's scores (flap, wanda-sp, l2)"),
+    cl::value_desc("ratio"), cl::init(0), cl::sub(compileCmd),
+    cl::cat(compileCat));
+
+cl::opt<double> pruneRatio(
+    "prune",
+    cl::desc("Set RATIO of each decoder matrix's weights to zero "
+             "(--prune-method magnitude or wanda); weights stay dense-stored"),
+    cl::value_desc("ratio"), cl::init(0), cl::sub(compileCmd),
+    cl::cat(compileCat));
+
+cl::opt<std::string> prunePattern(
+    "prune-pattern",
+    cl::desc("unstructured (default) or N:M, e.g. 2:4: keep N of every M "
+             "consecutive weights of a row (--prune may be left out)"),
+    cl::value_desc("unstructured|N:M"), cl::init("unstructured"),
+    cl::sub(compileCmd), cl::cat(compileCat));
+
+cl::opt<std::string> pruneMethod(
+    "prune-method",
+    cl::desc("Scores for pruning: flap (default), wanda-sp or l2 with "
+             "--prune-structured; wanda (default) or magnitude with --prune. "
+             "All but l2 and magnitude need --calib"),
+    cl::value_desc("method"), cl::init(""), cl::sub(compileCmd),
+    cl::cat(compileCat));
+
+cl::opt<std::string> lowrankSpec(
+    "lowrank",
+    cl::desc("Factor decoder matrices as U*V by truncated SVD where it saves "
+             "weights: rank=R (one rank), energy=E (keep E of each matrix's "
+             "spectrum) or auto=F (keep F of the weights, ranks chosen per "
+             "matrix from --calib activations); with --calib the SVD is "
+             "activation-aware"),
+    cl::value_desc("rank=R|energy=E|auto=F"), cl::init(""),
+    cl::sub(compileCmd), cl::cat(compileCat));
 
 cl::opt<int64_t> calibCtx("calib-ctx",
                           cl::desc("Tokens per calibration window (default "
@@ -295,6 +341,67 @@ Error writeAtomically(const std::string &path,
   return Error::success();
 }
 
+/// --emit=safetensors: the module's globals under their Hugging Face names,
+/// each low-rank pair (NAME.v, NAME.u) multiplied back into NAME.
+Error writeCheckpoint(mlir::ModuleOp module, const llmc::ModelConfig &config,
+                      const llmc::fb::TokenizerT &tokenizer,
+                      const std::string &dir) {
+  std::vector<llmc::TensorData> tensors;
+  StringMap<llmc::llm::GlobalOp> globals;
+  for (auto g : module.getOps<llmc::llm::GlobalOp>()) {
+    globals[g.getSymName()] = g;
+  }
+  for (auto g : module.getOps<llmc::llm::GlobalOp>()) {
+    llmc::llm::WeightType t = g.getWeightType();
+    StringRef name = g.getSymName();
+    if (!t.isFloat()) {
+      return createStringError(inconvertibleErrorCode(),
+                               "--emit=safetensors: @" + name +
+                                   " is quantized; it writes float weights");
+    }
+    std::vector<int64_t> shape(t.getShape().begin(), t.getShape().end());
+    if (name.ends_with(".u") && globals.count(name.drop_back(2).str() + ".v")) {
+      continue; // written with its .v
+    }
+    if (name.ends_with(".v") && globals.count(name.drop_back(2).str() + ".u")) {
+      auto v = llmc::readFloatWeight(g);
+      auto u = llmc::readFloatWeight(globals[name.drop_back(2).str() + ".u"]);
+      auto us = globals[name.drop_back(2).str() + ".u"].getWeightType().getShape();
+      if (!u || !v) {
+        return createStringError(inconvertibleErrorCode(),
+                                 "--emit=safetensors: cannot read @" + name);
+      }
+      int64_t out = us[0], r = shape[0], in = shape[1];
+      std::vector<char> bytes(out * in * 4);
+      for (int64_t i = 0; i < out; ++i) {
+        for (int64_t j = 0; j < in; ++j) {
+          double acc = 0;
+          for (int64_t k = 0; k < r; ++k) {
+            acc += double((*u)[i * r + k]) * (*v)[k * in + j];
+          }
+          float f = static_cast<float>(acc);
+          std::memcpy(bytes.data() + 4 * (i * in + j), &f, 4);
+        }
+      }
+      tensors.push_back({name.drop_back(2).str(), llmc::DType::F32,
+                         {out, in}, std::move(bytes)});
+      continue;
+    }
+    auto bytes = llmc::readStoredBytes(g);
+    if (!bytes) {
+      return createStringError(inconvertibleErrorCode(),
+                               "--emit=safetensors: cannot read @" + name);
+    }
+    llmc::DType dt = t.getKind() == llmc::llm::StorageKind::f16 ? llmc::DType::F16
+                     : t.getKind() == llmc::llm::StorageKind::bf16
+                         ? llmc::DType::BF16
+                         : llmc::DType::F32;
+    tensors.push_back({name.str(), dt, shape, std::move(*bytes)});
+  }
+  return llmc::exportModuleSafetensors(config, std::move(tensors), tokenizer,
+                                       dir);
+}
+
 int runCompile(int argc, char **argv) {
   Progress progress;
   if (maxSeqLen < 0 || maxTokens < 0) {
@@ -313,7 +420,21 @@ int runCompile(int argc, char **argv) {
                                                                      : "";
   }
   if (out.empty()) {
-    return fail("-o is required with --emit=obj and --emit=exe");
+    return fail("-o is required with --emit=obj, --emit=exe and "
+                "--emit=safetensors");
+  }
+  if (emitKind == EmitKind::Safetensors) {
+    if (out == "-") {
+      return fail("--emit=safetensors writes a directory; give -o DIR");
+    }
+    if (toQ8 || toQ4) {
+      return fail("--emit=safetensors writes float weights; --q4/--q8 apply "
+                  "when compiling the executable");
+    }
+    if (StringRef(checkpointPath).ends_with(".mlir")) {
+      return fail("--emit=safetensors needs a checkpoint's tokenizer; " +
+                  checkpointPath + " is an llm module");
+    }
   }
   if (out == "-" && (emitKind == EmitKind::Obj || emitKind == EmitKind::Exe)) {
     return fail("cannot write a binary to stdout; give -o FILE");
@@ -357,15 +478,22 @@ int runCompile(int argc, char **argv) {
   options.keep.assign(keepRules.begin(), keepRules.end());
   options.actOrder = actOrder;
   options.hasCalibration = !calibPath.empty();
+  options.pruneStructured = pruneStructured;
+  options.prune = pruneRatio;
+  options.prunePattern = prunePattern;
+  options.pruneMethod = pruneMethod;
+  options.lowrank = lowrankSpec;
   options.toF16 = toF16;
-  options.fuse = !noFuse;
+  // A Hugging Face checkpoint has separate q/k/v and gate/up.
+  options.fuse = !noFuse && emitKind != EmitKind::Safetensors;
   options.progress = !quiet;
   options.target = targetDevice;
   if (Error e = llmc::checkOptions(options)) {
     return fail(toString(std::move(e)));
   }
   const bool quantize = toQ8 || toQ4;
-  const bool calibrated = quantMethod != QuantMethod::RTN;
+  // checkOptions let --calib through only where a pass reads it.
+  const bool calibrated = !calibPath.empty();
   const char *methodName = quantMethod == QuantMethod::GPTQ ? "gptq" : "awq";
   for (const std::string &r : keepRules) {
     size_t eq = r.rfind('=');
@@ -390,8 +518,7 @@ int runCompile(int argc, char **argv) {
   int64_t configMaxSeq = 0;
   if (fromMLIR) {
     if (calibrated) {
-      return fail("--quant-method " + Twine(methodName) +
-                  " tokenizes --calib with the checkpoint's tokenizer; an .mlir "
+      return fail("--calib is tokenized with the checkpoint's tokenizer; an .mlir "
                   "input has none (run llmc-opt on a module with llm.calibration)");
     }
     if (maxSeqLen > 0) {
@@ -451,7 +578,10 @@ int runCompile(int argc, char **argv) {
         // writes /dev/null directly); anything else would be renamed over.
         bool devNull = path == "/dev/null" && (emitKind == EmitKind::MLIR ||
                                                emitKind == EmitKind::LLVM);
-        if (sys::fs::exists(st) && !sys::fs::is_regular_file(st) && !devNull) {
+        bool dir = emitKind == EmitKind::Safetensors && flag == StringRef("-o") &&
+                   sys::fs::is_directory(st);
+        if (sys::fs::exists(st) && !sys::fs::is_regular_file(st) && !devNull &&
+            !dir) {
           return fail(Twine(flag) + " " + path +
                       " exists and is not a regular file");
         }
@@ -481,7 +611,8 @@ int runCompile(int argc, char **argv) {
   // The tokenizer is needed only for the artifact, but a missing one is a
   // checkpoint error to report before any heavy work.
   std::optional<llmc::fb::TokenizerT> tokenizer;
-  if (ckpt && (emitKind == EmitKind::Exe || calibrated)) {
+  if (ckpt && (emitKind == EmitKind::Exe ||
+               emitKind == EmitKind::Safetensors || calibrated)) {
     auto tok = ckpt->tokenizer();
     if (!tok) {
       return fail(toString(tok.takeError()));
@@ -555,9 +686,23 @@ int runCompile(int argc, char **argv) {
     return fail("the llm passes failed on " + checkpointPath);
   }
   (**module)->removeAttr("llm.calibration");
+  if (options.pruneStructured > 0) {
+    progress.step("pruned heads and FFN channels (" +
+                  Twine(options.effectivePruneMethod()) + ", ratio " +
+                  Twine(llmc::fmtNum(pruneStructured)) + ")");
+  }
+  if (options.unstructuredPruning()) {
+    progress.step("pruned weights (" + Twine(options.effectivePruneMethod()) +
+                  ", " + prunePattern +
+                  (pruneRatio > 0 ? ", ratio " + llmc::fmtNum(pruneRatio)
+                                  : std::string()) + ")");
+  }
+  if (!options.lowrank.empty()) {
+    progress.step("factored matrices by truncated SVD (" + lowrankSpec + ")");
+  }
   if (quantize) {
     progress.step("quantized to " + options.formatName() + " (group " +
-                  Twine(groupSize) + ", " + (calibrated ? methodName : "rtn") +
+                  Twine(groupSize) + ", " + (quantMethod != QuantMethod::RTN ? methodName : "rtn") +
                   ")");
   }
   if (toF16) {
@@ -570,6 +715,13 @@ int runCompile(int argc, char **argv) {
   mlir::OpPrintingFlags flags;
   if (elideWeights) {
     flags.elideLargeResourceString(0);
+  }
+  if (emitKind == EmitKind::Safetensors) {
+    if (Error e = writeCheckpoint(**module, ckpt->config(), *tokenizer, out)) {
+      return fail(toString(std::move(e)));
+    }
+    progress.step("wrote the checkpoint " + out);
+    return 0;
   }
   if (emitKind == EmitKind::MLIR) {
     Error err = llmc::writeOutput(out, [&](raw_ostream &os) -> Error {
@@ -731,6 +883,98 @@ int runExport() {
   return 0;
 }
 
+/// One line per decoder layer: what pruning and low-rank rewriting left of
+/// it, read from the tensors' names and shapes (and their zero elements).
+void printLayers(const llmc::artifact::Reader &r, int64_t headDim) {
+  struct Layer {
+    int64_t heads = 0, ffn = 0, zeros = 0, floats = 0, kv = 0;
+    bool attention = false, mlp = false, quantized = false;
+    std::string ranks;
+  };
+  std::map<int64_t, Layer> layers;
+  for (const auto &t : r.tensors()) {
+    StringRef name(t.name.data(), t.name.size());
+    if (!name.consume_front("model.layers.")) {
+      continue;
+    }
+    int64_t index = 0;
+    if (name.consumeInteger(10, index) || !name.consume_front(".")) {
+      continue;
+    }
+    Layer &l = layers[index];
+    bool lowrankIn = name.ends_with(".weight.v");
+    StringRef base = name.split(".weight").first; // self_attn.o_proj, ...
+    if (base == "self_attn.o_proj" && t.shape.size() == 2 &&
+        (name.ends_with(".weight") || lowrankIn)) {
+      l.attention = true;
+      l.heads = headDim > 0 ? t.shape[1] / headDim : 0;
+    }
+    if (base == "mlp.down_proj" && t.shape.size() == 2 &&
+        (name.ends_with(".weight") || lowrankIn)) {
+      l.mlp = true;
+      l.ffn = t.shape[1];
+    }
+    if (name.ends_with(".weight.u") && t.shape.size() == 2) {
+      l.ranks += (l.ranks.empty() ? "" : " ") +
+                 base.rsplit('.').second.str() + "=" +
+                 std::to_string(t.shape[1]);
+    }
+    if (t.shape.size() != 2) {
+      continue;
+    }
+    int64_t n = t.shape[0] * t.shape[1];
+    if (!t.data) {
+      continue; // synthesized at load
+    }
+    if (t.format == llmc::fb::StorageFormat::F32) {
+      for (int64_t i = 0; i < n; ++i) {
+        uint32_t b;
+        std::memcpy(&b, t.data + 4 * i, 4);
+        l.zeros += (b & 0x7fffffffu) == 0;
+      }
+      l.floats += n;
+    } else if (t.format == llmc::fb::StorageFormat::F16 ||
+               t.format == llmc::fb::StorageFormat::BF16) {
+      for (int64_t i = 0; i < n; ++i) {
+        uint16_t b;
+        std::memcpy(&b, t.data + 2 * i, 2);
+        l.zeros += (b & 0x7fffu) == 0;
+      }
+      l.floats += n;
+    } else {
+      l.quantized = true;
+    }
+  }
+  if (layers.empty()) {
+    return;
+  }
+  // Cache layers belong to the attention layers, in order.
+  const auto *prog = r.root().program();
+  size_t next = 0;
+  for (auto &[i, l] : layers) {
+    if (l.attention && prog && prog->cache() && next < prog->cache()->size()) {
+      l.kv = prog->cache()->Get(next++)->kv_heads();
+    }
+  }
+  outs() << "layers (attention heads/kv heads, FFN width, low-rank ranks, "
+            "zero weights):\n";
+  for (const auto &[i, l] : layers) {
+    outs() << "  " << i << ": attention "
+           << (l.attention ? std::to_string(l.heads) + "/" + std::to_string(l.kv)
+                           : std::string("removed"))
+           << ", FFN " << (l.mlp ? std::to_string(l.ffn) : std::string("removed"))
+           << ", " << (l.ranks.empty() ? std::string("full rank")
+                                       : "ranks " + l.ranks);
+    if (l.floats > 0) {
+      outs() << format(", %.1f%% zeros", 100.0 * l.zeros / l.floats);
+      if (l.quantized) {
+        outs() << " (of the float matrices)";
+      }
+    }
+    outs() << "\n";
+  }
+}
+
 int runInspect() {
   std::string error;
   auto r = llmc::artifact::Reader::open(inspectPath, error, inspectVerify);
@@ -790,6 +1034,7 @@ int runInspect() {
     byFormat[fmt].first++;
     byFormat[fmt].second += t.size;
   }
+  printLayers(*r, c.head_dim());
   outs() << "by format:\n";
   for (const auto &[fmt, v] : byFormat) {
     outs() << format("  %-14s %4d tensors %14llu bytes\n", fmt.c_str(), v.first,
