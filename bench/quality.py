@@ -3,12 +3,16 @@
 
 For one checkpoint (default ../shared/models/stories260K; a Hugging Face
 directory or a GGUF file), compiles f32, f16, q8, q4 RTN, GPTQ and AWQ
-variants and measures on the same text and tokens:
+variants (--set quant, the default) or pruned and factored variants (--set
+prune: structured FLaP / Wanda-SP / L2 at 20% and 50%, unstructured and 2:4
+magnitude / Wanda, low-rank auto against one uniform rank at two budgets,
+and FLaP 20% and auto low-rank each with q4 GPTQ) and measures on the same
+text and tokens:
 perplexity, KL divergence from the f32 model's next-token distribution and
 top-1 agreement with it (--kl-reference), weight bytes, decode/prefill
 tokens/s and peak memory (--bench). Prints a markdown table, writes JSON.
 
-  bench/quality.py [--ckpt DIR] [--text FILE] [--calib FILE] [--ctx 256]
+  bench/quality.py [--set quant|prune] [--ckpt DIR] [--text FILE] [--calib FILE] [--ctx 256]
                    [--tokens 19968] [--groups 32,128] [--asym] [--also-score FILE]
                    [--out bench/out]
 
@@ -45,6 +49,9 @@ def main():
     ap.add_argument("--calib-tail", type=int, default=300000,
                     help="bytes from the end of --text used for calibration; they must "
                          "lie beyond the scored tokens (the first --tokens)")
+    ap.add_argument("--set", default="quant", choices=["quant", "prune"],
+                    help="which configurations: quantization (default) or "
+                         "pruning and low-rank")
     ap.add_argument("--ctx", type=int, default=256)
     ap.add_argument("--tokens", type=int, default=19968)
     ap.add_argument("--groups", default="32,128")
@@ -81,17 +88,41 @@ def main():
     if name.endswith(".gguf"):
         name = name[:-len(".gguf")]
     ref = os.path.join(args.out, name + "-f32.llmc")
-    configs = [("f32", ["--weights", ref]), ("f16", ["--f16"]), ("q8 rtn g32", ["--q8"])]
+    configs = [("f32", ["--weights", ref])]
+    calib = ["--calib", args.calib]
+    if args.set == "prune":
+        for r in ("0.2", "0.5"):
+            for m in ("flap", "wanda-sp", "l2"):
+                configs.append(("structured %s %s" % (m, r),
+                                ["--prune-structured", r, "--prune-method", m] +
+                                (calib if m != "l2" else [])))
+        for m in ("magnitude", "wanda"):
+            extra = calib if m == "wanda" else []
+            configs.append(("unstructured %s 0.5" % m, ["--prune", "0.5", "--prune-method", m] + extra))
+            configs.append(("2:4 %s" % m, ["--prune-pattern", "2:4", "--prune-method", m] + extra))
+        # Two budgets, each against the uniform rank of about the same
+        # weight bytes (the rank's own fraction, read from its progress line).
+        for auto, rank in (("0.6", "24"), ("0.77", "32")):
+            configs.append(("low-rank auto=" + auto, ["--lowrank", "auto=" + auto] + calib))
+            configs.append(("low-rank rank=" + rank, ["--lowrank", "rank=" + rank] + calib))
+        q4 = ["--q4", "--quant-method", "gptq"] + calib
+        configs.append(("flap 0.2 + q4 gptq g32", ["--prune-structured", "0.2"] + q4))
+        configs.append(("low-rank auto=0.6 + q4 gptq g32", ["--lowrank", "auto=0.6"] + q4))
+        configs.append(("q4 gptq g32", q4))
+        args.groups = ""
+    else:
+        configs += [("f16", ["--f16"]), ("q8 rtn g32", ["--q8"])]
     if args.asym:
         configs.append(("q4 rtn g32 asym", ["--q4", "--group-size", "32", "--asym"]))
-    for g in args.groups.split(","):
+    for g in filter(None, args.groups.split(",")):
         gs = ["--q4", "--group-size", g]
         configs += [("q4 rtn g" + g, gs),
                     ("q4 gptq g" + g, gs + ["--quant-method", "gptq", "--calib", args.calib]),
                     ("q4 awq g" + g, gs + ["--quant-method", "awq", "--calib", args.calib])]
     results = []
     for label, flags in configs:
-        exe = os.path.join(args.out, name + "-" + label.replace(" ", "-"))
+        exe = os.path.join(args.out, name + "-" + label.replace(" ", "-").replace(":", "_")
+                           .replace("=", "").replace("+", "and"))
         run([llmc, "compile", args.ckpt, "-o", exe, "--quiet"] + flags)
         ppl_cmd = [exe, "--kv-cache", args.kv_cache, "--perplexity", args.text, "--ctx", str(args.ctx),
                    "--ppl-tokens", str(args.tokens), "--json", "--threads", str(args.threads)]
@@ -125,7 +156,8 @@ def main():
         for r in results:
             print("| %s | %.4f | %.5f | %.2f%% |" % (
                 r["config"], r["also_ppl"], r["also_kl"], 100 * r["also_top1"]))
-    path = os.path.join(args.out, name + "-quality.json")
+    path = os.path.join(args.out, name + ("-quality.json" if args.set == "quant"
+                                          else "-prune.json"))
     with open(path, "w") as f:
         json.dump({"ckpt": args.ckpt, "text": args.text, "also_score": args.also_score,
                    "calib": args.calib,

@@ -179,6 +179,9 @@ void buildCompressionPipeline(mlir::OpPassManager &pm,
     p.ratio = o.prune > 0 ? o.prune : 0.5;
     p.method = o.effectivePruneMethod();
     p.pattern = o.prunePattern;
+    // No quantized sparse format yet: under --q4/--q8 the zeros are
+    // quantized densely.
+    p.sparseFormat = o.quant == CompileOptions::Quant::None;
     p.progress = o.progress;
     pm.addPass(createPrunePass(p));
   }

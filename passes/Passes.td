@@ -220,7 +220,10 @@ def PrunePass : Pass<"llm-prune", "mlir::ModuleOp"> {
     sees the layers before it pruned), and drops the `ratio` lowest of each
     output row. With `pattern` N:M, each run of M consecutive weights of a
     row keeps its N best (the row length must be a multiple of M) and
-    `ratio` is not used.
+    `ratio` is not used. A 2:4 matrix is then stored as `s24` (the kept
+    values in f16 and their 2-bit positions: 36 bytes per 32 columns, 56%
+    of f16's), which the CPU kernels read directly, unless
+    `sparse-format=false`; other patterns stay dense.
 
     Before:
     ```mlir
@@ -235,6 +238,9 @@ def PrunePass : Pass<"llm-prune", "mlir::ModuleOp"> {
            "magnitude or wanda (reads llm.calibration)">,
     Option<"pattern", "pattern", "std::string", /*default=*/"\"unstructured\"",
            "unstructured, or N:M (keep N of every M consecutive weights)">,
+    Option<"sparseFormat", "sparse-format", "bool", /*default=*/"true",
+           "With pattern 2:4, store the matrices in the s24 format (kept "
+           "values in f16 and their positions)">,
     Option<"progress", "progress", "bool", /*default=*/"false",
            "Print the calibration progress and the sparsity reached">,
   ];

@@ -4,6 +4,7 @@
 
 #include "passes/Calibration.h"
 #include "passes/WeightData.h"
+#include "runtime/kernels/quant.h"
 
 #include "llvm/ADT/DenseMap.h"
 #include "llvm/Support/Format.h"
@@ -28,7 +29,7 @@ struct PrunePass : llmc::impl::PrunePassBase<PrunePass> {
 
   ModuleOp module;
   int64_t n = 0, m = 0; // N:M: keep n of every m (0: unstructured)
-  int64_t zeros = 0, weights = 0;
+  int64_t zeros = 0, weights = 0, sparse = 0;
 
   InFlightDiagnostic error() { return module.emitError() << "llm-prune: "; }
 
@@ -102,6 +103,16 @@ struct PrunePass : llmc::impl::PrunePassBase<PrunePass> {
       zeros += v == 0.0f;
     }
     weights += rows * cols;
+    if (n == 2 && m == 4 && sparseFormat) {
+      const size_t rowBytes = kernels::sparseRowBytes(cols);
+      std::vector<uint8_t> bytes(rowBytes * rows);
+      for (int64_t r = 0; r < rows; ++r) {
+        kernels::packS24Row(w.data() + r * cols, cols, bytes.data() + r * rowBytes);
+      }
+      writeQuantWeight(g, llm::StorageKind::s24, 0, false, std::move(bytes));
+      ++sparse;
+      return success();
+    }
     writeFloatWeight(g, g.getWeightType().getKind(), w);
     return success();
   }
@@ -185,12 +196,17 @@ struct PrunePass : llmc::impl::PrunePassBase<PrunePass> {
         }
       }
     }
+    retypeWeightRefs(module);
     if (progress) {
       llvm::errs() << "llm-prune: " << meth << " " << pat << ": "
                    << zeros << " of " << weights
                    << " decoder weights are zero ("
                    << llvm::format("%.1f", weights ? 100.0 * zeros / weights : 0.0)
-                   << "%)\n";
+                   << "%)"
+                   << (sparse ? ", " + std::to_string(sparse) +
+                                    " matrices stored as s24 (2:4 sparse)"
+                              : std::string())
+                   << "\n";
     }
   }
 };

@@ -524,17 +524,29 @@ struct PruneStructuredPass
       }
     } else {
       // Wanda-SP and L2 as FLaP's paper runs them: the same share of the
-      // head groups and of the channels in every layer.
-      const double share = static_cast<double>(target) / prunable;
+      // head groups, and then of the channels, in every layer (the channels'
+      // share makes up for the rounding of whole head groups).
       std::map<std::pair<bool, size_t>, std::vector<size_t>> perUnit;
+      int64_t attnParams = 0, mlpParams = 0;
       for (size_t i = 0; i < cands.size(); ++i) {
         perUnit[{cands[i].attention, cands[i].unit}].push_back(i);
+        (cands[i].attention ? attnParams : mlpParams) += cands[i].params;
       }
-      for (auto &[key, idx] : perUnit) {
-        ascending(idx);
-        auto n = static_cast<size_t>(std::llround(share * idx.size()));
-        for (size_t k = 0; k < n && k < idx.size(); ++k) {
-          drop(cands[idx[k]]);
+      double share = static_cast<double>(target) / prunable;
+      for (bool attention : {true, false}) {
+        if (!attention && mlpParams > 0) {
+          share = std::clamp(static_cast<double>(target - removed) / mlpParams,
+                             0.0, 1.0);
+        }
+        for (auto &[key, idx] : perUnit) {
+          if (key.first != attention) {
+            continue;
+          }
+          ascending(idx);
+          auto n = static_cast<size_t>(std::llround(share * idx.size()));
+          for (size_t k = 0; k < n && k < idx.size(); ++k) {
+            drop(cands[idx[k]]);
+          }
         }
       }
     }

@@ -78,6 +78,26 @@ std::optional<std::vector<float>> readFloatWeight(llm::GlobalOp g) {
   return out;
 }
 
+std::optional<std::vector<float>> readDenseWeight(llm::GlobalOp g) {
+  llm::WeightType t = g.getWeightType();
+  if (t.getKind() != llm::StorageKind::s24) {
+    return readFloatWeight(g);
+  }
+  auto bytes = readStoredBytes(g);
+  if (!bytes) {
+    return std::nullopt;
+  }
+  const int64_t cols = t.getShape().back(), rows = t.getNumElements() / cols;
+  const size_t rowBytes = kernels::sparseRowBytes(cols);
+  std::vector<float> out(static_cast<size_t>(rows * cols));
+  for (int64_t r = 0; r < rows; ++r) {
+    kernels::unpackS24Row(reinterpret_cast<const uint8_t *>(bytes->data()) +
+                              r * rowBytes,
+                          cols, out.data() + r * cols);
+  }
+  return out;
+}
+
 void writeFloatWeight(llm::GlobalOp g, llm::StorageKind kind,
                       const std::vector<float> &values) {
   writeFloatWeight(g, kind, g.getWeightType().getShape(), values);

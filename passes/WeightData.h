@@ -16,6 +16,9 @@ namespace llmc {
 /// data cannot be read.
 std::optional<std::vector<float>> readFloatWeight(llm::GlobalOp global);
 
+/// A global's values as floats, float formats and s24 (2:4 sparse) alike.
+std::optional<std::vector<float>> readDenseWeight(llm::GlobalOp global);
+
 /// Replaces a global's data with `values` stored in float format `kind`.
 void writeFloatWeight(llm::GlobalOp global, llm::StorageKind kind,
                       const std::vector<float> &values);

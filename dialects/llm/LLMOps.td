@@ -48,6 +48,7 @@ def LLM_StorageKind : I32EnumAttr<"StorageKind", "how a weight's elements are st
     I32EnumAttrCase<"bf16", 2>,
     I32EnumAttrCase<"q8", 3>,
     I32EnumAttrCase<"q4", 4>,
+    I32EnumAttrCase<"s24", 5>,
   ]> {
   let cppNamespace = "::llmc::llm";
   let genSpecializedAttr = 0;
@@ -66,7 +67,9 @@ def LLM_WeightType : LLM_Type<"Weight", "weight"> {
     densely in row-major order. Block formats (`q8<gG>`, `q4<gG[, asym]>`)
     quantize each row in groups of G consecutive elements (G a multiple of
     32); a row whose length is not a multiple of G is padded to whole groups.
-    The block layouts are those of runtime/kernels/quant.h.
+    The block layouts are those of runtime/kernels/quant.h. `s24` is 2:4
+    sparse: of every 4 consecutive elements of a row, 2 are stored (f16)
+    with their positions, 36 bytes per 32 columns (rows padded).
 
     ```mlir
     !llm.weight<172x64, f32>

@@ -58,6 +58,11 @@ int64_t WeightType::getStorageBytes() const {
   if (isFloat()) {
     return getNumElements() * floatElementBytes(getKind());
   }
+  if (getKind() == StorageKind::s24) {
+    // 36 bytes per 32 columns, rows padded (runtime/kernels/quant.h).
+    int64_t rowLength = getShape().back();
+    return getNumElements() / rowLength * ((rowLength + 31) / 32) * 36;
+  }
   // Rows are padded to whole groups.
   int64_t rowLength = getShape().back();
   int64_t rows = getNumElements() / rowLength;
@@ -84,6 +89,9 @@ WeightType::verify(function_ref<InFlightDiagnostic()> emitError,
     }
   }
   bool isBlock = kind == StorageKind::q8 || kind == StorageKind::q4;
+  if (kind == StorageKind::s24 && shape.size() != 2) {
+    return emitError() << "s24 (2:4 sparse) weights must have rank 2";
+  }
   if (!isBlock) {
     if (groupSize != 0 || asymmetric) {
       return emitError() << "format " << stringifyStorageKind(kind)

@@ -5,7 +5,9 @@
 #include "runtime/kernels/kernels.h"
 #include "runtime/kernels/quant.h"
 
+#include <cmath>
 #include <cstring>
+#include <vector>
 
 namespace llmc::synth {
 
@@ -25,6 +27,35 @@ void fillTensor(uint64_t index, int32_t format, int32_t group, bool asym,
   int64_t rows = 1;
   for (int i = 0; i + 1 < rank; ++i) {
     rows *= shape[i];
+  }
+  if (format == LLMC_FORMAT_S24) {
+    // The float recipe with the two smallest of every 4 set to zero.
+    std::vector<float> row(static_cast<size_t>(cols));
+    const size_t rowBytes = kernels::sparseRowBytes(cols);
+    for (int64_t r = 0; r < rows; ++r) {
+      for (int64_t c = 0; c < cols; ++c) {
+        row[c] = floatValue(index, rank, cols, r, c);
+      }
+      for (int64_t c0 = 0; c0 + 4 <= cols; c0 += 4) {
+        for (int drop = 0; drop < 2; ++drop) {
+          int64_t lo = -1;
+          for (int64_t c = c0; c < c0 + 4; ++c) {
+            if (row[c] != 0.0f &&
+                (lo < 0 || std::fabs(row[c]) < std::fabs(row[lo]))) {
+              lo = c;
+            }
+          }
+          if (lo >= 0) {
+            row[lo] = 0.0f;
+          }
+        }
+      }
+      for (int64_t c = cols - cols % 4; c < cols; ++c) {
+        row[c] = 0.0f; // a partial run keeps nothing
+      }
+      kernels::packS24Row(row.data(), cols, dst + r * rowBytes);
+    }
+    return;
   }
   if (format == LLMC_FORMAT_Q8 || format == LLMC_FORMAT_Q4) {
     const bool q8 = format == LLMC_FORMAT_Q8;

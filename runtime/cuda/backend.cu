@@ -1680,6 +1680,13 @@ bool CudaSession::init(const gpu::SessionSpec &spec, std::string &error) {
   maxTokens_ = spec.maxTokens;
   kvHalf_ = spec.kvHalf;
 
+  for (const gpu::Tensor &t : spec.tensors) {
+    if (t.format == LLMC_FORMAT_S24) {
+      error = "2:4 sparse weights (s24) have no GPU kernel yet; run this "
+              "executable with --device cpu";
+      return false;
+    }
+  }
   // Weights: uploaded in the GPU layout, or synthesized there.
   for (size_t i = 0; i < spec.tensors.size(); ++i) {
     const gpu::Tensor &t = spec.tensors[i];

@@ -138,6 +138,66 @@ float dotAvx2(const float *x, const float *y, int64_t k) {
   return s;
 }
 
+/// For an index byte of a 2:4 block (two runs of 4), the lanes of an 8-float
+/// load that hold the runs' kept columns: {p0, p1, 4 + q0, 4 + q1}.
+struct S24Lanes {
+  alignas(16) int32_t lane[256][4];
+  S24Lanes() {
+    for (int b = 0; b < 256; ++b) {
+      lane[b][0] = b & 3;
+      lane[b][1] = (b >> 2) & 3;
+      lane[b][2] = 4 + ((b >> 4) & 3);
+      lane[b][3] = 4 + ((b >> 6) & 3);
+    }
+  }
+};
+const S24Lanes kS24Lanes;
+
+/// The 8 activations that the 8 kept values of runs 4h..4h+3 multiply.
+inline __m256 s24Select(const float *x, const uint8_t *idx) {
+  __m256 a = _mm256_permutevar8x32_ps(
+      _mm256_loadu_ps(x),
+      _mm256_castsi128_si256(_mm_load_si128(
+          reinterpret_cast<const __m128i *>(kS24Lanes.lane[idx[0]]))));
+  __m256 b = _mm256_permutevar8x32_ps(
+      _mm256_loadu_ps(x + 8),
+      _mm256_castsi128_si256(_mm_load_si128(
+          reinterpret_cast<const __m128i *>(kS24Lanes.lane[idx[1]]))));
+  return _mm256_permute2f128_ps(a, b, 0x20);
+}
+
+void dotS24Avx2(const uint8_t *w, size_t ldw, int r, const float *x,
+                int64_t ldx, int m, int64_t k, float *out) {
+  const int64_t full = k / kS24Columns;
+  for (int i = 0; i < r; ++i) {
+    const auto *row = reinterpret_cast<const BlockS24 *>(w + i * ldw);
+    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(),
+                     _mm256_setzero_ps(), _mm256_setzero_ps()};
+    for (int64_t b = 0; b < full; ++b) {
+      const BlockS24 &blk = row[b];
+      const __m256 v0 = _mm256_cvtph_ps(
+          _mm_loadu_si128(reinterpret_cast<const __m128i *>(blk.v)));
+      const __m256 v1 = _mm256_cvtph_ps(
+          _mm_loadu_si128(reinterpret_cast<const __m128i *>(blk.v + 8)));
+      for (int t = 0; t < m; ++t) {
+        const float *xb = x + t * ldx + b * kS24Columns;
+        acc[t] = _mm256_fmadd_ps(v0, s24Select(xb, blk.idx), acc[t]);
+        acc[t] = _mm256_fmadd_ps(v1, s24Select(xb + 16, blk.idx + 2), acc[t]);
+      }
+    }
+    // The partial last block, if any, in portable code.
+    float tail[8] = {};
+    if (full * kS24Columns < k) {
+      dotS24Generic(reinterpret_cast<const uint8_t *>(row + full), ldw, 1,
+                    x + full * kS24Columns, ldx, m, k - full * kS24Columns,
+                    tail);
+    }
+    for (int t = 0; t < m; ++t) {
+      out[i * 4 + t] = hsum256(acc[t]) + tail[t];
+    }
+  }
+}
+
 /// maddubs (pairs to int16) then madd (pairs to int32): the AVX2 integer dot.
 struct Avx2Dot {
   static __m256i sum(__m256i u, __m256i s) {
@@ -151,7 +211,7 @@ const KernelTable *avx2Kernels() {
   static const KernelTable table = {
       "avx2",   dotF32Avx2, dotF16Avx2, dotBF16Avx2,  axpyAvx2,
       dotAvx2,  dotQuant<Avx2Dot, 0>, dotQuant<Avx2Dot, 1>,
-      dotQuant<Avx2Dot, 2>, axpyF16Avx2};
+      dotQuant<Avx2Dot, 2>, axpyF16Avx2, dotS24Avx2};
   static const bool supported = __builtin_cpu_supports("avx2") &&
                                 __builtin_cpu_supports("fma") &&
                                 cpuHasF16C();

@@ -147,6 +147,12 @@ float dot(const float *x, const float *y, int64_t k) {
   return _mm512_reduce_add_ps(acc);
 }
 
+/// 2:4 rows: the AVX2 kernel (its permutes are the work, not the width).
+void dotS24(const uint8_t *w, size_t ldw, int r, const float *x, int64_t ldx,
+            int m, int64_t k, float *out) {
+  kAvx2->dotS24(w, ldw, r, x, ldx, m, k, out);
+}
+
 /// VNNI: four unsigned-by-signed byte products summed into int32 at once.
 struct VnniDot {
   static __m256i sum(__m256i u, __m256i s) {
@@ -160,7 +166,7 @@ const KernelTable *avx512Kernels() {
   static const KernelTable table = {
       "avx512",           dotF32, dotF16, dotBF16, axpy, dot,
       dotQuant<VnniDot, 0>, dotQuant<VnniDot, 1>, dotQuant<VnniDot, 2>,
-      axpyF16};
+      axpyF16, dotS24};
   // The AVX2 table serves the multi-row float tiles (every AVX-512 CPU has
   // AVX2).
   static const bool supported =

@@ -171,4 +171,59 @@ void quantizeActivations(const float *x, int64_t k, int64_t blocks,
   }
 }
 
+bool packS24Row(const float *x, int64_t k, uint8_t *out) {
+  const int64_t blocks = (k + kS24Columns - 1) / kS24Columns;
+  for (int64_t b = 0; b < blocks; ++b) {
+    BlockS24 blk{};
+    for (int g = 0; g < kS24Columns / 4; ++g) {
+      int pos[2] = {0, 1}, kept = 0;
+      for (int i = 0; i < 4; ++i) {
+        int64_t c = b * kS24Columns + g * 4 + i;
+        float v = c < k ? x[c] : 0.0f;
+        if (v != 0.0f) {
+          if (kept == 2) {
+            return false;
+          }
+          pos[kept++] = i;
+        }
+      }
+      // Fewer than two non-zeros: fill with zero-valued positions, kept in
+      // increasing order.
+      if (kept == 1 && pos[0] == 3) {
+        pos[1] = 3, pos[0] = 2;
+      } else if (kept == 1) {
+        pos[1] = pos[0] + 1;
+      }
+      for (int j = 0; j < 2; ++j) {
+        int64_t c = b * kS24Columns + g * 4 + pos[j];
+        blk.v[g * 2 + j] = floatToHalf(c < k ? x[c] : 0.0f);
+      }
+      uint8_t nib = static_cast<uint8_t>(pos[0] | (pos[1] << 2));
+      blk.idx[g / 2] |= static_cast<uint8_t>(g % 2 ? nib << 4 : nib);
+    }
+    std::memcpy(out + b * sizeof(BlockS24), &blk, sizeof blk);
+  }
+  return true;
+}
+
+void unpackS24Row(const uint8_t *row, int64_t k, float *out) {
+  for (int64_t c = 0; c < k; ++c) {
+    out[c] = 0.0f;
+  }
+  const int64_t blocks = (k + kS24Columns - 1) / kS24Columns;
+  for (int64_t b = 0; b < blocks; ++b) {
+    BlockS24 blk;
+    std::memcpy(&blk, row + b * sizeof(BlockS24), sizeof blk);
+    for (int g = 0; g < kS24Columns / 4; ++g) {
+      uint8_t nib = (blk.idx[g / 2] >> (g % 2 ? 4 : 0)) & 0xF;
+      for (int j = 0; j < 2; ++j) {
+        int64_t c = b * kS24Columns + g * 4 + ((nib >> (2 * j)) & 3);
+        if (c < k) {
+          out[c] = halfToFloat(blk.v[g * 2 + j]);
+        }
+      }
+    }
+  }
+}
+
 } // namespace llmc::kernels

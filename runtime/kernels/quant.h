@@ -41,6 +41,30 @@ static_assert(sizeof(BlockQ8G32) == 34, "q8 g32 block is 2 + 32 bytes");
 static_assert(sizeof(BlockQ4G32) == 18, "q4 g32 block is 2 + 16 bytes");
 static_assert(sizeof(BlockQ4AsymG32) == 20, "q4 asym g32 block is 4 + 16 bytes");
 
+/// 2:4 sparse rows (LLMC_FORMAT_S24): each block covers 32 columns, 8 runs
+/// of 4; a run keeps 2 values (f16, in column order) and their positions
+/// 0..3 (2 bits each; run g's are the low (g even) or high nibble of
+/// idx[g / 2], first position in the nibble's low 2 bits). A row of K
+/// columns is ceil(K / 32) blocks; padding columns hold zeros.
+struct BlockS24 {
+  uint16_t v[16];
+  uint8_t idx[4];
+};
+static_assert(sizeof(BlockS24) == 36, "2:4 block is 32 + 4 bytes per 32 columns");
+constexpr int kS24Columns = 32;
+
+/// Bytes of one 2:4 row of `k` columns.
+inline size_t sparseRowBytes(int64_t k) {
+  return static_cast<size_t>((k + kS24Columns - 1) / kS24Columns) *
+         sizeof(BlockS24);
+}
+
+/// Packs a row of `k` floats with at most 2 non-zeros in every run of 4;
+/// returns false (and writes nothing useful) when a run has more.
+bool packS24Row(const float *x, int64_t k, uint8_t *out);
+/// Expands a 2:4 row into `k` floats.
+void unpackS24Row(const uint8_t *row, int64_t k, float *out);
+
 /// Bytes of one block of `group` elements.
 inline size_t quantBlockBytes(int32_t format, int64_t group, bool asym) {
   return format == LLMC_FORMAT_Q8 ? 2 + static_cast<size_t>(group)

@@ -11,6 +11,8 @@
 #include "passes/WeightData.h"
 #include "runtime/tokenizer/from_artifact.h"
 #include "runtime/artifact/reader.h"
+#include "runtime/kernels/kernels.h"
+#include "runtime/kernels/quant.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/AsmState.h"
@@ -354,12 +356,27 @@ Error writeCheckpoint(mlir::ModuleOp module, const llmc::ModelConfig &config,
   for (auto g : module.getOps<llmc::llm::GlobalOp>()) {
     llmc::llm::WeightType t = g.getWeightType();
     StringRef name = g.getSymName();
+    std::vector<int64_t> shape(t.getShape().begin(), t.getShape().end());
+    if (t.getKind() == llmc::llm::StorageKind::s24) {
+      // 2:4 sparse: its kept f16 values, with the zeros written out.
+      auto dense = llmc::readDenseWeight(g);
+      if (!dense) {
+        return createStringError(inconvertibleErrorCode(),
+                                 "--emit=safetensors: cannot read @" + name);
+      }
+      std::vector<char> bytes(dense->size() * 2);
+      for (size_t i = 0; i < dense->size(); ++i) {
+        uint16_t h = llmc::kernels::floatToHalf((*dense)[i]);
+        std::memcpy(bytes.data() + 2 * i, &h, 2);
+      }
+      tensors.push_back({name.str(), llmc::DType::F16, shape, std::move(bytes)});
+      continue;
+    }
     if (!t.isFloat()) {
       return createStringError(inconvertibleErrorCode(),
                                "--emit=safetensors: @" + name +
                                    " is quantized; it writes float weights");
     }
-    std::vector<int64_t> shape(t.getShape().begin(), t.getShape().end());
     if (name.ends_with(".u") && globals.count(name.drop_back(2).str() + ".v")) {
       continue; // written with its .v
     }
@@ -939,6 +956,17 @@ void printLayers(const llmc::artifact::Reader &r, int64_t headDim) {
         uint16_t b;
         std::memcpy(&b, t.data + 2 * i, 2);
         l.zeros += (b & 0x7fffu) == 0;
+      }
+      l.floats += n;
+    } else if (t.format == llmc::fb::StorageFormat::S24) {
+      std::vector<float> row(static_cast<size_t>(t.shape[1]));
+      const size_t rowBytes = llmc::kernels::sparseRowBytes(t.shape[1]);
+      for (int64_t r = 0; r < t.shape[0]; ++r) {
+        llmc::kernels::unpackS24Row(t.data + r * rowBytes, t.shape[1],
+                                    row.data());
+        for (float v : row) {
+          l.zeros += v == 0.0f;
+        }
       }
       l.floats += n;
     } else {

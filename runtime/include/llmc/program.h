@@ -23,7 +23,10 @@ enum {
   LLMC_FORMAT_F16 = 1,
   LLMC_FORMAT_BF16 = 2,
   LLMC_FORMAT_Q8 = 3,
-  LLMC_FORMAT_Q4 = 4
+  LLMC_FORMAT_Q4 = 4,
+  /* 2:4 sparse: of every 4 consecutive weights of a row 2 are kept, as f16
+   * values with their 2-bit positions (runtime/kernels/quant.h, BlockS24). */
+  LLMC_FORMAT_S24 = 5
 };
 
 /* Per-call state the kernels need: thread pool, KV cache, scratch. Owned by

@@ -10,14 +10,23 @@
 // Wanda's input norms change which weights go: the two results differ.
 // RUN: not diff %t.mag.mlir %t.wanda.mlir
 // The pattern really holds: every run of 4 weights of every row keeps 2.
+// The s24 module compiles and runs as the evaluator does.
 // RUN: llmc compile %t.24.mlir -o %t.24 --quiet
 // RUN: llmc inspect %t.24 | FileCheck %s --check-prefix=INSPECT
+// RUN: %t.24 --prompt-ids 1,5,9,3,12,7 --logits > %t.24.txt
+// RUN: llmc-run --weights %t.24 --prompt-ids 1,5,9,3,12,7 --logits > %t.24.eval.txt
+// RUN: %python %e2e/compare_logits.py %t.24.txt %t.24.eval.txt 1e-5
 // MAG: llm-prune: magnitude unstructured: 42752 of 85504 decoder weights are zero (50.0%)
 // WANDA: llm-prune: block 3/3
 // WANDA: llm-prune: wanda unstructured: 42752 of 85504 decoder weights are zero (50.0%)
-// NM: llm-prune: wanda 2:4: 42752 of 85504 decoder weights are zero (50.0%)
+// NM: llm-prune: wanda 2:4: 42752 of 85504 decoder weights are zero (50.0%), 21 matrices stored as s24 (2:4 sparse)
 // NM14: llm-prune: magnitude 1:4: 64128 of 85504 decoder weights are zero (75.0%)
-// SHAPES: llm.global @model.layers.1.mlp.down_proj.weight : !llm.weight<64x40, f32>
+// 2:4 matrices are stored as s24: 36 bytes per 32 columns (40 columns pad
+// to 64: 72 bytes a row, 64 rows).
+// SHAPES: llm.global @model.layers.1.mlp.down_proj.weight : !llm.weight<64x40, s24> = dense_resource<{{.+}}> : tensor<4608xi8>
+// SHAPES: llm.weight @model.layers.0.self_attn.q_proj.weight : <64x64, s24>
+// RUN: llmc-opt %t.mlir --llm-prune="pattern=2:4 sparse-format=false" | FileCheck %s --check-prefix=DENSE
+// DENSE: llm.global @model.layers.1.mlp.down_proj.weight : !llm.weight<64x40, f32>
 // INSPECT: 0: attention 4/2, FFN 96, full rank, 50.0% zeros
 // INSPECT: 1: attention 2/1, FFN 40, full rank, 50.0% zeros
 // INSPECT: 2: attention 4/4, FFN 128, full rank, 50.0% zeros
