@@ -12,6 +12,7 @@
 #include "llvm/Support/raw_ostream.h"
 
 #include <algorithm>
+#include <limits>
 #include <map>
 #include <cmath>
 #include <numeric>
@@ -420,8 +421,12 @@ struct PruneStructuredPass
       double mean = s1 / n;
       double var = n > 1 ? (s2 - n * mean * mean) / (n - 1) : 0.0;
       double sd = std::sqrt(std::max(0.0, var));
+      // A layer whose every channel scores 0 (inputs that never move)
+      // contributes a constant, which the bias compensation keeps exactly:
+      // its channels go first.
+      const double lowest = -std::numeric_limits<double>::infinity();
       for (double &x : v) {
-        x = sd > 0 ? (x - mean) / sd : 0.0;
+        x = sd > 0 ? (x - mean) / sd : mean == 0 ? lowest : 0.0;
       }
     };
     std::vector<Candidate> cands;

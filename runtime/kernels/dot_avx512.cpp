@@ -147,10 +147,50 @@ float dot(const float *x, const float *y, int64_t k) {
   return _mm512_reduce_add_ps(acc);
 }
 
-/// 2:4 rows: the AVX2 kernel (its permutes are the work, not the width).
+/// 2:4 rows: a block's 32 index bits become the 16 columns its kept values
+/// multiply (lane L's position sits at bit 2L, its run starts at column
+/// 4·(L/2)), one two-register permute gathers those activations, one FMA
+/// takes all 16 values. A partial last block runs in the generic twin.
 void dotS24(const uint8_t *w, size_t ldw, int r, const float *x, int64_t ldx,
             int m, int64_t k, float *out) {
-  kAvx2->dotS24(w, ldw, r, x, ldx, m, k, out);
+  const __m512i shifts = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18,
+                                           20, 22, 24, 26, 28, 30);
+  const __m512i runs = _mm512_setr_epi32(0, 0, 4, 4, 8, 8, 12, 12, 16, 16, 20,
+                                         20, 24, 24, 28, 28);
+  const __m512i three = _mm512_set1_epi32(3);
+  const int64_t full = k / kS24Columns;
+  for (int i = 0; i < r; ++i) {
+    const auto *row = reinterpret_cast<const BlockS24 *>(w + i * ldw);
+    __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(),
+                     _mm512_setzero_ps(), _mm512_setzero_ps()};
+    for (int64_t b = 0; b < full; ++b) {
+      const BlockS24 &blk = row[b];
+      uint32_t bits;
+      std::memcpy(&bits, blk.idx, 4);
+      const __m512i lanes = _mm512_add_epi32(
+          runs, _mm512_and_si512(
+                    _mm512_srlv_epi32(_mm512_set1_epi32(static_cast<int>(bits)),
+                                      shifts),
+                    three));
+      const __m512 v = _mm512_cvtph_ps(
+          _mm256_loadu_si256(reinterpret_cast<const __m256i *>(blk.v)));
+      for (int t = 0; t < m; ++t) {
+        const float *xb = x + t * ldx + b * kS24Columns;
+        const __m512 xs = _mm512_permutex2var_ps(
+            _mm512_loadu_ps(xb), lanes, _mm512_loadu_ps(xb + 16));
+        acc[t] = _mm512_fmadd_ps(v, xs, acc[t]);
+      }
+    }
+    float tail[8] = {};
+    if (full * kS24Columns < k) {
+      dotS24Generic(reinterpret_cast<const uint8_t *>(row + full), ldw, 1,
+                    x + full * kS24Columns, ldx, m, k - full * kS24Columns,
+                    tail);
+    }
+    for (int t = 0; t < m; ++t) {
+      out[i * 4 + t] = _mm512_reduce_add_ps(acc[t]) + tail[t];
+    }
+  }
 }
 
 /// VNNI: four unsigned-by-signed byte products summed into int32 at once.

@@ -60,6 +60,26 @@
 // GONE-COUNT-1: llm.attention
 // GONE-NOT: llm.attention
 
+// A whole MLP goes too: with layer 1's up_proj all zeros its MLP adds
+// nothing, every channel scores 0, and FLaP takes them first. At 8.8% that
+// is all that goes, and the pruned module computes what the full one does.
+// RUN: %python %S/Inputs/tiny_llama.py --hetero --dead-mlp > %t.dead.mlir
+// RUN: llmc-opt %t.dead.mlir --llm-prune-structured="ratio=0.088 progress=true" -o %t.nomlp.mlir 2> %t.nomlp.log
+// RUN: FileCheck %s --check-prefix=NOMLP < %t.nomlp.mlir
+// RUN: FileCheck %s --check-prefix=NOMLPLOG < %t.nomlp.log
+// RUN: llmc compile %t.dead.mlir -o %t.dead --quiet
+// RUN: llmc compile %t.nomlp.mlir -o %t.nomlp --quiet
+// RUN: %t.dead --prompt-ids 1,5,9,3,12,7 --logits > %t.dead.txt
+// RUN: %t.nomlp --prompt-ids 1,5,9,3,12,7 --logits > %t.nomlp.txt
+// RUN: %python %e2e/compare_logits.py %t.dead.txt %t.nomlp.txt 1e-5
+// NOMLPLOG: flap removed 0 of 7 KV groups and 40 of 264 FFN channels, 7680 of 86528 matrix weights (8.9%); heads/kv heads and FFN width per layer: attn0=4/2 ffn=96 attn1=2/1 ffn=0 attn2=4/4 ffn=128{{$}}
+// NOMLP-NOT: model.layers.1.mlp
+// NOMLP-NOT: model.layers.1.post_attention_layernorm
+// NOMLP: llm.global @model.layers.1.self_attn.o_proj.bias : !llm.weight<64, f32>
+// NOMLP: func.func @forward
+// NOMLP-COUNT-2: llm.mul
+// NOMLP-NOT: llm.mul
+
 // Errors: one line each.
 // RUN: not llmc-opt %t.mlir --llm-prune-structured="ratio=0.95" 2>&1 | FileCheck %s --check-prefix=ALL
 // RUN: not llmc-opt %t.mlir --llm-prune-structured="ratio=1.5" 2>&1 | FileCheck %s --check-prefix=RATIO

@@ -2,14 +2,15 @@
 """Prints a small LLaMA in the llm dialect with seeded random weights and
 calibration tokens: the fixture of the pass and compile tests.
 
-  tiny_llama.py [SEED] [--stories260k] [--bias] [--hetero]
+  tiny_llama.py [SEED] [--stories260k] [--bias] [--hetero] [--dead-mlp]
 
 Default: one layer, hidden 64, FFN 96, 4 heads of 16 with 2 KV heads, vocab
 16, 2 calibration windows of 16 tokens. --stories260k: one layer at
 stories260K's shapes (hidden 64, FFN 172, 8 heads of 8, 4 KV heads, vocab
 512). --bias: q/k/v/o_proj biases (attention_bias). --hetero: three layers
 with their own head counts, KV-head counts and FFN widths, as a pruned model
-has them. Python's random.Random is stable across versions, so the fixture
+has them. --dead-mlp: layer 1's up_proj is all zeros, so its MLP adds
+nothing (structured pruning removes it whole). Python's random.Random is stable across versions, so the fixture
 is the same everywhere.
 """
 import random
@@ -25,6 +26,7 @@ LAYERS = [(H, KV, F)]
 if "--hetero" in flags:
     LAYERS = [(4, 2, 96), (2, 1, 40), (4, 4, 128)]
 BIAS = "--bias" in flags
+DEAD_MLP = "--dead-mlp" in flags
 SEQ = 32
 
 
@@ -38,6 +40,8 @@ def tensor(name, shape, kind="matrix"):
         n *= s
     if kind == "norm":
         vals = [1.0 + rng.uniform(-0.2, 0.2) for _ in range(n)]
+    elif kind == "zero":
+        vals = [0.0] * n
     elif kind == "bias":
         vals = [rng.gauss(0.0, 0.1) for _ in range(n)]
     else:
@@ -81,8 +85,8 @@ def weight(name, shape, kind="matrix"):
     return var
 
 
-def linear(out, x, name, rows, cols, bias):
-    wv = weight(name + ".weight", (rows, cols))
+def linear(out, x, name, rows, cols, bias, kind="matrix"):
+    wv = weight(name + ".weight", (rows, cols), kind)
     if bias:
         bv = weight(name + ".bias", (rows,), "bias")
         emit("    %s = llm.linear %s, %s bias %s : %s, %s, %s -> %s"
@@ -114,7 +118,8 @@ for l, (h, kv, f) in enumerate(LAYERS):
     n2 = weight(p + "post_attention_layernorm.weight", (D,), "norm")
     emit("    %%h2%s = llm.rms_norm %%x1%s, %s {eps = 1.0e-05 : f32} : %s, %s" % (s, s, n2, act(D), w((D,))))
     linear("%gate" + s, "%h2" + s, p + "mlp.gate_proj", f, D, False)
-    linear("%up" + s, "%h2" + s, p + "mlp.up_proj", f, D, False)
+    linear("%up" + s, "%h2" + s, p + "mlp.up_proj", f, D, False,
+           "zero" if DEAD_MLP and l == 1 else "matrix")
     emit("    %%s%s = llm.silu %%gate%s : %s" % (s, s, act(f)))
     emit("    %%m%s = llm.mul %%s%s, %%up%s : %s" % (s, s, s, act(f)))
     linear("%d" + s, "%m" + s, p + "mlp.down_proj", D, f, False)
