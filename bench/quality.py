@@ -5,8 +5,9 @@ For one checkpoint (default ../shared/models/stories260K; a Hugging Face
 directory or a GGUF file), compiles f32, f16, q8, q4 RTN, GPTQ and AWQ
 variants (--set quant, the default) or pruned and factored variants (--set
 prune: structured FLaP / Wanda-SP / L2 at 20% and 50%, unstructured and 2:4
-magnitude / Wanda, low-rank auto against one uniform rank at two budgets,
-and FLaP 20% and auto low-rank each with q4 GPTQ) and measures on the same
+magnitude / Wanda, 2:4 Wanda with q8 and q4, low-rank auto against one
+uniform rank at two budgets, FLaP 20% and auto low-rank each with q4 GPTQ,
+and the dense q8/q4 rows to set them against) and measures on the same
 text and tokens:
 perplexity, KL divergence from the f32 model's next-token distribution and
 top-1 agreement with it (--kl-reference), weight bytes, decode/prefill
@@ -100,6 +101,10 @@ def main():
             extra = calib if m == "wanda" else []
             configs.append(("unstructured %s 0.5" % m, ["--prune", "0.5", "--prune-method", m] + extra))
             configs.append(("2:4 %s" % m, ["--prune-pattern", "2:4", "--prune-method", m] + extra))
+        # 2:4 with quantized values (s24q8, s24q4), beside the dense q8/q4.
+        for q in ("q8", "q4"):
+            configs.append(("2:4 wanda + %s" % q, ["--prune-pattern", "2:4", "--prune-method", "wanda",
+                                                  "--" + q] + calib))
         # Two budgets, each against the uniform rank of about the same
         # weight bytes (the rank's own fraction, read from its progress line).
         for auto, rank in (("0.6", "24"), ("0.77", "32")):
@@ -109,6 +114,8 @@ def main():
         configs.append(("flap 0.2 + q4 gptq g32", ["--prune-structured", "0.2"] + q4))
         configs.append(("low-rank auto=0.6 + q4 gptq g32", ["--lowrank", "auto=0.6"] + q4))
         configs.append(("q4 gptq g32", q4))
+        configs.append(("q8 rtn g32", ["--q8"]))
+        configs.append(("q4 rtn g32", ["--q4"]))
         args.groups = ""
     else:
         configs += [("f16", ["--f16"]), ("q8 rtn g32", ["--q8"])]

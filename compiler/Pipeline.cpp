@@ -179,9 +179,8 @@ void buildCompressionPipeline(mlir::OpPassManager &pm,
     p.ratio = o.prune > 0 ? o.prune : 0.5;
     p.method = o.effectivePruneMethod();
     p.pattern = o.prunePattern;
-    // No quantized sparse format yet: under --q4/--q8 the zeros are
-    // quantized densely.
-    p.sparseFormat = o.quant == CompileOptions::Quant::None;
+    // 2:4 matrices go to s24; --q8/--q4 then quantize them to s24q8/s24q4.
+    p.sparseFormat = true;
     p.progress = o.progress;
     pm.addPass(createPrunePass(p));
   }

@@ -131,14 +131,14 @@ struct LowRankPass : llmc::impl::LowRankPassBase<LowRankPass> {
     llm::GlobalOp gv = createFloatGlobal(g, base + ".v", {r, in}, kind, vv);
     llm::GlobalOp gu = createFloatGlobal(gv, base + ".u", {out, r}, kind, uv);
     OpBuilder b(l);
-    auto wv = b.create<llm::WeightOp>(l.getLoc(), gv.getWeightType(),
+    auto wv = llm::WeightOp::create(b, l.getLoc(), gv.getWeightType(),
                                       gv.getSymName());
     auto inType = cast<RankedTensorType>(l.getInput().getType());
     auto midType = RankedTensorType::get({inType.getDimSize(0), r},
                                          inType.getElementType());
-    auto mid = b.create<llm::LinearOp>(l.getLoc(), TypeRange{midType},
+    auto mid = llm::LinearOp::create(b, l.getLoc(), TypeRange{midType},
                                        l.getInput(), wv.getResult(), Value());
-    auto wu = b.create<llm::WeightOp>(l.getLoc(), gu.getWeightType(),
+    auto wu = llm::WeightOp::create(b, l.getLoc(), gu.getWeightType(),
                                       gu.getSymName());
     l.getInputMutable().assign(mid.getResult());
     l.getWeightMutable().assign(wu.getResult());

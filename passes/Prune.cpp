@@ -104,10 +104,11 @@ struct PrunePass : llmc::impl::PrunePassBase<PrunePass> {
     }
     weights += rows * cols;
     if (n == 2 && m == 4 && sparseFormat) {
-      const size_t rowBytes = kernels::sparseRowBytes(cols);
+      const size_t rowBytes = kernels::sparseRowBytes(LLMC_FORMAT_S24, cols);
       std::vector<uint8_t> bytes(rowBytes * rows);
       for (int64_t r = 0; r < rows; ++r) {
-        kernels::packS24Row(w.data() + r * cols, cols, bytes.data() + r * rowBytes);
+        kernels::packSparseRow(w.data() + r * cols, cols, LLMC_FORMAT_S24,
+                               bytes.data() + r * rowBytes);
       }
       writeQuantWeight(g, llm::StorageKind::s24, 0, false, std::move(bytes));
       ++sparse;

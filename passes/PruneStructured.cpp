@@ -240,7 +240,7 @@ struct PruneStructuredPass
     llm::GlobalOp g =
         createFloatGlobal(w, unique, {n}, llm::StorageKind::f32, b);
     OpBuilder builder(l);
-    auto ref = builder.create<llm::WeightOp>(l.getLoc(), g.getWeightType(),
+    auto ref = llm::WeightOp::create(builder, l.getLoc(), g.getWeightType(),
                                              g.getSymName());
     l.getBiasMutable().assign(ref.getResult());
   }

@@ -80,20 +80,21 @@ std::optional<std::vector<float>> readFloatWeight(llm::GlobalOp g) {
 
 std::optional<std::vector<float>> readDenseWeight(llm::GlobalOp g) {
   llm::WeightType t = g.getWeightType();
-  if (t.getKind() != llm::StorageKind::s24) {
+  if (!t.isSparse()) {
     return readFloatWeight(g);
   }
+  const auto format = static_cast<int32_t>(t.getKind());
   auto bytes = readStoredBytes(g);
   if (!bytes) {
     return std::nullopt;
   }
   const int64_t cols = t.getShape().back(), rows = t.getNumElements() / cols;
-  const size_t rowBytes = kernels::sparseRowBytes(cols);
+  const size_t rowBytes = kernels::sparseRowBytes(format, cols);
   std::vector<float> out(static_cast<size_t>(rows * cols));
   for (int64_t r = 0; r < rows; ++r) {
-    kernels::unpackS24Row(reinterpret_cast<const uint8_t *>(bytes->data()) +
-                              r * rowBytes,
-                          cols, out.data() + r * cols);
+    kernels::unpackSparseRow(reinterpret_cast<const uint8_t *>(bytes->data()) +
+                                 r * rowBytes,
+                             cols, format, out.data() + r * cols);
   }
   return out;
 }
@@ -134,8 +135,8 @@ llm::GlobalOp createFloatGlobal(llm::GlobalOp after, StringRef name,
   llm::WeightType t = llm::WeightType::get(after->getContext(), shape, kind);
   // Placeholder data of the right type, replaced at once.
   auto type = RankedTensorType::get(shape, elementType(after->getContext(), kind));
-  auto g = b.create<llm::GlobalOp>(
-      after.getLoc(), b.getStringAttr(name), TypeAttr::get(t),
+  auto g = llm::GlobalOp::create(
+      b, after.getLoc(), b.getStringAttr(name), TypeAttr::get(t),
       DenseElementsAttr::get(type, b.getZeroAttr(type.getElementType())));
   writeFloatWeight(g, kind, shape, values);
   return g;
@@ -321,6 +322,26 @@ std::optional<QuantTarget> parseQuantOptions(ModuleOp module,
 
 void applyFormat(llm::GlobalOp g, const TargetFormat &f, int64_t groupSize) {
   llm::WeightType t = g.getWeightType();
+  if (t.getKind() == llm::StorageKind::s24 &&
+      (f.kind == llm::StorageKind::q8 || f.kind == llm::StorageKind::q4)) {
+    // 2:4 rows stay 2:4: their kept values are quantized per block of 32
+    // columns (16 values, one scale), whatever the group size.
+    const auto to = f.kind == llm::StorageKind::q8 ? llm::StorageKind::s24q8
+                                                   : llm::StorageKind::s24q4;
+    auto dense = readDenseWeight(g);
+    if (!dense) {
+      return;
+    }
+    const int64_t cols = t.getShape().back(), rows = t.getNumElements() / cols;
+    const size_t rowBytes = kernels::sparseRowBytes(static_cast<int32_t>(to), cols);
+    std::vector<uint8_t> bytes(rowBytes * rows);
+    for (int64_t r = 0; r < rows; ++r) {
+      kernels::packSparseRow(dense->data() + r * cols, cols,
+                             static_cast<int32_t>(to), bytes.data() + r * rowBytes);
+    }
+    writeQuantWeight(g, to, 0, false, std::move(bytes));
+    return;
+  }
   if (!t.isFloat()) {
     return; // already quantized by an earlier pass
   }

@@ -16,7 +16,7 @@ namespace llmc {
 /// data cannot be read.
 std::optional<std::vector<float>> readFloatWeight(llm::GlobalOp global);
 
-/// A global's values as floats, float formats and s24 (2:4 sparse) alike.
+/// A global's values as floats, float and 2:4 sparse formats alike.
 std::optional<std::vector<float>> readDenseWeight(llm::GlobalOp global);
 
 /// Replaces a global's data with `values` stored in float format `kind`.

@@ -49,6 +49,8 @@ def LLM_StorageKind : I32EnumAttr<"StorageKind", "how a weight's elements are st
     I32EnumAttrCase<"q8", 3>,
     I32EnumAttrCase<"q4", 4>,
     I32EnumAttrCase<"s24", 5>,
+    I32EnumAttrCase<"s24q8", 6>,
+    I32EnumAttrCase<"s24q4", 7>,
   ]> {
   let cppNamespace = "::llmc::llm";
   let genSpecializedAttr = 0;
@@ -69,7 +71,9 @@ def LLM_WeightType : LLM_Type<"Weight", "weight"> {
     32); a row whose length is not a multiple of G is padded to whole groups.
     The block layouts are those of runtime/kernels/quant.h. `s24` is 2:4
     sparse: of every 4 consecutive elements of a row, 2 are stored (f16)
-    with their positions, 36 bytes per 32 columns (rows padded).
+    with their positions, 36 bytes per 32 columns (rows padded); `s24q8`
+    and `s24q4` store the 16 kept values of each 32 columns as int8 / int4
+    codes under one f16 scale (22 and 14 bytes per 32 columns).
 
     ```mlir
     !llm.weight<172x64, f32>
@@ -96,6 +100,8 @@ def LLM_WeightType : LLM_Type<"Weight", "weight"> {
     int64_t getStorageBytes() const;
     /// True for f32, f16 and bf16.
     bool isFloat() const;
+    /// True for the 2:4 sparse formats (s24, s24q8, s24q4).
+    bool isSparse() const;
     /// Same shape, another format.
     WeightType withFormat(StorageKind kind, int64_t groupSize = 0,
                           bool asymmetric = false) const;

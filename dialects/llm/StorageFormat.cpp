@@ -54,14 +54,23 @@ int64_t WeightType::getNumElements() const {
 
 bool WeightType::isFloat() const { return floatElementBytes(getKind()) != 0; }
 
+bool WeightType::isSparse() const {
+  return getKind() == StorageKind::s24 || getKind() == StorageKind::s24q8 ||
+         getKind() == StorageKind::s24q4;
+}
+
 int64_t WeightType::getStorageBytes() const {
   if (isFloat()) {
     return getNumElements() * floatElementBytes(getKind());
   }
-  if (getKind() == StorageKind::s24) {
-    // 36 bytes per 32 columns, rows padded (runtime/kernels/quant.h).
+  if (isSparse()) {
+    // Per 32 columns: 36, 22 or 14 bytes; rows padded
+    // (runtime/kernels/quant.h, BlockS24*).
     int64_t rowLength = getShape().back();
-    return getNumElements() / rowLength * ((rowLength + 31) / 32) * 36;
+    int64_t block = getKind() == StorageKind::s24     ? 36
+                    : getKind() == StorageKind::s24q8 ? 22
+                                                      : 14;
+    return getNumElements() / rowLength * ((rowLength + 31) / 32) * block;
   }
   // Rows are padded to whole groups.
   int64_t rowLength = getShape().back();
@@ -89,8 +98,11 @@ WeightType::verify(function_ref<InFlightDiagnostic()> emitError,
     }
   }
   bool isBlock = kind == StorageKind::q8 || kind == StorageKind::q4;
-  if (kind == StorageKind::s24 && shape.size() != 2) {
-    return emitError() << "s24 (2:4 sparse) weights must have rank 2";
+  if ((kind == StorageKind::s24 || kind == StorageKind::s24q8 ||
+       kind == StorageKind::s24q4) &&
+      shape.size() != 2) {
+    return emitError() << stringifyStorageKind(kind)
+                       << " (2:4 sparse) weights must have rank 2";
   }
   if (!isBlock) {
     if (groupSize != 0 || asymmetric) {

@@ -20,7 +20,9 @@ static_assert(static_cast<int>(llmc::fb::StorageFormat::BF16) == LLMC_FORMAT_BF1
 static_assert(static_cast<int>(llmc::fb::StorageFormat::Q8) == LLMC_FORMAT_Q8);
 static_assert(static_cast<int>(llmc::fb::StorageFormat::Q4) == LLMC_FORMAT_Q4);
 static_assert(static_cast<int>(llmc::fb::StorageFormat::S24) == LLMC_FORMAT_S24);
-static_assert(static_cast<int>(llmc::fb::StorageFormat::MAX) == LLMC_FORMAT_S24,
+static_assert(static_cast<int>(llmc::fb::StorageFormat::S24Q8) == LLMC_FORMAT_S24Q8);
+static_assert(static_cast<int>(llmc::fb::StorageFormat::S24Q4) == LLMC_FORMAT_S24Q4);
+static_assert(static_cast<int>(llmc::fb::StorageFormat::MAX) == LLMC_FORMAT_S24Q4,
               "a new storage format needs an LLMC_FORMAT_* number");
 
 namespace llmc::artifact {
@@ -33,14 +35,18 @@ uint64_t storageBytes(fb::StorageFormat format, uint64_t numElements,
   case fb::StorageFormat::F16:
   case fb::StorageFormat::BF16:
     return numElements * 2;
-  case fb::StorageFormat::S24: {
+  case fb::StorageFormat::S24:
+  case fb::StorageFormat::S24Q8:
+  case fb::StorageFormat::S24Q4: {
     if (groupSize != 0 || asymmetric || rowLength <= 0) {
       return 0;
     }
     uint64_t rows = numElements / static_cast<uint64_t>(rowLength);
     uint64_t bytes;
-    if (__builtin_mul_overflow(rows, kernels::sparseRowBytes(rowLength),
-                               &bytes)) {
+    if (__builtin_mul_overflow(
+            rows,
+            kernels::sparseRowBytes(static_cast<int32_t>(format), rowLength),
+            &bytes)) {
       return 0;
     }
     return bytes;

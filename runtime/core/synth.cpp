@@ -28,10 +28,10 @@ void fillTensor(uint64_t index, int32_t format, int32_t group, bool asym,
   for (int i = 0; i + 1 < rank; ++i) {
     rows *= shape[i];
   }
-  if (format == LLMC_FORMAT_S24) {
+  if (kernels::isSparseFormat(format)) {
     // The float recipe with the two smallest of every 4 set to zero.
     std::vector<float> row(static_cast<size_t>(cols));
-    const size_t rowBytes = kernels::sparseRowBytes(cols);
+    const size_t rowBytes = kernels::sparseRowBytes(format, cols);
     for (int64_t r = 0; r < rows; ++r) {
       for (int64_t c = 0; c < cols; ++c) {
         row[c] = floatValue(index, rank, cols, r, c);
@@ -53,7 +53,7 @@ void fillTensor(uint64_t index, int32_t format, int32_t group, bool asym,
       for (int64_t c = cols - cols % 4; c < cols; ++c) {
         row[c] = 0.0f; // a partial run keeps nothing
       }
-      kernels::packS24Row(row.data(), cols, dst + r * rowBytes);
+      kernels::packSparseRow(row.data(), cols, format, dst + r * rowBytes);
     }
     return;
   }

@@ -1681,9 +1681,10 @@ bool CudaSession::init(const gpu::SessionSpec &spec, std::string &error) {
   kvHalf_ = spec.kvHalf;
 
   for (const gpu::Tensor &t : spec.tensors) {
-    if (t.format == LLMC_FORMAT_S24) {
-      error = "2:4 sparse weights (s24) have no GPU kernel yet; run this "
-              "executable with --device cpu";
+    if (t.format == LLMC_FORMAT_S24 || t.format == LLMC_FORMAT_S24Q8 ||
+        t.format == LLMC_FORMAT_S24Q4) {
+      error = "2:4 sparse weights (s24, s24q8, s24q4) have no GPU kernel yet; "
+              "run this executable with --device cpu";
       return false;
     }
   }

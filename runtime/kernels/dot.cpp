@@ -236,23 +236,21 @@ void dotQ4AsymGeneric(const uint8_t *w, size_t ldw, int r, const ActBlock *a,
 
 } // namespace
 
-void dotS24Generic(const uint8_t *w, size_t ldw, int r, const float *x,
-                   int64_t ldx, int m, int64_t k, float *out) {
+void dotSparseGeneric(const uint8_t *w, size_t ldw, int32_t format, int r,
+                      const float *x, int64_t ldx, int m, int64_t k,
+                      float *out) {
   const int64_t blocks = (k + kS24Columns - 1) / kS24Columns;
+  const size_t bytes = sparseBlockBytes(format);
   for (int i = 0; i < r; ++i) {
-    const auto *row = reinterpret_cast<const BlockS24 *>(w + i * ldw);
     for (int t = 0; t < m; ++t) {
       const float *xr = x + t * ldx;
       float acc = 0.0f;
       for (int64_t b = 0; b < blocks; ++b) {
-        const BlockS24 &blk = row[b];
-        for (int g = 0; g < kS24Columns / 4; ++g) {
-          int nib = (blk.idx[g / 2] >> (g % 2 ? 4 : 0)) & 0xF;
-          for (int j = 0; j < 2; ++j) {
-            int64_t c = b * kS24Columns + g * 4 + ((nib >> (2 * j)) & 3);
-            if (c < k) {
-              acc += halfToFloat(blk.v[g * 2 + j]) * xr[c];
-            }
+        const uint8_t *blk = w + i * ldw + b * bytes;
+        for (int lane = 0; lane < 16; ++lane) {
+          int64_t c = b * kS24Columns + sparseColumn(blk, format, lane);
+          if (c < k) {
+            acc += sparseValue(blk, format, lane) * xr[c];
           }
         }
       }
@@ -265,7 +263,7 @@ const KernelTable &genericKernels() {
   static const KernelTable table = {
       "generic",    dotF32Generic, dotF16Generic, dotBF16Generic,
       axpyGeneric,  dotGeneric,    dotQ8Generic,  dotQ4Generic,
-      dotQ4AsymGeneric, axpyF16Generic, dotS24Generic};
+      dotQ4AsymGeneric, axpyF16Generic, dotSparseGeneric};
   return table;
 }
 

@@ -166,35 +166,78 @@ inline __m256 s24Select(const float *x, const uint8_t *idx) {
   return _mm256_permute2f128_ps(a, b, 0x20);
 }
 
-void dotS24Avx2(const uint8_t *w, size_t ldw, int r, const float *x,
-                int64_t ldx, int m, int64_t k, float *out) {
+/// A 2:4 block's 16 values as two vectors of 8.
+template <int32_t Format>
+inline void sparseValues(const uint8_t *blk, __m256 &lo, __m256 &hi) {
+  if constexpr (Format == LLMC_FORMAT_S24) {
+    lo = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i *>(blk)));
+    hi = _mm256_cvtph_ps(
+        _mm_loadu_si128(reinterpret_cast<const __m128i *>(blk + 16)));
+  } else {
+    uint16_t dh;
+    std::memcpy(&dh, blk, 2);
+    const __m256 d = _mm256_set1_ps(_cvtsh_ss(dh));
+    __m128i q;
+    if constexpr (Format == LLMC_FORMAT_S24Q8) {
+      q = _mm_loadu_si128(reinterpret_cast<const __m128i *>(blk + 2));
+      lo = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q));
+      hi = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(q, 8)));
+    } else {
+      const __m128i b = _mm_loadl_epi64(reinterpret_cast<const __m128i *>(blk + 2));
+      const __m128i m = _mm_set1_epi8(0x0F);
+      q = _mm_sub_epi8(_mm_unpacklo_epi8(_mm_and_si128(b, m),
+                                         _mm_and_si128(_mm_srli_epi16(b, 4), m)),
+                       _mm_set1_epi8(8));
+      lo = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q));
+      hi = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(q, 8)));
+    }
+    lo = _mm256_mul_ps(lo, d);
+    hi = _mm256_mul_ps(hi, d);
+  }
+}
+
+template <int32_t Format>
+void dotSparseAvx2Impl(const uint8_t *w, size_t ldw, int r, const float *x,
+                       int64_t ldx, int m, int64_t k, float *out) {
+  const size_t bytes = sparseBlockBytes(Format);
   const int64_t full = k / kS24Columns;
   for (int i = 0; i < r; ++i) {
-    const auto *row = reinterpret_cast<const BlockS24 *>(w + i * ldw);
+    const uint8_t *row = w + i * ldw;
     __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(),
                      _mm256_setzero_ps(), _mm256_setzero_ps()};
     for (int64_t b = 0; b < full; ++b) {
-      const BlockS24 &blk = row[b];
-      const __m256 v0 = _mm256_cvtph_ps(
-          _mm_loadu_si128(reinterpret_cast<const __m128i *>(blk.v)));
-      const __m256 v1 = _mm256_cvtph_ps(
-          _mm_loadu_si128(reinterpret_cast<const __m128i *>(blk.v + 8)));
+      const uint8_t *blk = row + b * bytes;
+      const uint8_t *idx = blk + bytes - 4;
+      __m256 v0, v1;
+      sparseValues<Format>(blk, v0, v1);
       for (int t = 0; t < m; ++t) {
         const float *xb = x + t * ldx + b * kS24Columns;
-        acc[t] = _mm256_fmadd_ps(v0, s24Select(xb, blk.idx), acc[t]);
-        acc[t] = _mm256_fmadd_ps(v1, s24Select(xb + 16, blk.idx + 2), acc[t]);
+        acc[t] = _mm256_fmadd_ps(v0, s24Select(xb, idx), acc[t]);
+        acc[t] = _mm256_fmadd_ps(v1, s24Select(xb + 16, idx + 2), acc[t]);
       }
     }
     // The partial last block, if any, in portable code.
     float tail[8] = {};
     if (full * kS24Columns < k) {
-      dotS24Generic(reinterpret_cast<const uint8_t *>(row + full), ldw, 1,
-                    x + full * kS24Columns, ldx, m, k - full * kS24Columns,
-                    tail);
+      dotSparseGeneric(row + full * bytes, ldw, Format, 1,
+                       x + full * kS24Columns, ldx, m, k - full * kS24Columns,
+                       tail);
     }
     for (int t = 0; t < m; ++t) {
       out[i * 4 + t] = hsum256(acc[t]) + tail[t];
     }
+  }
+}
+
+void dotSparseAvx2(const uint8_t *w, size_t ldw, int32_t format, int r,
+                   const float *x, int64_t ldx, int m, int64_t k, float *out) {
+  switch (format) {
+  case LLMC_FORMAT_S24Q8:
+    return dotSparseAvx2Impl<LLMC_FORMAT_S24Q8>(w, ldw, r, x, ldx, m, k, out);
+  case LLMC_FORMAT_S24Q4:
+    return dotSparseAvx2Impl<LLMC_FORMAT_S24Q4>(w, ldw, r, x, ldx, m, k, out);
+  default:
+    return dotSparseAvx2Impl<LLMC_FORMAT_S24>(w, ldw, r, x, ldx, m, k, out);
   }
 }
 
@@ -211,7 +254,7 @@ const KernelTable *avx2Kernels() {
   static const KernelTable table = {
       "avx2",   dotF32Avx2, dotF16Avx2, dotBF16Avx2,  axpyAvx2,
       dotAvx2,  dotQuant<Avx2Dot, 0>, dotQuant<Avx2Dot, 1>,
-      dotQuant<Avx2Dot, 2>, axpyF16Avx2, dotS24Avx2};
+      dotQuant<Avx2Dot, 2>, axpyF16Avx2, dotSparseAvx2};
   static const bool supported = __builtin_cpu_supports("avx2") &&
                                 __builtin_cpu_supports("fma") &&
                                 cpuHasF16C();

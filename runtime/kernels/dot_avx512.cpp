@@ -147,33 +147,56 @@ float dot(const float *x, const float *y, int64_t k) {
   return _mm512_reduce_add_ps(acc);
 }
 
+/// A 2:4 block's 16 values.
+template <int32_t Format> inline __m512 sparseValues(const uint8_t *blk) {
+  if constexpr (Format == LLMC_FORMAT_S24) {
+    return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i *>(blk)));
+  } else {
+    uint16_t dh;
+    std::memcpy(&dh, blk, 2);
+    __m128i q;
+    if constexpr (Format == LLMC_FORMAT_S24Q8) {
+      q = _mm_loadu_si128(reinterpret_cast<const __m128i *>(blk + 2));
+    } else {
+      const __m128i b = _mm_loadl_epi64(reinterpret_cast<const __m128i *>(blk + 2));
+      const __m128i m = _mm_set1_epi8(0x0F);
+      q = _mm_sub_epi8(_mm_unpacklo_epi8(_mm_and_si128(b, m),
+                                         _mm_and_si128(_mm_srli_epi16(b, 4), m)),
+                       _mm_set1_epi8(8));
+    }
+    return _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(q)),
+                         _mm512_set1_ps(_cvtsh_ss(dh)));
+  }
+}
+
 /// 2:4 rows: a block's 32 index bits become the 16 columns its kept values
 /// multiply (lane L's position sits at bit 2L, its run starts at column
 /// 4·(L/2)), one two-register permute gathers those activations, one FMA
 /// takes all 16 values. A partial last block runs in the generic twin.
-void dotS24(const uint8_t *w, size_t ldw, int r, const float *x, int64_t ldx,
-            int m, int64_t k, float *out) {
+template <int32_t Format>
+void dotSparseImpl(const uint8_t *w, size_t ldw, int r, const float *x,
+                   int64_t ldx, int m, int64_t k, float *out) {
   const __m512i shifts = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18,
                                            20, 22, 24, 26, 28, 30);
   const __m512i runs = _mm512_setr_epi32(0, 0, 4, 4, 8, 8, 12, 12, 16, 16, 20,
                                          20, 24, 24, 28, 28);
   const __m512i three = _mm512_set1_epi32(3);
+  const size_t bytes = sparseBlockBytes(Format);
   const int64_t full = k / kS24Columns;
   for (int i = 0; i < r; ++i) {
-    const auto *row = reinterpret_cast<const BlockS24 *>(w + i * ldw);
+    const uint8_t *row = w + i * ldw;
     __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(),
                      _mm512_setzero_ps(), _mm512_setzero_ps()};
     for (int64_t b = 0; b < full; ++b) {
-      const BlockS24 &blk = row[b];
+      const uint8_t *blk = row + b * bytes;
       uint32_t bits;
-      std::memcpy(&bits, blk.idx, 4);
+      std::memcpy(&bits, blk + bytes - 4, 4);
       const __m512i lanes = _mm512_add_epi32(
           runs, _mm512_and_si512(
                     _mm512_srlv_epi32(_mm512_set1_epi32(static_cast<int>(bits)),
                                       shifts),
                     three));
-      const __m512 v = _mm512_cvtph_ps(
-          _mm256_loadu_si256(reinterpret_cast<const __m256i *>(blk.v)));
+      const __m512 v = sparseValues<Format>(blk);
       for (int t = 0; t < m; ++t) {
         const float *xb = x + t * ldx + b * kS24Columns;
         const __m512 xs = _mm512_permutex2var_ps(
@@ -183,13 +206,25 @@ void dotS24(const uint8_t *w, size_t ldw, int r, const float *x, int64_t ldx,
     }
     float tail[8] = {};
     if (full * kS24Columns < k) {
-      dotS24Generic(reinterpret_cast<const uint8_t *>(row + full), ldw, 1,
-                    x + full * kS24Columns, ldx, m, k - full * kS24Columns,
-                    tail);
+      dotSparseGeneric(row + full * bytes, ldw, Format, 1,
+                       x + full * kS24Columns, ldx, m, k - full * kS24Columns,
+                       tail);
     }
     for (int t = 0; t < m; ++t) {
       out[i * 4 + t] = _mm512_reduce_add_ps(acc[t]) + tail[t];
     }
+  }
+}
+
+void dotSparse(const uint8_t *w, size_t ldw, int32_t format, int r,
+               const float *x, int64_t ldx, int m, int64_t k, float *out) {
+  switch (format) {
+  case LLMC_FORMAT_S24Q8:
+    return dotSparseImpl<LLMC_FORMAT_S24Q8>(w, ldw, r, x, ldx, m, k, out);
+  case LLMC_FORMAT_S24Q4:
+    return dotSparseImpl<LLMC_FORMAT_S24Q4>(w, ldw, r, x, ldx, m, k, out);
+  default:
+    return dotSparseImpl<LLMC_FORMAT_S24>(w, ldw, r, x, ldx, m, k, out);
   }
 }
 
@@ -206,7 +241,7 @@ const KernelTable *avx512Kernels() {
   static const KernelTable table = {
       "avx512",           dotF32, dotF16, dotBF16, axpy, dot,
       dotQuant<VnniDot, 0>, dotQuant<VnniDot, 1>, dotQuant<VnniDot, 2>,
-      axpyF16, dotS24};
+      axpyF16, dotSparse};
   // The AVX2 table serves the multi-row float tiles (every AVX-512 CPU has
   // AVX2).
   static const bool supported =

@@ -37,17 +37,18 @@ struct KernelTable {
                     int64_t nb, int m, int64_t group, float *out);
   /// y[i] += a * x[i] with x in f16 (the f16 KV cache's values)
   void (*axpyF16)(float a, const uint16_t *x, float *y, int64_t k);
-  /// As dotF32, for 2:4 sparse rows (BlockS24, rows `ldw` bytes apart) of
-  /// `k` columns.
-  void (*dotS24)(const uint8_t *w, size_t ldw, int r, const float *x,
-                 int64_t ldx, int m, int64_t k, float *out);
+  /// As dotF32, for 2:4 sparse rows of `format` (s24, s24q8, s24q4; rows
+  /// `ldw` bytes apart) of `k` columns.
+  void (*dotSparse)(const uint8_t *w, size_t ldw, int32_t format, int r,
+                    const float *x, int64_t ldx, int m, int64_t k, float *out);
 };
 
 const KernelTable &genericKernels();
 /// The portable 2:4 kernel (the SIMD ones finish a row's partial last block
 /// with it).
-void dotS24Generic(const uint8_t *w, size_t ldw, int r, const float *x,
-                   int64_t ldx, int m, int64_t k, float *out);
+void dotSparseGeneric(const uint8_t *w, size_t ldw, int32_t format, int r,
+                      const float *x, int64_t ldx, int m, int64_t k,
+                      float *out);
 /// nullptr when the CPU lacks AVX2, FMA or F16C (or the build has no AVX2).
 const KernelTable *avx2Kernels();
 /// nullptr when the CPU lacks AVX-512 F/BW/VL with VNNI (or FMA, F16C).

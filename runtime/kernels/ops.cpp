@@ -71,10 +71,12 @@ void linearRows(const KernelTable &k, const float *x, int64_t n, int64_t in,
         int m = static_cast<int>(std::min<int64_t>(4, t1 - t));
         const float *xr = x + t * in;
         switch (format) {
-        case LLMC_FORMAT_S24: {
-          const size_t rowBytes = llmc::kernels::sparseRowBytes(in);
-          k.dotS24(static_cast<const uint8_t *>(w) + j * rowBytes, rowBytes, r,
-                   xr, in, m, in, tile);
+        case LLMC_FORMAT_S24:
+        case LLMC_FORMAT_S24Q8:
+        case LLMC_FORMAT_S24Q4: {
+          const size_t rowBytes = llmc::kernels::sparseRowBytes(format, in);
+          k.dotSparse(static_cast<const uint8_t *>(w) + j * rowBytes, rowBytes,
+                      format, r, xr, in, m, in, tile);
           break;
         }
         case LLMC_FORMAT_F16:
@@ -160,16 +162,16 @@ void llmc_k_embedding(llmc_exec *exec, const void *table, int32_t format,
   }
   const bool quant = format == LLMC_FORMAT_Q8 || format == LLMC_FORMAT_Q4;
   size_t rowBytes = quant ? llmc::kernels::quantRowBytes(format, dim, group, asym)
-                    : format == LLMC_FORMAT_S24
-                        ? llmc::kernels::sparseRowBytes(dim)
+                    : llmc::kernels::isSparseFormat(format)
+                        ? llmc::kernels::sparseRowBytes(format, dim)
                         : static_cast<size_t>(dim) *
                               (format == LLMC_FORMAT_F32 ? 4 : 2);
   for (int64_t i = 0; i < n; ++i) {
     const char *row = static_cast<const char *>(table) +
                       static_cast<size_t>(ids[i]) * rowBytes;
-    if (format == LLMC_FORMAT_S24) {
-      llmc::kernels::unpackS24Row(reinterpret_cast<const uint8_t *>(row), dim,
-                                  out + i * dim);
+    if (llmc::kernels::isSparseFormat(format)) {
+      llmc::kernels::unpackSparseRow(reinterpret_cast<const uint8_t *>(row),
+                                     dim, format, out + i * dim);
     } else if (quant) {
       llmc::kernels::dequantizeRow(reinterpret_cast<const uint8_t *>(row), dim,
                                    format, group, asym != 0, out + i * dim);

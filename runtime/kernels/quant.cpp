@@ -171,10 +171,45 @@ void quantizeActivations(const float *x, int64_t k, int64_t blocks,
   }
 }
 
-bool packS24Row(const float *x, int64_t k, uint8_t *out) {
+namespace {
+
+/// The index bytes of a block: at its end in every 2:4 format.
+const uint8_t *sparseIdx(const uint8_t *block, int32_t format) {
+  return block + sparseBlockBytes(format) - 4;
+}
+
+} // namespace
+
+int sparseColumn(const uint8_t *block, int32_t format, int lane) {
+  const uint8_t *idx = sparseIdx(block, format);
+  int g = lane / 2;
+  int nib = (idx[g / 2] >> (g % 2 ? 4 : 0)) & 0xF;
+  return g * 4 + ((nib >> (2 * (lane % 2))) & 3);
+}
+
+float sparseValue(const uint8_t *block, int32_t format, int lane) {
+  uint16_t h;
+  if (format == LLMC_FORMAT_S24) {
+    std::memcpy(&h, block + 2 * lane, 2);
+    return halfToFloat(h);
+  }
+  std::memcpy(&h, block, 2);
+  const float d = halfToFloat(h);
+  if (format == LLMC_FORMAT_S24Q8) {
+    return d * static_cast<float>(static_cast<int8_t>(block[2 + lane]));
+  }
+  const uint8_t b = block[2 + lane / 2];
+  return d * static_cast<float>(((lane % 2 ? b >> 4 : b) & 0xF) - 8);
+}
+
+bool packSparseRow(const float *x, int64_t k, int32_t format, uint8_t *out) {
   const int64_t blocks = (k + kS24Columns - 1) / kS24Columns;
+  const size_t bytes = sparseBlockBytes(format);
   for (int64_t b = 0; b < blocks; ++b) {
-    BlockS24 blk{};
+    uint8_t *blk = out + b * bytes;
+    std::memset(blk, 0, bytes);
+    uint8_t *idx = blk + bytes - 4;
+    float vals[16];
     for (int g = 0; g < kS24Columns / 4; ++g) {
       int pos[2] = {0, 1}, kept = 0;
       for (int i = 0; i < 4; ++i) {
@@ -196,31 +231,46 @@ bool packS24Row(const float *x, int64_t k, uint8_t *out) {
       }
       for (int j = 0; j < 2; ++j) {
         int64_t c = b * kS24Columns + g * 4 + pos[j];
-        blk.v[g * 2 + j] = floatToHalf(c < k ? x[c] : 0.0f);
+        vals[g * 2 + j] = c < k ? x[c] : 0.0f;
       }
       uint8_t nib = static_cast<uint8_t>(pos[0] | (pos[1] << 2));
-      blk.idx[g / 2] |= static_cast<uint8_t>(g % 2 ? nib << 4 : nib);
+      idx[g / 2] |= static_cast<uint8_t>(g % 2 ? nib << 4 : nib);
     }
-    std::memcpy(out + b * sizeof(BlockS24), &blk, sizeof blk);
+    if (format == LLMC_FORMAT_S24) {
+      for (int j = 0; j < 16; ++j) {
+        uint16_t h = floatToHalf(vals[j]);
+        std::memcpy(blk + 2 * j, &h, 2);
+      }
+      continue;
+    }
+    // Round to nearest with the quantized formats' own group parameters.
+    const int32_t q = format == LLMC_FORMAT_S24Q8 ? LLMC_FORMAT_Q8 : LLMC_FORMAT_Q4;
+    const GroupParams p = groupParams(vals, 16, q, false);
+    std::memcpy(blk, &p.dBits, 2);
+    for (int j = 0; j < 16; ++j) {
+      int code = quantCode(vals[j], p, q, false);
+      if (q == LLMC_FORMAT_Q8) {
+        blk[2 + j] = static_cast<uint8_t>(static_cast<int8_t>(code));
+      } else {
+        blk[2 + j / 2] |= static_cast<uint8_t>(j % 2 ? code << 4 : code);
+      }
+    }
   }
   return true;
 }
 
-void unpackS24Row(const uint8_t *row, int64_t k, float *out) {
+void unpackSparseRow(const uint8_t *row, int64_t k, int32_t format, float *out) {
   for (int64_t c = 0; c < k; ++c) {
     out[c] = 0.0f;
   }
   const int64_t blocks = (k + kS24Columns - 1) / kS24Columns;
+  const size_t bytes = sparseBlockBytes(format);
   for (int64_t b = 0; b < blocks; ++b) {
-    BlockS24 blk;
-    std::memcpy(&blk, row + b * sizeof(BlockS24), sizeof blk);
-    for (int g = 0; g < kS24Columns / 4; ++g) {
-      uint8_t nib = (blk.idx[g / 2] >> (g % 2 ? 4 : 0)) & 0xF;
-      for (int j = 0; j < 2; ++j) {
-        int64_t c = b * kS24Columns + g * 4 + ((nib >> (2 * j)) & 3);
-        if (c < k) {
-          out[c] = halfToFloat(blk.v[g * 2 + j]);
-        }
+    const uint8_t *blk = row + b * bytes;
+    for (int lane = 0; lane < 16; ++lane) {
+      int64_t c = b * kS24Columns + sparseColumn(blk, format, lane);
+      if (c < k) {
+        out[c] = sparseValue(blk, format, lane);
       }
     }
   }

@@ -41,29 +41,59 @@ static_assert(sizeof(BlockQ8G32) == 34, "q8 g32 block is 2 + 32 bytes");
 static_assert(sizeof(BlockQ4G32) == 18, "q4 g32 block is 2 + 16 bytes");
 static_assert(sizeof(BlockQ4AsymG32) == 20, "q4 asym g32 block is 4 + 16 bytes");
 
-/// 2:4 sparse rows (LLMC_FORMAT_S24): each block covers 32 columns, 8 runs
-/// of 4; a run keeps 2 values (f16, in column order) and their positions
-/// 0..3 (2 bits each; run g's are the low (g even) or high nibble of
-/// idx[g / 2], first position in the nibble's low 2 bits). A row of K
-/// columns is ceil(K / 32) blocks; padding columns hold zeros.
+/// 2:4 sparse rows: each block covers 32 columns, 8 runs of 4; a run keeps
+/// 2 values (in column order) and their positions 0..3 (2 bits each; run
+/// g's are the low (g even) or high nibble of idx[g / 2], first position in
+/// the nibble's low 2 bits: lane L of the block's 16 values has its
+/// position at bit 2L of the little-endian idx word). A row of K columns is
+/// ceil(K / 32) blocks; padding columns hold zeros. The 16 values are f16
+/// (s24), or int8 / int4 codes under one f16 scale d per block (s24q8:
+/// value d * q; s24q4: value d * (n - 8), qs[i] holding value 2i in its
+/// low nibble and 2i + 1 in its high one).
 struct BlockS24 {
   uint16_t v[16];
   uint8_t idx[4];
 };
+struct BlockS24Q8 {
+  uint16_t d;
+  int8_t q[16];
+  uint8_t idx[4];
+};
+struct BlockS24Q4 {
+  uint16_t d;
+  uint8_t qs[8];
+  uint8_t idx[4];
+};
 static_assert(sizeof(BlockS24) == 36, "2:4 block is 32 + 4 bytes per 32 columns");
+static_assert(sizeof(BlockS24Q8) == 22, "2:4 q8 block is 2 + 16 + 4 bytes");
+static_assert(sizeof(BlockS24Q4) == 14, "2:4 q4 block is 2 + 8 + 4 bytes");
 constexpr int kS24Columns = 32;
 
+inline bool isSparseFormat(int32_t format) {
+  return format == LLMC_FORMAT_S24 || format == LLMC_FORMAT_S24Q8 ||
+         format == LLMC_FORMAT_S24Q4;
+}
+/// Bytes of one block of 32 columns of a 2:4 format.
+inline size_t sparseBlockBytes(int32_t format) {
+  return format == LLMC_FORMAT_S24Q8   ? sizeof(BlockS24Q8)
+         : format == LLMC_FORMAT_S24Q4 ? sizeof(BlockS24Q4)
+                                       : sizeof(BlockS24);
+}
 /// Bytes of one 2:4 row of `k` columns.
-inline size_t sparseRowBytes(int64_t k) {
+inline size_t sparseRowBytes(int32_t format, int64_t k) {
   return static_cast<size_t>((k + kS24Columns - 1) / kS24Columns) *
-         sizeof(BlockS24);
+         sparseBlockBytes(format);
 }
 
-/// Packs a row of `k` floats with at most 2 non-zeros in every run of 4;
+/// Packs a row of `k` floats with at most 2 non-zeros in every run of 4
+/// (the quantized formats round the kept values to nearest, per block);
 /// returns false (and writes nothing useful) when a run has more.
-bool packS24Row(const float *x, int64_t k, uint8_t *out);
+bool packSparseRow(const float *x, int64_t k, int32_t format, uint8_t *out);
 /// Expands a 2:4 row into `k` floats.
-void unpackS24Row(const uint8_t *row, int64_t k, float *out);
+void unpackSparseRow(const uint8_t *row, int64_t k, int32_t format, float *out);
+/// Value `lane` (0..15) of a 2:4 block, and the column it sits in (0..31).
+float sparseValue(const uint8_t *block, int32_t format, int lane);
+int sparseColumn(const uint8_t *block, int32_t format, int lane);
 
 /// Bytes of one block of `group` elements.
 inline size_t quantBlockBytes(int32_t format, int64_t group, bool asym) {

@@ -16,6 +16,7 @@
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/AsmState.h"
+#include "mlir/IR/Diagnostics.h"
 #include "mlir/Parser/Parser.h"
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/Pass/PassManager.h"
@@ -88,8 +89,9 @@ cl::opt<EmitKind> emitKind(
                    "a self-contained executable (program, runtime, weights)"),
         clEnumValN(EmitKind::Safetensors, "safetensors",
                    "a Hugging Face checkpoint directory (-o DIR) of the model "
-                   "after pruning and low-rank rewriting (float weights, "
-                   "projections unfused, low-rank pairs multiplied out)")),
+                   "after the compression passes (projections unfused, "
+                   "low-rank pairs multiplied out, quantized and sparse "
+                   "weights as the f32 values they stand for)")),
     cl::init(EmitKind::Exe), cl::sub(compileCmd), cl::cat(compileCat));
 
 cl::opt<bool> toF16("f16",
@@ -357,25 +359,39 @@ Error writeCheckpoint(mlir::ModuleOp module, const llmc::ModelConfig &config,
     llmc::llm::WeightType t = g.getWeightType();
     StringRef name = g.getSymName();
     std::vector<int64_t> shape(t.getShape().begin(), t.getShape().end());
-    if (t.getKind() == llmc::llm::StorageKind::s24) {
-      // 2:4 sparse: its kept f16 values, with the zeros written out.
+    if (t.isSparse()) {
+      // 2:4 sparse: its kept values, with the zeros written out (f32 holds
+      // f16 and scaled codes exactly).
       auto dense = llmc::readDenseWeight(g);
       if (!dense) {
         return createStringError(inconvertibleErrorCode(),
                                  "--emit=safetensors: cannot read @" + name);
       }
-      std::vector<char> bytes(dense->size() * 2);
-      for (size_t i = 0; i < dense->size(); ++i) {
-        uint16_t h = llmc::kernels::floatToHalf((*dense)[i]);
-        std::memcpy(bytes.data() + 2 * i, &h, 2);
-      }
-      tensors.push_back({name.str(), llmc::DType::F16, shape, std::move(bytes)});
+      std::vector<char> bytes(dense->size() * 4);
+      std::memcpy(bytes.data(), dense->data(), bytes.size());
+      tensors.push_back({name.str(), llmc::DType::F32, shape, std::move(bytes)});
       continue;
     }
     if (!t.isFloat()) {
-      return createStringError(inconvertibleErrorCode(),
-                               "--emit=safetensors: @" + name +
-                                   " is quantized; it writes float weights");
+      // q8/q4: the values the kernels compute with, as f32.
+      auto stored = llmc::readStoredBytes(g);
+      if (!stored) {
+        return createStringError(inconvertibleErrorCode(),
+                                 "--emit=safetensors: cannot read @" + name);
+      }
+      const int64_t cols = shape.back(), rows = t.getNumElements() / cols;
+      const auto format = static_cast<int32_t>(t.getKind());
+      const size_t rowBytes = llmc::kernels::quantRowBytes(
+          format, cols, t.getGroupSize(), t.getAsymmetric());
+      std::vector<char> bytes(static_cast<size_t>(rows * cols) * 4);
+      for (int64_t r = 0; r < rows; ++r) {
+        llmc::kernels::dequantizeRow(
+            reinterpret_cast<const uint8_t *>(stored->data()) + r * rowBytes,
+            cols, format, t.getGroupSize(), t.getAsymmetric(),
+            reinterpret_cast<float *>(bytes.data()) + r * cols);
+      }
+      tensors.push_back({name.str(), llmc::DType::F32, shape, std::move(bytes)});
+      continue;
     }
     if (name.ends_with(".u") && globals.count(name.drop_back(2).str() + ".v")) {
       continue; // written with its .v
@@ -443,10 +459,6 @@ int runCompile(int argc, char **argv) {
   if (emitKind == EmitKind::Safetensors) {
     if (out == "-") {
       return fail("--emit=safetensors writes a directory; give -o DIR");
-    }
-    if (toQ8 || toQ4) {
-      return fail("--emit=safetensors writes float weights; --q4/--q8 apply "
-                  "when compiling the executable");
     }
     if (StringRef(checkpointPath).ends_with(".mlir")) {
       return fail("--emit=safetensors needs a checkpoint's tokenizer; " +
@@ -530,6 +542,15 @@ int runCompile(int argc, char **argv) {
   mlir::MLIRContext context;
   context.disableMultithreading();
   context.loadDialect<llmc::llm::LLMDialect, mlir::func::FuncDialect>();
+  // MLIR prints errors by itself; a pass's warning (a compromise it made)
+  // is printed here, as one line, --quiet or not.
+  context.getDiagEngine().registerHandler([](mlir::Diagnostic &d) {
+    if (d.getSeverity() != mlir::DiagnosticSeverity::Warning) {
+      return mlir::failure();
+    }
+    WithColor::warning(errs(), "llmc") << d.str() << "\n";
+    return mlir::success();
+  });
   mlir::OwningOpRef<mlir::ModuleOp> parsed;
   std::unique_ptr<llmc::Checkpoint> ckpt;
   int64_t configMaxSeq = 0;
@@ -958,12 +979,13 @@ void printLayers(const llmc::artifact::Reader &r, int64_t headDim) {
         l.zeros += (b & 0x7fffu) == 0;
       }
       l.floats += n;
-    } else if (t.format == llmc::fb::StorageFormat::S24) {
+    } else if (llmc::kernels::isSparseFormat(static_cast<int32_t>(t.format))) {
+      const auto format = static_cast<int32_t>(t.format);
       std::vector<float> row(static_cast<size_t>(t.shape[1]));
-      const size_t rowBytes = llmc::kernels::sparseRowBytes(t.shape[1]);
+      const size_t rowBytes = llmc::kernels::sparseRowBytes(format, t.shape[1]);
       for (int64_t r = 0; r < t.shape[0]; ++r) {
-        llmc::kernels::unpackS24Row(t.data + r * rowBytes, t.shape[1],
-                                    row.data());
+        llmc::kernels::unpackSparseRow(t.data + r * rowBytes, t.shape[1],
+                                       format, row.data());
         for (float v : row) {
           l.zeros += v == 0.0f;
         }

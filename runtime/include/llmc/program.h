@@ -26,7 +26,11 @@ enum {
   LLMC_FORMAT_Q4 = 4,
   /* 2:4 sparse: of every 4 consecutive weights of a row 2 are kept, as f16
    * values with their 2-bit positions (runtime/kernels/quant.h, BlockS24). */
-  LLMC_FORMAT_S24 = 5
+  LLMC_FORMAT_S24 = 5,
+  /* The same positions with the 16 kept values of each 32 columns quantized
+   * to int8 / int4 under one f16 scale (BlockS24Q8, BlockS24Q4). */
+  LLMC_FORMAT_S24Q8 = 6,
+  LLMC_FORMAT_S24Q4 = 7
 };
 
 /* Per-call state the kernels need: thread pool, KV cache, scratch. Owned by

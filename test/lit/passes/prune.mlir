@@ -26,6 +26,17 @@
 // SHAPES: llm.global @model.layers.1.mlp.down_proj.weight : !llm.weight<64x40, s24> = dense_resource<{{.+}}> : tensor<4608xi8>
 // SHAPES: llm.weight @model.layers.0.self_attn.q_proj.weight : <64x64, s24>
 // RUN: llmc-opt %t.mlir --llm-prune="pattern=2:4 sparse-format=false" | FileCheck %s --check-prefix=DENSE
+// Quantization keeps 2:4 matrices 2:4: their kept values become int8 or
+// int4 codes, one f16 scale per 32 columns (22 / 14 bytes).
+// RUN: llmc-opt %t.24.mlir --llm-quantize-weights="format=q8" | FileCheck %s --check-prefix=Q8
+// RUN: llmc-opt %t.24.mlir --llm-quantize-weights="format=q4 keep=model.embed_tokens.weight=q8" -o %t.24q4.mlir
+// RUN: FileCheck %s --check-prefix=Q4 < %t.24q4.mlir
+// RUN: llmc compile %t.24q4.mlir -o %t.24q4 --quiet
+// RUN: %t.24q4 --prompt-ids 1,5,9,3,12,7 --logits > %t.24q4.txt
+// RUN: llmc-run --weights %t.24q4 --prompt-ids 1,5,9,3,12,7 --logits > %t.24q4.eval.txt
+// RUN: %python %e2e/compare_logits.py %t.24q4.txt %t.24q4.eval.txt 1e-5
+// Q8: llm.global @model.layers.1.mlp.down_proj.weight : !llm.weight<64x40, s24q8> = dense_resource<{{.+}}> : tensor<2816xi8>
+// Q4: llm.global @model.layers.1.mlp.down_proj.weight : !llm.weight<64x40, s24q4> = dense_resource<{{.+}}> : tensor<1792xi8>
 // DENSE: llm.global @model.layers.1.mlp.down_proj.weight : !llm.weight<64x40, f32>
 // INSPECT: 0: attention 4/2, FFN 96, full rank, 50.0% zeros
 // INSPECT: 1: attention 2/1, FFN 40, full rank, 50.0% zeros

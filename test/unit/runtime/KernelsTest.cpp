@@ -163,24 +163,42 @@ std::vector<float> sparse24(size_t rows, int64_t k, std::mt19937 &rng) {
   return w;
 }
 
-TEST(Sparse24, PacksAndUnpacksExactlyAndRefusesThreeOfFour) {
+const int32_t kSparseFormats[] = {LLMC_FORMAT_S24, LLMC_FORMAT_S24Q8,
+                                   LLMC_FORMAT_S24Q4};
+
+TEST(Sparse24, PacksAndUnpacksAndRefusesThreeOfFour) {
   std::mt19937 rng(3);
-  for (int64_t k : {4, 8, 28, 32, 36, 64, 100, 172}) {
-    auto w = sparse24(1, k, rng);
-    for (float &v : w) {
-      v = halfToFloat(floatToHalf(v)); // values are stored as f16
+  for (int32_t format : kSparseFormats) {
+    for (int64_t k : {4, 8, 28, 32, 36, 64, 100, 172}) {
+      auto w = sparse24(1, k, rng);
+      std::vector<uint8_t> row(sparseRowBytes(format, k));
+      ASSERT_TRUE(packSparseRow(w.data(), k, format, row.data())) << k;
+      std::vector<float> back(k, 1.0f);
+      unpackSparseRow(row.data(), k, format, back.data());
+      for (int64_t c = 0; c < k; ++c) {
+        if (format == LLMC_FORMAT_S24) {
+          // f16 values: exact after the f16 rounding.
+          EXPECT_EQ(back[c], halfToFloat(floatToHalf(w[c]))) << k << " " << c;
+        } else {
+          // Zeros stay zero; kept values are within half a step of the
+          // block's scale for q8 (max|v| / 127), a whole step for q4
+          // (max|v| / 8: the extreme maps to -8, so +max clips to 7).
+          if (w[c] == 0.0f) {
+            EXPECT_EQ(back[c], 0.0f);
+          }
+          EXPECT_NEAR(back[c], w[c], format == LLMC_FORMAT_S24Q8 ? 0.005 : 0.13)
+              << "format " << format << " k=" << k << " c=" << c;
+        }
+      }
     }
-    std::vector<uint8_t> row(sparseRowBytes(k));
-    ASSERT_TRUE(packS24Row(w.data(), k, row.data())) << k;
-    std::vector<float> back(k, 1.0f);
-    unpackS24Row(row.data(), k, back.data());
-    EXPECT_EQ(w, back) << k;
   }
-  EXPECT_EQ(sparseRowBytes(32), 36u);
-  EXPECT_EQ(sparseRowBytes(33), 72u);
+  EXPECT_EQ(sparseRowBytes(LLMC_FORMAT_S24, 32), 36u);
+  EXPECT_EQ(sparseRowBytes(LLMC_FORMAT_S24, 33), 72u);
+  EXPECT_EQ(sparseRowBytes(LLMC_FORMAT_S24Q8, 64), 44u);
+  EXPECT_EQ(sparseRowBytes(LLMC_FORMAT_S24Q4, 64), 28u);
   float three[8] = {1, 2, 3, 0, 1, 0, 0, 0};
-  std::vector<uint8_t> row(sparseRowBytes(8));
-  EXPECT_FALSE(packS24Row(three, 8, row.data()));
+  std::vector<uint8_t> row(sparseRowBytes(LLMC_FORMAT_S24, 8));
+  EXPECT_FALSE(packSparseRow(three, 8, LLMC_FORMAT_S24, row.data()));
 }
 
 TEST_P(SimdTest, Sparse24MatchesGeneric) {
@@ -189,32 +207,39 @@ TEST_P(SimdTest, Sparse24MatchesGeneric) {
     GTEST_SKIP() << reason;
   }
   std::mt19937 rng(11);
-  for (int64_t k : {4, 12, 28, 32, 36, 60, 64, 100, 172, 260}) {
-    for (int r = 1; r <= 2; ++r) {
-      for (int m = 1; m <= 4; ++m) {
-        auto w = sparse24(r, k, rng);
-        const size_t ldw = sparseRowBytes(k);
-        std::vector<uint8_t> packed(ldw * r);
-        for (int i = 0; i < r; ++i) {
-          ASSERT_TRUE(packS24Row(w.data() + i * k, k, packed.data() + i * ldw));
-        }
-        const int64_t ldx = k + 3;
-        auto x = randomVec(ldx * m, rng);
-        float a[8], b[8];
-        genericKernels().dotS24(packed.data(), ldw, r, x.data(), ldx, m, k, a);
-        simd->dotS24(packed.data(), ldw, r, x.data(), ldx, m, k, b);
-        for (int i = 0; i < r; ++i) {
-          for (int t = 0; t < m; ++t) {
-            // The generic kernel against a double reference over the f16
-            // values, the SIMD one against the generic.
-            double ref = 0;
-            for (int64_t c = 0; c < k; ++c) {
-              ref += double(halfToFloat(floatToHalf(w[i * k + c]))) *
-                     x[t * ldx + c];
+  for (int32_t format : kSparseFormats) {
+    for (int64_t k : {4, 12, 28, 32, 36, 60, 64, 100, 172, 260}) {
+      for (int r = 1; r <= 2; ++r) {
+        for (int m = 1; m <= 4; ++m) {
+          auto w = sparse24(r, k, rng);
+          const size_t ldw = sparseRowBytes(format, k);
+          std::vector<uint8_t> packed(ldw * r);
+          std::vector<float> stored(r * k);
+          for (int i = 0; i < r; ++i) {
+            ASSERT_TRUE(packSparseRow(w.data() + i * k, k, format,
+                                      packed.data() + i * ldw));
+            unpackSparseRow(packed.data() + i * ldw, k, format,
+                            stored.data() + i * k);
+          }
+          const int64_t ldx = k + 3;
+          auto x = randomVec(ldx * m, rng);
+          float a[8], b[8];
+          genericKernels().dotSparse(packed.data(), ldw, format, r, x.data(),
+                                     ldx, m, k, a);
+          simd->dotSparse(packed.data(), ldw, format, r, x.data(), ldx, m, k, b);
+          for (int i = 0; i < r; ++i) {
+            for (int t = 0; t < m; ++t) {
+              // The generic kernel against a double reference over the
+              // stored values, the SIMD one against the generic.
+              double ref = 0;
+              for (int64_t c = 0; c < k; ++c) {
+                ref += double(stored[i * k + c]) * x[t * ldx + c];
+              }
+              EXPECT_NEAR(a[i * 4 + t], ref, 1e-5 * k) << "k=" << k;
+              EXPECT_NEAR(a[i * 4 + t], b[i * 4 + t], 1e-5f * k)
+                  << "format " << format << " k=" << k << " r=" << r
+                  << " m=" << m;
             }
-            EXPECT_NEAR(a[i * 4 + t], ref, 1e-5 * k) << "k=" << k;
-            EXPECT_NEAR(a[i * 4 + t], b[i * 4 + t], 1e-5f * k)
-                << "k=" << k << " r=" << r << " m=" << m;
           }
         }
       }
@@ -281,22 +306,29 @@ TEST_P(LinearTest, Sparse24MatchesDoubleReference) {
         auto x = randomVec(n * in, rng);
         auto w = sparse24(out, in, rng);
         auto bias = randomVec(out, rng);
-        const size_t rowBytes = sparseRowBytes(in);
-        std::vector<uint8_t> packed(rowBytes * out);
-        for (int64_t j = 0; j < out; ++j) {
-          ASSERT_TRUE(packS24Row(w.data() + j * in, in, packed.data() + j * rowBytes));
-        }
-        std::vector<float> y(n * out);
-        llmc_k_linear(&ex.e, x.data(), n, in, packed.data(), LLMC_FORMAT_S24, 0,
-                      0, out, bias.data(), LLMC_FORMAT_F32, y.data());
-        for (int64_t t = 0; t < n; ++t) {
+        for (int32_t format : kSparseFormats) {
+          const size_t rowBytes = sparseRowBytes(format, in);
+          std::vector<uint8_t> packed(rowBytes * out);
+          std::vector<float> stored(out * in);
           for (int64_t j = 0; j < out; ++j) {
-            double ref = bias[j];
-            for (int64_t i = 0; i < in; ++i) {
-              ref += double(halfToFloat(floatToHalf(w[j * in + i]))) * x[t * in + i];
+            ASSERT_TRUE(packSparseRow(w.data() + j * in, in, format,
+                                      packed.data() + j * rowBytes));
+            unpackSparseRow(packed.data() + j * rowBytes, in, format,
+                            stored.data() + j * in);
+          }
+          std::vector<float> y(n * out);
+          llmc_k_linear(&ex.e, x.data(), n, in, packed.data(), format, 0, 0,
+                        out, bias.data(), LLMC_FORMAT_F32, y.data());
+          for (int64_t t = 0; t < n; ++t) {
+            for (int64_t j = 0; j < out; ++j) {
+              double ref = bias[j];
+              for (int64_t i = 0; i < in; ++i) {
+                ref += double(stored[j * in + i]) * x[t * in + i];
+              }
+              ASSERT_NEAR(y[t * out + j], ref, 1e-4)
+                  << kt->name << " format " << format << " n=" << n
+                  << " in=" << in << " t=" << t << " j=" << j;
             }
-            ASSERT_NEAR(y[t * out + j], ref, 1e-4)
-                << kt->name << " n=" << n << " in=" << in << " t=" << t << " j=" << j;
           }
         }
       }
