@@ -4,7 +4,7 @@
 Makes a TinyLlama-1.1B-shaped checkpoint with random f16 weights
 (llmc-make-model), compiles it at f16, q8, q4 g32 and q4 g128 (or the
 --configs named: s50 is 50% structured L2 pruning, nm24 2:4 magnitude
-pruning, both f16), then runs each executable's --bench (prefill N tokens,
+pruning, both f16; nm24q4 the 2:4 model with --q4, s24q4), then runs each executable's --bench (prefill N tokens,
 decode N tokens, median of R reps) at 1 and 2 threads, interleaved: --passes
 rounds over every (threads, config), the median of the passes reported.
 Prints a table (with each config's speed relative to the first) and writes
@@ -34,6 +34,7 @@ CONFIGS = {
     # calibration worth the name, so L2 and magnitude pick what goes).
     "s50": ["--prune-structured", "0.5", "--prune-method", "l2"],
     "nm24": ["--prune-pattern", "2:4", "--prune-method", "magnitude"],
+    "nm24q4": ["--prune-pattern", "2:4", "--prune-method", "magnitude", "--q4"],
 }
 
 
