@@ -323,60 +323,53 @@ struct LowRankPass : llmc::impl::LowRankPassBase<LowRankPass> {
         }
         return cov;
       };
-      std::vector<int64_t> ranks;
-      if (mode == Mode::Auto) {
-        // Pass 1: every matrix's spectrum on the unchanged model.
+      // One calibration pass: each block's linears factorized with their
+      // inputs' covariance, handed to `use`. The calibrator runs the program
+      // as it was when created, so every block sees the unchanged model's
+      // inputs (as ASVD and SVD-LLM whiten).
+      auto forEachFactored = [&](auto &&use) -> LogicalResult {
         auto calib = Calibrator::create(module, "llm-lowrank");
         if (!calib) {
-          return signalPassFailure();
+          return failure();
         }
-        std::vector<Site> sites;
         for (int64_t b = 0; b < calib->numBlocks(); ++b) {
           auto cov = covariances(*calib, b);
           for (llm::LinearOp l : calib->linears(b)) {
             Site s;
             auto w = readSite(l, s);
-            if (!w) {
-              continue;
+            if (w) {
+              use(l, s, factorize(*w, &cov[l.getInput()]));
             }
-            Factors f = factorize(*w, &cov[l.getInput()]);
-            for (int64_t k = 0; k < f.sigma.size(); ++k) {
-              s.energy.push_back(f.sigma[k] * f.sigma[k]);
-            }
-            sites.push_back(std::move(s));
           }
           calib->advance(b);
           if (progress) {
             calib->progress(b + 1);
           }
         }
+        return success();
+      };
+      std::vector<int64_t> ranks;
+      if (mode == Mode::Auto) {
+        // Pass 1: every matrix's spectrum, then the allocation.
+        std::vector<Site> sites;
+        if (failed(forEachFactored([&](llm::LinearOp, Site &s, const Factors &f) {
+              for (int64_t k = 0; k < f.sigma.size(); ++k) {
+                s.energy.push_back(f.sigma[k] * f.sigma[k]);
+              }
+              sites.push_back(std::move(s));
+            }))) {
+          return signalPassFailure();
+        }
         ranks = allocate(sites);
       }
-      // Pass 2: factorize and rewrite. The calibrator runs the program as it
-      // was when created, so every block sees the unchanged model's inputs
-      // (as in pass 1, and as ASVD and SVD-LLM whiten).
-      auto calib = Calibrator::create(module, "llm-lowrank");
-      if (!calib) {
-        return signalPassFailure();
-      }
+      // Pass 2: factorize again and rewrite.
       size_t next = 0;
-      for (int64_t b = 0; b < calib->numBlocks(); ++b) {
-        auto cov = covariances(*calib, b);
-        for (llm::LinearOp l : calib->linears(b)) {
-          Site s;
-          auto w = readSite(l, s);
-          if (!w) {
-            continue;
-          }
-          Factors f = factorize(*w, &cov[l.getInput()]);
-          int64_t r = mode == Mode::Auto ? ranks[next++]
-                                         : ownRank(f, s.out, s.in);
-          apply(l, s.global, f, r, s.out, s.in);
-        }
-        calib->advance(b);
-        if (progress) {
-          calib->progress(b + 1);
-        }
+      if (failed(forEachFactored([&](llm::LinearOp l, Site &s, const Factors &f) {
+            int64_t r = mode == Mode::Auto ? ranks[next++]
+                                           : ownRank(f, s.out, s.in);
+            apply(l, s.global, f, r, s.out, s.in);
+          }))) {
+        return signalPassFailure();
       }
     }
     eraseDeadCode(module);

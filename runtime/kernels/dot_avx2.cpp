@@ -174,25 +174,11 @@ inline void sparseValues(const uint8_t *blk, __m256 &lo, __m256 &hi) {
     hi = _mm256_cvtph_ps(
         _mm_loadu_si128(reinterpret_cast<const __m128i *>(blk + 16)));
   } else {
-    uint16_t dh;
-    std::memcpy(&dh, blk, 2);
-    const __m256 d = _mm256_set1_ps(_cvtsh_ss(dh));
-    __m128i q;
-    if constexpr (Format == LLMC_FORMAT_S24Q8) {
-      q = _mm_loadu_si128(reinterpret_cast<const __m128i *>(blk + 2));
-      lo = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q));
-      hi = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(q, 8)));
-    } else {
-      const __m128i b = _mm_loadl_epi64(reinterpret_cast<const __m128i *>(blk + 2));
-      const __m128i m = _mm_set1_epi8(0x0F);
-      q = _mm_sub_epi8(_mm_unpacklo_epi8(_mm_and_si128(b, m),
-                                         _mm_and_si128(_mm_srli_epi16(b, 4), m)),
-                       _mm_set1_epi8(8));
-      lo = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q));
-      hi = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(q, 8)));
-    }
-    lo = _mm256_mul_ps(lo, d);
-    hi = _mm256_mul_ps(hi, d);
+    const __m256 d = _mm256_set1_ps(sparseScale(blk));
+    const __m128i q = sparseCodes<Format>(blk);
+    lo = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q)), d);
+    hi = _mm256_mul_ps(
+        _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(q, 8))), d);
   }
 }
 

@@ -152,20 +152,9 @@ template <int32_t Format> inline __m512 sparseValues(const uint8_t *blk) {
   if constexpr (Format == LLMC_FORMAT_S24) {
     return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i *>(blk)));
   } else {
-    uint16_t dh;
-    std::memcpy(&dh, blk, 2);
-    __m128i q;
-    if constexpr (Format == LLMC_FORMAT_S24Q8) {
-      q = _mm_loadu_si128(reinterpret_cast<const __m128i *>(blk + 2));
-    } else {
-      const __m128i b = _mm_loadl_epi64(reinterpret_cast<const __m128i *>(blk + 2));
-      const __m128i m = _mm_set1_epi8(0x0F);
-      q = _mm_sub_epi8(_mm_unpacklo_epi8(_mm_and_si128(b, m),
-                                         _mm_and_si128(_mm_srli_epi16(b, 4), m)),
-                       _mm_set1_epi8(8));
-    }
-    return _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(q)),
-                         _mm512_set1_ps(_cvtsh_ss(dh)));
+    return _mm512_mul_ps(
+        _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(sparseCodes<Format>(blk))),
+        _mm512_set1_ps(sparseScale(blk)));
   }
 }
 

@@ -13,6 +13,25 @@
 namespace llmc::kernels {
 namespace {
 
+/// The 16 int8 codes of a quantized 2:4 block (s24q8: as stored; s24q4:
+/// the nibbles unpacked in value order, minus 8) and the block's scale.
+template <int32_t Format> inline __m128i sparseCodes(const uint8_t *blk) {
+  if constexpr (Format == LLMC_FORMAT_S24Q8) {
+    return _mm_loadu_si128(reinterpret_cast<const __m128i *>(blk + 2));
+  } else {
+    const __m128i b = _mm_loadl_epi64(reinterpret_cast<const __m128i *>(blk + 2));
+    const __m128i m = _mm_set1_epi8(0x0F);
+    return _mm_sub_epi8(_mm_unpacklo_epi8(_mm_and_si128(b, m),
+                                          _mm_and_si128(_mm_srli_epi16(b, 4), m)),
+                        _mm_set1_epi8(8));
+  }
+}
+inline float sparseScale(const uint8_t *blk) {
+  uint16_t dh;
+  std::memcpy(&dh, blk, 2);
+  return _cvtsh_ss(dh);
+}
+
 inline float hsum256(__m256 v) {
   __m128 lo = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
   lo = _mm_add_ps(lo, _mm_movehl_ps(lo, lo));
