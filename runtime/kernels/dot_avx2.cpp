@@ -182,9 +182,9 @@ inline void sparseValues(const uint8_t *blk, __m256 &lo, __m256 &hi) {
   }
 }
 
-template <int32_t Format>
-void dotSparseAvx2Impl(const uint8_t *w, size_t ldw, int r, const float *x,
-                       int64_t ldx, int m, int64_t k, float *out) {
+template <int32_t Format> struct SparseAvx2 {
+static void run(const uint8_t *w, size_t ldw, int r, const float *x,
+                int64_t ldx, int m, int64_t k, float *out) {
   const size_t bytes = sparseBlockBytes(Format);
   const int64_t full = k / kS24Columns;
   for (int i = 0; i < r; ++i) {
@@ -202,29 +202,18 @@ void dotSparseAvx2Impl(const uint8_t *w, size_t ldw, int r, const float *x,
         acc[t] = _mm256_fmadd_ps(v1, s24Select(xb + 16, idx + 2), acc[t]);
       }
     }
-    // The partial last block, if any, in portable code.
-    float tail[8] = {};
-    if (full * kS24Columns < k) {
-      dotSparseGeneric(row + full * bytes, ldw, Format, 1,
-                       x + full * kS24Columns, ldx, m, k - full * kS24Columns,
-                       tail);
-    }
+    float tail[8];
+    sparseTail(row, Format, x, ldx, m, k, tail);
     for (int t = 0; t < m; ++t) {
       out[i * 4 + t] = hsum256(acc[t]) + tail[t];
     }
   }
 }
+};
 
 void dotSparseAvx2(const uint8_t *w, size_t ldw, int32_t format, int r,
                    const float *x, int64_t ldx, int m, int64_t k, float *out) {
-  switch (format) {
-  case LLMC_FORMAT_S24Q8:
-    return dotSparseAvx2Impl<LLMC_FORMAT_S24Q8>(w, ldw, r, x, ldx, m, k, out);
-  case LLMC_FORMAT_S24Q4:
-    return dotSparseAvx2Impl<LLMC_FORMAT_S24Q4>(w, ldw, r, x, ldx, m, k, out);
-  default:
-    return dotSparseAvx2Impl<LLMC_FORMAT_S24>(w, ldw, r, x, ldx, m, k, out);
-  }
+  dispatchSparse<SparseAvx2>(w, ldw, format, r, x, ldx, m, k, out);
 }
 
 /// maddubs (pairs to int16) then madd (pairs to int32): the AVX2 integer dot.

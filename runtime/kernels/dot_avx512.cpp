@@ -162,9 +162,9 @@ template <int32_t Format> inline __m512 sparseValues(const uint8_t *blk) {
 /// multiply (lane L's position sits at bit 2L, its run starts at column
 /// 4·(L/2)), one two-register permute gathers those activations, one FMA
 /// takes all 16 values. A partial last block runs in the generic twin.
-template <int32_t Format>
-void dotSparseImpl(const uint8_t *w, size_t ldw, int r, const float *x,
-                   int64_t ldx, int m, int64_t k, float *out) {
+template <int32_t Format> struct SparseAvx512 {
+static void run(const uint8_t *w, size_t ldw, int r, const float *x,
+                int64_t ldx, int m, int64_t k, float *out) {
   const __m512i shifts = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18,
                                            20, 22, 24, 26, 28, 30);
   const __m512i runs = _mm512_setr_epi32(0, 0, 4, 4, 8, 8, 12, 12, 16, 16, 20,
@@ -193,28 +193,18 @@ void dotSparseImpl(const uint8_t *w, size_t ldw, int r, const float *x,
         acc[t] = _mm512_fmadd_ps(v, xs, acc[t]);
       }
     }
-    float tail[8] = {};
-    if (full * kS24Columns < k) {
-      dotSparseGeneric(row + full * bytes, ldw, Format, 1,
-                       x + full * kS24Columns, ldx, m, k - full * kS24Columns,
-                       tail);
-    }
+    float tail[8];
+    sparseTail(row, Format, x, ldx, m, k, tail);
     for (int t = 0; t < m; ++t) {
       out[i * 4 + t] = _mm512_reduce_add_ps(acc[t]) + tail[t];
     }
   }
 }
+};
 
 void dotSparse(const uint8_t *w, size_t ldw, int32_t format, int r,
                const float *x, int64_t ldx, int m, int64_t k, float *out) {
-  switch (format) {
-  case LLMC_FORMAT_S24Q8:
-    return dotSparseImpl<LLMC_FORMAT_S24Q8>(w, ldw, r, x, ldx, m, k, out);
-  case LLMC_FORMAT_S24Q4:
-    return dotSparseImpl<LLMC_FORMAT_S24Q4>(w, ldw, r, x, ldx, m, k, out);
-  default:
-    return dotSparseImpl<LLMC_FORMAT_S24>(w, ldw, r, x, ldx, m, k, out);
-  }
+  dispatchSparse<SparseAvx512>(w, ldw, format, r, x, ldx, m, k, out);
 }
 
 /// VNNI: four unsigned-by-signed byte products summed into int32 at once.

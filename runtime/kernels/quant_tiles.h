@@ -32,6 +32,36 @@ inline float sparseScale(const uint8_t *blk) {
   return _cvtsh_ss(dh);
 }
 
+/// The partial last block of a 2:4 row (none when k is a multiple of 32),
+/// in portable code: tail[t] for t < m.
+inline void sparseTail(const uint8_t *row, int32_t format, const float *x,
+                       int64_t ldx, int m, int64_t k, float *tail) {
+  const int64_t full = k / kS24Columns;
+  for (int t = 0; t < 8; ++t) {
+    tail[t] = 0.0f;
+  }
+  if (full * kS24Columns < k) {
+    dotSparseGeneric(row + full * sparseBlockBytes(format), 0, format, 1,
+                     x + full * kS24Columns, ldx, m, k - full * kS24Columns,
+                     tail);
+  }
+}
+
+/// Runs Kernel<F>::run for the 2:4 format F named at run time.
+template <template <int32_t> class Kernel>
+inline void dispatchSparse(const uint8_t *w, size_t ldw, int32_t format, int r,
+                           const float *x, int64_t ldx, int m, int64_t k,
+                           float *out) {
+  switch (format) {
+  case LLMC_FORMAT_S24Q8:
+    return Kernel<LLMC_FORMAT_S24Q8>::run(w, ldw, r, x, ldx, m, k, out);
+  case LLMC_FORMAT_S24Q4:
+    return Kernel<LLMC_FORMAT_S24Q4>::run(w, ldw, r, x, ldx, m, k, out);
+  default:
+    return Kernel<LLMC_FORMAT_S24>::run(w, ldw, r, x, ldx, m, k, out);
+  }
+}
+
 inline float hsum256(__m256 v) {
   __m128 lo = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
   lo = _mm_add_ps(lo, _mm_movehl_ps(lo, lo));
