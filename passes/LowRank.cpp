@@ -170,7 +170,6 @@ struct LowRankPass : llmc::impl::LowRankPassBase<LowRankPass> {
   }
 
   struct Site {
-    llm::LinearOp op;
     llm::GlobalOp global;
     int64_t out = 0, in = 0;
     std::vector<double> energy; // σ², descending
@@ -274,7 +273,6 @@ struct LowRankPass : llmc::impl::LowRankPassBase<LowRankPass> {
       rewrite(l, g, f, r);
     };
     auto readSite = [&](llm::LinearOp l, Site &s) -> std::optional<Mat> {
-      s.op = l;
       s.global = globalOf(l.getWeight());
       if (!s.global || l->getNumResults() != 1 ||
           s.global.getWeightType().getShape().size() != 2) {

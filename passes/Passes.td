@@ -49,6 +49,9 @@ def QuantizeWeightsPass : Pass<"llm-quantize-weights", "mlir::ModuleOp"> {
     row (block layouts in runtime/kernels/quant.h). A `keep` rule whose glob
     matches the global's name picks another format (mixed precision). Norms
     (rank 1) and weights already quantized by GPTQ or AWQ are left alone.
+    A 2:4 sparse matrix (`s24`, from llm-prune) becomes `s24q8` or `s24q4`:
+    its kept values are quantized, one scale per 32 columns, whatever
+    `group-size` says.
 
     Before (format=q4 group-size=32):
     ```mlir

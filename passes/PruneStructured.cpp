@@ -103,7 +103,6 @@ template <typename OpT> OpT soleUser(Value v) {
 
 /// The rows [out, in] of a linear's float weight.
 struct Matrix {
-  llm::GlobalOp global;
   std::vector<float> data;
   int64_t rows = 0, cols = 0;
   float at(int64_t r, int64_t c) const { return data[r * cols + c]; }
@@ -121,25 +120,32 @@ struct PruneStructuredPass
     return module.emitError() << "llm-prune-structured: ";
   }
 
-  FailureOr<Matrix> matrix(llm::LinearOp l, Value weight) {
+  /// A weight requireFloat has checked, as rows of floats.
+  static Matrix matrix(Value weight) {
+    llm::GlobalOp g = globalOf(weight);
     Matrix m;
-    m.global = globalOf(weight);
-    if (!m.global) {
-      error() << "a linear's weight is not an llm.weight of a global";
-      return failure();
-    }
-    auto values = readFloatWeight(m.global);
-    if (!values) {
-      error() << "@" << m.global.getSymName()
-              << " is not stored in a float format: prune before quantizing";
-      return failure();
-    }
-    m.data = std::move(*values);
-    auto shape = m.global.getWeightType().getShape();
+    m.data = *readFloatWeight(g);
+    auto shape = g.getWeightType().getShape();
     m.rows = shape[0];
     m.cols = shape.size() == 2 ? shape[1] : 1;
-    (void)l;
     return m;
+  }
+
+  /// Every weight and bias the rewrite reads must be a float global.
+  LogicalResult requireFloat(std::initializer_list<llm::LinearOp> linears) {
+    for (llm::LinearOp l : linears) {
+      for (Value v : {l.getWeight(), l.getBias()}) {
+        llm::GlobalOp g = v ? globalOf(v) : nullptr;
+        if (v && (!g || !g.getWeightType().isFloat())) {
+          error() << (g ? "@" + g.getSymName().str()
+                        : std::string("a linear's weight"))
+                  << " is not a global stored in a float format: prune "
+                     "before quantizing";
+          return failure();
+        }
+      }
+    }
+    return success();
   }
 
   /// Finds the attention and MLP halves of every layer; fails on a shape
@@ -171,6 +177,10 @@ struct PruneStructuredPass
           result = failure();
           return;
         }
+        if (failed(requireFloat({u.q, u.k, u.v, u.o}))) {
+          result = failure();
+          return;
+        }
         u.heads = a.getNumHeads();
         u.kvHeads = a.getNumKvHeads();
         u.headDim = a.getHeadDim();
@@ -195,6 +205,10 @@ struct PruneStructuredPass
             !u.up.getResult().hasOneUse()) {
           error() << "an MLP is not silu(gate_proj) * up_proj -> down_proj -> "
                      "add (prune before llm-fuse-projections)";
+          result = failure();
+          return;
+        }
+        if (failed(requireFloat({u.gate, u.up, u.down}))) {
           result = failure();
           return;
         }
@@ -279,7 +293,7 @@ struct PruneStructuredPass
   }
 
   /// Keeps rows `keep` of a [rows, cols] weight (or of a bias).
-  void keepRows(llm::LinearOp l, Value weight, const std::vector<int64_t> &keep) {
+  void keepRows(Value weight, const std::vector<int64_t> &keep) {
     llm::GlobalOp g = globalOf(weight);
     auto values = readFloatWeight(g);
     auto shape = g.getWeightType().getShape();
@@ -293,7 +307,6 @@ struct PruneStructuredPass
     SmallVector<int64_t> newShape(shape);
     newShape[0] = static_cast<int64_t>(keep.size());
     writeFloatWeight(g, g.getWeightType().getKind(), newShape, out);
-    (void)l;
   }
 
   /// Keeps columns `keep` of a [rows, cols] weight.
@@ -432,11 +445,7 @@ struct PruneStructuredPass
     std::vector<Candidate> cands;
     for (size_t i = 0; i < attns.size(); ++i) {
       AttnUnit &u = attns[i];
-      auto o = matrix(u.o, u.o.getWeight());
-      if (failed(o)) {
-        return signalPassFailure();
-      }
-      oW[i] = std::move(*o);
+      oW[i] = matrix(u.o.getWeight());
       const int64_t hd = u.headDim, rep = u.rep();
       std::vector<double> ch(u.heads * hd);
       for (int64_t c = 0; c < u.heads * hd; ++c) {
@@ -455,11 +464,7 @@ struct PruneStructuredPass
     }
     for (size_t i = 0; i < mlps.size(); ++i) {
       MlpUnit &u = mlps[i];
-      auto d = matrix(u.down, u.down.getWeight());
-      if (failed(d)) {
-        return signalPassFailure();
-      }
-      downW[i] = std::move(*d);
+      downW[i] = matrix(u.down.getWeight());
       std::vector<double> ch(u.width);
       for (int64_t c = 0; c < u.width; ++c) {
         ch[c] = colMetric(downW[i], mlpStats[i], c, false);
@@ -612,12 +617,12 @@ struct PruneStructuredPass
           u.v->erase();
           continue;
         }
-        keepRows(u.q, u.q.getWeight(), qRows);
-        keepRows(u.k, u.k.getWeight(), kvRows);
-        keepRows(u.v, u.v.getWeight(), kvRows);
+        keepRows(u.q.getWeight(), qRows);
+        keepRows(u.k.getWeight(), kvRows);
+        keepRows(u.v.getWeight(), kvRows);
         for (auto [l, rows] : {std::pair{u.q, &qRows}, {u.k, &kvRows}, {u.v, &kvRows}}) {
           if (l.getBias()) {
-            keepRows(l, l.getBias(), *rows);
+            keepRows(l.getBias(), *rows);
           }
         }
         keepCols(u.o.getWeight(), qRows);
@@ -660,11 +665,11 @@ struct PruneStructuredPass
           u.up->erase();
           continue;
         }
-        keepRows(u.gate, u.gate.getWeight(), keep);
-        keepRows(u.up, u.up.getWeight(), keep);
+        keepRows(u.gate.getWeight(), keep);
+        keepRows(u.up.getWeight(), keep);
         for (llm::LinearOp l : {u.gate, u.up}) {
           if (l.getBias()) {
-            keepRows(l, l.getBias(), keep);
+            keepRows(l.getBias(), keep);
           }
         }
         keepCols(u.down.getWeight(), keep);

@@ -922,11 +922,13 @@ int runExport() {
 }
 
 /// One line per decoder layer: what pruning and low-rank rewriting left of
-/// it, read from the tensors' names and shapes (and their zero elements).
-void printLayers(const llmc::artifact::Reader &r, int64_t headDim) {
+/// it, read from the tensors' names, shapes and formats; with `countZeros`
+/// (--verify, which reads every byte anyway) also the share of zero weights.
+void printLayers(const llmc::artifact::Reader &r, int64_t headDim,
+                 bool countZeros) {
   struct Layer {
     int64_t heads = 0, ffn = 0, zeros = 0, floats = 0, kv = 0;
-    bool attention = false, mlp = false, quantized = false;
+    bool attention = false, mlp = false, quantized = false, sparse = false;
     std::string ranks;
   };
   std::map<int64_t, Layer> layers;
@@ -960,9 +962,10 @@ void printLayers(const llmc::artifact::Reader &r, int64_t headDim) {
     if (t.shape.size() != 2) {
       continue;
     }
+    l.sparse |= llmc::kernels::isSparseFormat(static_cast<int32_t>(t.format));
     int64_t n = t.shape[0] * t.shape[1];
-    if (!t.data) {
-      continue; // synthesized at load
+    if (!countZeros || !t.data) {
+      continue; // no read asked for, or synthesized at load
     }
     if (t.format == llmc::fb::StorageFormat::F32) {
       for (int64_t i = 0; i < n; ++i) {
@@ -1007,7 +1010,9 @@ void printLayers(const llmc::artifact::Reader &r, int64_t headDim) {
     }
   }
   outs() << "layers (attention heads/kv heads, FFN width, low-rank ranks, "
-            "zero weights):\n";
+            "2:4 storage"
+         << (countZeros ? ", zero weights" : "; --verify counts zero weights")
+         << "):\n";
   for (const auto &[i, l] : layers) {
     outs() << "  " << i << ": attention "
            << (l.attention ? std::to_string(l.heads) + "/" + std::to_string(l.kv)
@@ -1020,6 +1025,9 @@ void printLayers(const llmc::artifact::Reader &r, int64_t headDim) {
       if (l.quantized) {
         outs() << " (of the float matrices)";
       }
+    }
+    if (l.sparse) {
+      outs() << ", 2:4 sparse";
     }
     outs() << "\n";
   }
@@ -1084,7 +1092,7 @@ int runInspect() {
     byFormat[fmt].first++;
     byFormat[fmt].second += t.size;
   }
-  printLayers(*r, c.head_dim());
+  printLayers(*r, c.head_dim(), inspectVerify);
   outs() << "by format:\n";
   for (const auto &[fmt, v] : byFormat) {
     outs() << format("  %-14s %4d tensors %14llu bytes\n", fmt.c_str(), v.first,

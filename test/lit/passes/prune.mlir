@@ -12,7 +12,7 @@
 // The pattern really holds: every run of 4 weights of every row keeps 2.
 // The s24 module compiles and runs as the evaluator does.
 // RUN: llmc compile %t.24.mlir -o %t.24 --quiet
-// RUN: llmc inspect %t.24 | FileCheck %s --check-prefix=INSPECT
+// RUN: llmc inspect %t.24 --verify | FileCheck %s --check-prefix=INSPECT
 // RUN: %t.24 --prompt-ids 1,5,9,3,12,7 --logits > %t.24.txt
 // RUN: llmc-run --weights %t.24 --prompt-ids 1,5,9,3,12,7 --logits > %t.24.eval.txt
 // RUN: %python %e2e/compare_logits.py %t.24.txt %t.24.eval.txt 1e-5
@@ -38,9 +38,9 @@
 // Q8: llm.global @model.layers.1.mlp.down_proj.weight : !llm.weight<64x40, s24q8> = dense_resource<{{.+}}> : tensor<2816xi8>
 // Q4: llm.global @model.layers.1.mlp.down_proj.weight : !llm.weight<64x40, s24q4> = dense_resource<{{.+}}> : tensor<1792xi8>
 // DENSE: llm.global @model.layers.1.mlp.down_proj.weight : !llm.weight<64x40, f32>
-// INSPECT: 0: attention 4/2, FFN 96, full rank, 50.0% zeros
-// INSPECT: 1: attention 2/1, FFN 40, full rank, 50.0% zeros
-// INSPECT: 2: attention 4/4, FFN 128, full rank, 50.0% zeros
+// INSPECT: 0: attention 4/2, FFN 96, full rank, 50.0% zeros, 2:4 sparse{{$}}
+// INSPECT: 1: attention 2/1, FFN 40, full rank, 50.0% zeros, 2:4 sparse{{$}}
+// INSPECT: 2: attention 4/4, FFN 128, full rank, 50.0% zeros, 2:4 sparse{{$}}
 
 // Errors: one line each.
 // RUN: not llmc-opt %t.mlir --llm-prune="pattern=3:7" 2>&1 | FileCheck %s --check-prefix=SHAPE

@@ -93,3 +93,5 @@
 // METHOD: error: llm-prune-structured: unknown method 'taylor' (flap, wanda-sp or l2)
 // FUSED: error: llm-prune-structured: attention layer 0 is not q/k/v_proj -> rope -> attention -> o_proj -> add (prune before llm-fuse-projections)
 // NOCALIB: error: llm-prune-structured: needs calibration tokens
+// RUN: not llmc-opt %t.mlir --llm-quantize-weights --llm-prune-structured="method=l2" 2>&1 | FileCheck %s --check-prefix=QUANTIZED
+// QUANTIZED: error: llm-prune-structured: @model.layers.0.self_attn.q_proj.weight is not a global stored in a float format: prune before quantizing
