@@ -222,6 +222,11 @@ void buildCompressionPipeline(mlir::OpPassManager &pm,
   if (o.fuse) {
     pm.addPass(createFuseProjectionsPass());
   }
+  // Last: the layout the CPU kernels read (after fusion, which concatenates
+  // rows).
+  if (o.interleave && o.target == "cpu") {
+    pm.addPass(createInterleaveWeightsPass());
+  }
   pm.addPass(mlir::createCanonicalizerPass());
 }
 
@@ -259,6 +264,10 @@ struct CompressOptions : mlir::PassPipelineOptions<CompressOptions> {
                         llvm::cl::init(false)};
   Option<bool> fuse{*this, "fuse", llvm::cl::desc("Fuse projections"),
                     llvm::cl::init(true)};
+  Option<bool> interleave{*this, "interleave",
+                          llvm::cl::desc("Interleave q8/q4 rows by 8 for the "
+                                         "CPU kernels"),
+                          llvm::cl::init(true)};
   Option<double> pruneStructured{*this, "prune-structured",
                                  llvm::cl::desc("Structured pruning ratio"),
                                  llvm::cl::init(0)};
@@ -304,6 +313,7 @@ void registerPipelines() {
         o.keep.assign(c.keep.begin(), c.keep.end());
         o.actOrder = c.actOrder;
         o.fuse = c.fuse;
+        o.interleave = c.interleave;
         o.pruneStructured = c.pruneStructured;
         o.prune = c.prune;
         o.prunePattern = c.prunePattern;

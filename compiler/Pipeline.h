@@ -29,6 +29,9 @@ struct CompileOptions {
   std::string lowrank;           // rank=R|energy=E|auto=F; "" = off
   bool toF16 = false;
   bool fuse = true;
+  /// q8/q4 matrices stored 8 rows interleaved for the CPU kernels
+  /// (llm-interleave-weights; only for target "cpu").
+  bool interleave = true;
   bool progress = true;
   /// Lowering: tokens per forward call (sizes the arena) and the weights
   /// file an executable opens when none is appended.

@@ -138,6 +138,28 @@ def AWQPass : Pass<"llm-awq", "mlir::ModuleOp"> {
   ]);
 }
 
+def InterleaveWeightsPass : Pass<"llm-interleave-weights", "mlir::ModuleOp"> {
+  let summary = "Lay q8/q4 matrices out for the CPU kernels, 8 rows interleaved";
+  let description = [{
+    Every symmetric `q8`/`q4` matrix that only matrix products read
+    (`llm.linear`, `llm.lm_head`; not an embedding table, which is read a row
+    at a time) becomes `q8x8`/`q4x8`: the same bytes, with each group of 8
+    rows stored together, per group of columns the 8 scales and then the 8
+    rows' codes of each 32 columns (runtime/kernels/quant.h). The CPU kernels
+    then load the scales of 8 rows in one 16-byte load and 4 (q4) or 2 (q8)
+    rows' codes in one 512-bit load, and stream the matrix in one pass. Rows
+    past the last multiple of 8 stay row by row. This is the last step before
+    lowering for `--target cpu`; `llmc compile --no-interleave` skips it.
+    Asymmetric q4 stays row by row.
+
+    Before / after:
+    ```mlir
+    llm.global @w : !llm.weight<64x64, q4<g32>> = ...
+    llm.global @w : !llm.weight<64x64, q4x8<g32>> = ...
+    ```
+  }];
+}
+
 def FuseProjectionsPass : Pass<"llm-fuse-projections", "mlir::ModuleOp"> {
   let summary = "Fuse the linears that read one activation (q/k/v, gate/up) into one";
   let description = [{

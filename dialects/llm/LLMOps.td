@@ -51,6 +51,8 @@ def LLM_StorageKind : I32EnumAttr<"StorageKind", "how a weight's elements are st
     I32EnumAttrCase<"s24", 5>,
     I32EnumAttrCase<"s24q8", 6>,
     I32EnumAttrCase<"s24q4", 7>,
+    I32EnumAttrCase<"q8x8", 8>,
+    I32EnumAttrCase<"q4x8", 9>,
   ]> {
   let cppNamespace = "::llmc::llm";
   let genSpecializedAttr = 0;
@@ -73,7 +75,10 @@ def LLM_WeightType : LLM_Type<"Weight", "weight"> {
     sparse: of every 4 consecutive elements of a row, 2 are stored (f16)
     with their positions, 36 bytes per 32 columns (rows padded); `s24q8`
     and `s24q4` store the 16 kept values of each 32 columns as int8 / int4
-    codes under one f16 scale (22 and 14 bytes per 32 columns).
+    codes under one f16 scale (22 and 14 bytes per 32 columns). `q8x8` and
+    `q4x8` hold the bytes of symmetric `q8`/`q4` with the rows interleaved in
+    groups of 8 (per group of columns: the 8 scales, then the 8 rows' codes),
+    the layout the CPU kernels read; `llm-interleave-weights` makes them.
 
     ```mlir
     !llm.weight<172x64, f32>
@@ -102,6 +107,8 @@ def LLM_WeightType : LLM_Type<"Weight", "weight"> {
     bool isFloat() const;
     /// True for the 2:4 sparse formats (s24, s24q8, s24q4).
     bool isSparse() const;
+    /// True for the row-interleaved block formats (q8x8, q4x8).
+    bool isInterleaved() const;
     /// Same shape, another format.
     WeightType withFormat(StorageKind kind, int64_t groupSize = 0,
                           bool asymmetric = false) const;

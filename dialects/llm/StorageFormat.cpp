@@ -36,8 +36,10 @@ int64_t floatElementBytes(StorageKind kind) {
 int64_t blockBytes(StorageKind kind, int64_t groupSize, bool asymmetric) {
   switch (kind) {
   case StorageKind::q8:
+  case StorageKind::q8x8:
     return 2 + groupSize;
   case StorageKind::q4:
+  case StorageKind::q4x8:
     return (asymmetric ? 4 : 2) + groupSize / 2;
   default:
     return 0;
@@ -57,6 +59,10 @@ bool WeightType::isFloat() const { return floatElementBytes(getKind()) != 0; }
 bool WeightType::isSparse() const {
   return getKind() == StorageKind::s24 || getKind() == StorageKind::s24q8 ||
          getKind() == StorageKind::s24q4;
+}
+
+bool WeightType::isInterleaved() const {
+  return getKind() == StorageKind::q8x8 || getKind() == StorageKind::q4x8;
 }
 
 int64_t WeightType::getStorageBytes() const {
@@ -97,7 +103,14 @@ WeightType::verify(function_ref<InFlightDiagnostic()> emitError,
       return emitError() << "weight dimensions must be positive, got " << d;
     }
   }
-  bool isBlock = kind == StorageKind::q8 || kind == StorageKind::q4;
+  const bool interleaved =
+      kind == StorageKind::q8x8 || kind == StorageKind::q4x8;
+  bool isBlock = kind == StorageKind::q8 || kind == StorageKind::q4 ||
+                 interleaved;
+  if (interleaved && shape.size() != 2) {
+    return emitError() << stringifyStorageKind(kind)
+                       << " (rows interleaved by 8) weights must have rank 2";
+  }
   if ((kind == StorageKind::s24 || kind == StorageKind::s24q8 ||
        kind == StorageKind::s24q4) &&
       shape.size() != 2) {

@@ -22,7 +22,9 @@ static_assert(static_cast<int>(llmc::fb::StorageFormat::Q4) == LLMC_FORMAT_Q4);
 static_assert(static_cast<int>(llmc::fb::StorageFormat::S24) == LLMC_FORMAT_S24);
 static_assert(static_cast<int>(llmc::fb::StorageFormat::S24Q8) == LLMC_FORMAT_S24Q8);
 static_assert(static_cast<int>(llmc::fb::StorageFormat::S24Q4) == LLMC_FORMAT_S24Q4);
-static_assert(static_cast<int>(llmc::fb::StorageFormat::MAX) == LLMC_FORMAT_S24Q4,
+static_assert(static_cast<int>(llmc::fb::StorageFormat::Q8X8) == LLMC_FORMAT_Q8X8);
+static_assert(static_cast<int>(llmc::fb::StorageFormat::Q4X8) == LLMC_FORMAT_Q4X8);
+static_assert(static_cast<int>(llmc::fb::StorageFormat::MAX) == LLMC_FORMAT_Q4X8,
               "a new storage format needs an LLMC_FORMAT_* number");
 
 namespace llmc::artifact {
@@ -52,7 +54,10 @@ uint64_t storageBytes(fb::StorageFormat format, uint64_t numElements,
     return bytes;
   }
   case fb::StorageFormat::Q8:
-  case fb::StorageFormat::Q4: {
+  case fb::StorageFormat::Q4:
+  case fb::StorageFormat::Q8X8:
+  case fb::StorageFormat::Q4X8: {
+    // The interleaved formats hold the same bytes as q8/q4, reordered.
     if (groupSize <= 0 || groupSize % 32 != 0 || groupSize > (1 << 16) ||
         rowLength <= 0 || (asymmetric && format != fb::StorageFormat::Q4)) {
       return 0;
@@ -61,7 +66,8 @@ uint64_t storageBytes(fb::StorageFormat format, uint64_t numElements,
     uint64_t rows = numElements / static_cast<uint64_t>(rowLength);
     uint64_t groups = (static_cast<uint64_t>(rowLength) + groupSize - 1) /
                       static_cast<uint64_t>(groupSize);
-    uint64_t block = format == fb::StorageFormat::Q8
+    uint64_t block = format == fb::StorageFormat::Q8 ||
+                             format == fb::StorageFormat::Q8X8
                          ? 2 + static_cast<uint64_t>(groupSize)
                          : (asymmetric ? 4 : 2) + static_cast<uint64_t>(groupSize) / 2;
     uint64_t blocks, bytes;

@@ -1,6 +1,8 @@
 // The evaluator: an op list executed with the llmc_k_* kernels, values freed after their last use.
 #include "runtime/core/evaluator.h"
 
+#include "runtime/kernels/quant.h"
+
 #include <cmath>
 
 namespace llmc::eval {
@@ -102,6 +104,9 @@ std::string Evaluator::validate(const std::vector<Weight> &weights,
       if (!nIn(0) || op.results.size() != 1 || !t || !shape2(t, vocab, W)) {
         return bad("needs a [" + std::to_string(vocab) + ", " +
                    std::to_string(W) + "] table");
+      }
+      if (llmc::kernels::isInterleavedFormat(t->format)) {
+        return bad("its table cannot be stored with rows interleaved");
       }
       break;
     }

@@ -5,6 +5,7 @@
 #include "runtime/kernels/kernels.h"
 #include "runtime/kernels/quant.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <vector>
@@ -18,6 +19,44 @@ uint16_t toBf16(float v) { // round to nearest even, as the GPU's conversion
   bits += 0x7FFF + ((bits >> 16) & 1);
   return static_cast<uint16_t>(bits >> 16);
 }
+
+/// Rows r0..r0+n-1 of a q8 / q4 tensor, row by row, into dst.
+void fillQuantRows(uint64_t index, int32_t format, int32_t group, bool asym,
+                   int64_t cols, int64_t r0, int64_t n, uint8_t *dst) {
+  const bool q8 = format == LLMC_FORMAT_Q8;
+  const int64_t groups = (cols + group - 1) / group;
+  const size_t block = kernels::quantBlockBytes(format, group, asym);
+  const uint16_t d = kernels::floatToHalf(quantScale(q8, cols));
+  const uint16_t m = kernels::floatToHalf(-8.0f * kernels::halfToFloat(d));
+  for (int64_t r = r0; r < r0 + n; ++r) {
+    for (int64_t g = 0; g < groups; ++g) {
+      uint8_t *b = dst + ((r - r0) * groups + g) * block;
+      std::memcpy(b, &d, 2);
+      uint8_t *q = b + 2;
+      if (!q8 && asym) {
+        std::memcpy(b + 2, &m, 2);
+        q = b + 4;
+      }
+      const int64_t c0 = g * group;
+      if (q8) {
+        for (int64_t i = 0; i < group; ++i) {
+          q[i] = static_cast<uint8_t>(static_cast<int8_t>(
+              quantCode(index, true, false, cols, r, c0 + i)));
+        }
+      } else {
+        // Sub-blocks of 32: byte i holds element i (low) and i + 16 (high).
+        for (int64_t s = 0; s < group / 32; ++s) {
+          for (int64_t i = 0; i < 16; ++i) {
+            int lo = quantCode(index, false, asym, cols, r, c0 + 32 * s + i);
+            int hi = quantCode(index, false, asym, cols, r, c0 + 32 * s + 16 + i);
+            q[16 * s + i] = static_cast<uint8_t>(lo | (hi << 4));
+          }
+        }
+      }
+    }
+  }
+}
+
 } // namespace
 
 void fillTensor(uint64_t index, int32_t format, int32_t group, bool asym,
@@ -58,37 +97,19 @@ void fillTensor(uint64_t index, int32_t format, int32_t group, bool asym,
     return;
   }
   if (format == LLMC_FORMAT_Q8 || format == LLMC_FORMAT_Q4) {
-    const bool q8 = format == LLMC_FORMAT_Q8;
-    const int64_t groups = (cols + group - 1) / group;
-    const size_t block = kernels::quantBlockBytes(format, group, asym);
-    const uint16_t d = kernels::floatToHalf(quantScale(q8, cols));
-    const uint16_t m = kernels::floatToHalf(-8.0f * kernels::halfToFloat(d));
-    for (int64_t r = 0; r < rows; ++r) {
-      for (int64_t g = 0; g < groups; ++g) {
-        uint8_t *b = dst + (r * groups + g) * block;
-        std::memcpy(b, &d, 2);
-        uint8_t *q = b + 2;
-        if (!q8 && asym) {
-          std::memcpy(b + 2, &m, 2);
-          q = b + 4;
-        }
-        const int64_t c0 = g * group;
-        if (q8) {
-          for (int64_t i = 0; i < group; ++i) {
-            q[i] = static_cast<uint8_t>(static_cast<int8_t>(
-                quantCode(index, true, false, cols, r, c0 + i)));
-          }
-        } else {
-          // Sub-blocks of 32: byte i holds element i (low) and i + 16 (high).
-          for (int64_t s = 0; s < group / 32; ++s) {
-            for (int64_t i = 0; i < 16; ++i) {
-              int lo = quantCode(index, false, asym, cols, r, c0 + 32 * s + i);
-              int hi = quantCode(index, false, asym, cols, r, c0 + 32 * s + 16 + i);
-              q[16 * s + i] = static_cast<uint8_t>(lo | (hi << 4));
-            }
-          }
-        }
-      }
+    fillQuantRows(index, format, group, asym, cols, 0, rows, dst);
+    return;
+  }
+  if (kernels::isInterleavedFormat(format)) {
+    // The q8 / q4 rows, 8 at a time, in the interleaved order.
+    const int32_t base = kernels::rowFormat(format);
+    const size_t rowBytes = kernels::quantRowBytes(base, cols, group, false);
+    std::vector<uint8_t> rowsBuf(kernels::kInterleaveRows * rowBytes);
+    for (int64_t r0 = 0; r0 < rows; r0 += kernels::kInterleaveRows) {
+      const int64_t n = std::min<int64_t>(kernels::kInterleaveRows, rows - r0);
+      fillQuantRows(index, base, group, false, cols, r0, n, rowsBuf.data());
+      kernels::interleaveRows(rowsBuf.data(), n, cols, format, group,
+                              dst + r0 * rowBytes);
     }
     return;
   }

@@ -1687,6 +1687,12 @@ bool CudaSession::init(const gpu::SessionSpec &spec, std::string &error) {
               "run this executable with --device cpu";
       return false;
     }
+    if (t.format == LLMC_FORMAT_Q8X8 || t.format == LLMC_FORMAT_Q4X8) {
+      error = "weights interleaved for the CPU kernels (q8x8, q4x8) have no "
+              "GPU kernel; compile with --target cuda, or run this executable "
+              "with --device cpu";
+      return false;
+    }
   }
   // Weights: uploaded in the GPU layout, or synthesized there.
   for (size_t i = 0; i < spec.tensors.size(); ++i) {

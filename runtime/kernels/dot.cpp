@@ -219,6 +219,52 @@ void tileRows(RowFn row, const uint8_t *w, size_t ldw, int r,
   }
 }
 
+/// An interleaved group of 8 rows (q8x8, Q8 true, or q4x8) against m
+/// activation rows: out[i * 4 + t].
+template <bool Q8>
+void dotX8GenericImpl(const uint8_t *w, const ActBlock *a, int64_t nb, int m,
+                      int64_t group, float *out) {
+  const int64_t sub = group / kQuantSubBlock;
+  const size_t piece = Q8 ? kQuantSubBlock : kQuantSubBlock / 2;
+  const size_t chunkBytes = kInterleaveRows * (2 + sub * piece);
+  for (int i = 0; i < kInterleaveRows; ++i) {
+    for (int t = 0; t < m; ++t) {
+      const ActBlock *at = a + t * nb;
+      float acc = 0.0f;
+      for (int64_t b = 0; b < nb; ++b) {
+        const uint8_t *chunk = w + (b / sub) * chunkBytes;
+        uint16_t dh;
+        std::memcpy(&dh, chunk + 2 * i, 2);
+        const uint8_t *q = chunk + 2 * kInterleaveRows +
+                           ((b % sub) * kInterleaveRows + i) * piece;
+        int s = 0;
+        if (Q8) {
+          for (int j = 0; j < kQuantSubBlock; ++j) {
+            s += static_cast<int8_t>(q[j]) * at[b].q[j];
+          }
+          acc += halfToFloat(dh) * at[b].d * static_cast<float>(s);
+        } else {
+          for (int j = 0; j < 16; ++j) {
+            s += (q[j] & 0x0F) * at[b].q[j] + (q[j] >> 4) * at[b].q[j + 16];
+          }
+          acc += halfToFloat(dh) * (at[b].d * static_cast<float>(s) - 8.0f * at[b].sum);
+        }
+      }
+      out[i * 4 + t] = acc;
+    }
+  }
+}
+
+void dotQ8X8Generic(const uint8_t *w, const ActBlock *a, int64_t nb, int m,
+                    int64_t group, float *out) {
+  dotX8GenericImpl<true>(w, a, nb, m, group, out);
+}
+
+void dotQ4X8Generic(const uint8_t *w, const ActBlock *a, int64_t nb, int m,
+                    int64_t group, float *out) {
+  dotX8GenericImpl<false>(w, a, nb, m, group, out);
+}
+
 void dotQ8Generic(const uint8_t *w, size_t ldw, int r, const ActBlock *a,
                   int64_t nb, int m, int64_t group, float *out) {
   tileRows(dotQ8Row, w, ldw, r, a, nb, m, group, out);
@@ -263,7 +309,8 @@ const KernelTable &genericKernels() {
   static const KernelTable table = {
       "generic",    dotF32Generic, dotF16Generic, dotBF16Generic,
       axpyGeneric,  dotGeneric,    dotQ8Generic,  dotQ4Generic,
-      dotQ4AsymGeneric, axpyF16Generic, dotSparseGeneric};
+      dotQ4AsymGeneric, axpyF16Generic, dotSparseGeneric,
+      dotQ8X8Generic, dotQ4X8Generic};
   return table;
 }
 

@@ -58,12 +58,48 @@ void dotTileAvx2(const W *w, int64_t ldw, const float *x, int64_t ldx,
   }
 }
 
+/// One activation row (decode): four accumulators per weight row, so the
+/// FMA latency does not bound the stream of weights.
+template <int R, typename W, typename Load, typename Scalar>
+void dotRowTileAvx2(const W *w, int64_t ldw, const float *x, int64_t k,
+                    float *out, Load load, Scalar scalar) {
+  __m256 acc[R][4];
+  for (int i = 0; i < R; ++i) {
+    for (int u = 0; u < 4; ++u) {
+      acc[i][u] = _mm256_setzero_ps();
+    }
+  }
+  int64_t c = 0;
+  for (; c + 32 <= k; c += 32) {
+    for (int u = 0; u < 4; ++u) {
+      const __m256 xv = _mm256_loadu_ps(x + c + 8 * u);
+      for (int i = 0; i < R; ++i) {
+        acc[i][u] = _mm256_fmadd_ps(load(w + i * ldw + c + 8 * u), xv, acc[i][u]);
+      }
+    }
+  }
+  for (; c + 8 <= k; c += 8) {
+    const __m256 xv = _mm256_loadu_ps(x + c);
+    for (int i = 0; i < R; ++i) {
+      acc[i][0] = _mm256_fmadd_ps(load(w + i * ldw + c), xv, acc[i][0]);
+    }
+  }
+  for (int i = 0; i < R; ++i) {
+    float s = hsum256(_mm256_add_ps(_mm256_add_ps(acc[i][0], acc[i][1]),
+                                    _mm256_add_ps(acc[i][2], acc[i][3])));
+    for (int64_t j = c; j < k; ++j) {
+      s += scalar(w[i * ldw + j]) * x[j];
+    }
+    out[i * 4] = s;
+  }
+}
+
 template <int R, typename W, typename Load, typename Scalar>
 void dispatchTokens(const W *w, int64_t ldw, const float *x, int64_t ldx,
                     int m, int64_t k, float *out, Load load, Scalar scalar) {
   switch (m) {
   case 1:
-    return dotTileAvx2<R, 1>(w, ldw, x, ldx, k, out, load, scalar);
+    return dotRowTileAvx2<R>(w, ldw, x, k, out, load, scalar);
   case 2:
     return dotTileAvx2<R, 2>(w, ldw, x, ldx, k, out, load, scalar);
   case 3:
@@ -229,7 +265,8 @@ const KernelTable *avx2Kernels() {
   static const KernelTable table = {
       "avx2",   dotF32Avx2, dotF16Avx2, dotBF16Avx2,  axpyAvx2,
       dotAvx2,  dotQuant<Avx2Dot, 0>, dotQuant<Avx2Dot, 1>,
-      dotQuant<Avx2Dot, 2>, axpyF16Avx2, dotSparseAvx2};
+      dotQuant<Avx2Dot, 2>, axpyF16Avx2, dotSparseAvx2,
+      dotX8Avx2<Avx2Dot, true>, dotX8Avx2<Avx2Dot, false>};
   static const bool supported = __builtin_cpu_supports("avx2") &&
                                 __builtin_cpu_supports("fma") &&
                                 cpuHasF16C();

@@ -63,11 +63,46 @@ void dotTile(const W *w, int64_t ldw, const float *x, int64_t ldx, int64_t k,
   }
 }
 
+/// One activation row (decode): four accumulators per weight row, so the
+/// FMA latency (4 cycles) does not bound the stream of weights.
+template <int R, typename W, typename Load>
+void dotRowTile(const W *w, int64_t ldw, const float *x, int64_t k, float *out,
+                Load load) {
+  __m512 acc[R][4];
+  for (int i = 0; i < R; ++i) {
+    for (int u = 0; u < 4; ++u) {
+      acc[i][u] = _mm512_setzero_ps();
+    }
+  }
+  int64_t c = 0;
+  for (; c + 64 <= k; c += 64) {
+    for (int u = 0; u < 4; ++u) {
+      const __m512 xv = _mm512_loadu_ps(x + c + 16 * u);
+      for (int i = 0; i < R; ++i) {
+        acc[i][u] = _mm512_fmadd_ps(load(w + i * ldw + c + 16 * u, 0xFFFF), xv,
+                                    acc[i][u]);
+      }
+    }
+  }
+  for (; c < k; c += 16) {
+    const __mmask16 m =
+        k - c >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << (k - c)) - 1);
+    const __m512 xv = _mm512_maskz_loadu_ps(m, x + c);
+    for (int i = 0; i < R; ++i) {
+      acc[i][0] = _mm512_fmadd_ps(load(w + i * ldw + c, m), xv, acc[i][0]);
+    }
+  }
+  for (int i = 0; i < R; ++i) {
+    out[i * 4] = _mm512_reduce_add_ps(_mm512_add_ps(
+        _mm512_add_ps(acc[i][0], acc[i][1]), _mm512_add_ps(acc[i][2], acc[i][3])));
+  }
+}
+
 template <int R, typename W, typename Load>
 void dispatchTokens(const W *w, int64_t ldw, const float *x, int64_t ldx,
                     int m, int64_t k, float *out, Load load) {
   switch (m) {
-  case 1: return dotTile<R, 1>(w, ldw, x, ldx, k, out, load);
+  case 1: return dotRowTile<R>(w, ldw, x, k, out, load);
   case 2: return dotTile<R, 2>(w, ldw, x, ldx, k, out, load);
   case 3: return dotTile<R, 3>(w, ldw, x, ldx, k, out, load);
   default: return dotTile<R, 4>(w, ldw, x, ldx, k, out, load);
@@ -214,13 +249,139 @@ struct VnniDot {
   }
 };
 
+/// How far ahead of its loads the interleaved kernel prefetches (bytes).
+constexpr int kPrefetchAhead = 8192;
+
+/// An interleaved group of 8 rows (q8x8 when Q8, else q4x8) against M
+/// activation rows. A 512-bit register holds four q4 rows' 16-byte
+/// sub-blocks (lanes 4i..4i+3 sum into row i) or two q8 rows' 32 bytes
+/// (lanes 8i..8i+7); the weights are expanded once per sub-block for all M
+/// tokens, and VNNI takes each register's 64 products in one dpbusd. The 8
+/// scales come in one 16-byte load and reach their lanes by one permute.
+template <bool Q8, int M>
+void dotX8Tile(const uint8_t *w, const ActBlock *a, int64_t nb, int64_t group,
+               float *out) {
+  const int64_t sub = group / kQuantSubBlock;
+  const size_t piece = Q8 ? kQuantSubBlock : kQuantSubBlock / 2;
+  const size_t chunkBytes = kInterleaveRows * (2 + sub * piece);
+  constexpr int kRegs = Q8 ? 4 : 2;
+  // Which of the 8 scales each lane of register j takes.
+  __m512i lanesRow[kRegs];
+  for (int j = 0; j < kRegs; ++j) {
+    alignas(64) int32_t idx[16];
+    for (int l = 0; l < 16; ++l) {
+      idx[l] = Q8 ? 2 * j + l / 8 : 4 * j + l / 4;
+    }
+    lanesRow[j] = _mm512_load_si512(idx);
+  }
+  __m512 acc[M][kRegs];
+  __m256 offset[M];
+  for (int t = 0; t < M; ++t) {
+    for (int j = 0; j < kRegs; ++j) {
+      acc[t][j] = _mm512_setzero_ps();
+    }
+    offset[t] = _mm256_setzero_ps();
+  }
+  const __m512i low = _mm512_set1_epi8(0x0F);
+  // Sub-block b is sub-block s of chunk b / sub (nb is a multiple of sub).
+  const uint8_t *chunk = w - chunkBytes;
+  __m256 d8 = _mm256_setzero_ps();
+  for (int64_t b = 0, s = 0; b < nb; ++b, s = s + 1 == sub ? 0 : s + 1) {
+    if (s == 0) {
+      chunk += chunkBytes;
+      d8 = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i *>(chunk)));
+    }
+    const uint8_t *q = chunk + 2 * kInterleaveRows + s * kInterleaveRows * piece;
+    // The group's bytes are one stream: fetch ahead across page edges,
+    // where the hardware prefetcher stops.
+    _mm_prefetch(reinterpret_cast<const char *>(q) + kPrefetchAhead, _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char *>(q) + kPrefetchAhead + 64, _MM_HINT_T0);
+    if constexpr (Q8) {
+      _mm_prefetch(reinterpret_cast<const char *>(q) + kPrefetchAhead + 128, _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char *>(q) + kPrefetchAhead + 192, _MM_HINT_T0);
+    }
+    if constexpr (Q8) {
+      // |w| is the unsigned side; x takes w's sign.
+      __m512i aw[4];
+      __mmask64 neg[4];
+      for (int j = 0; j < 4; ++j) {
+        const __m512i v = _mm512_loadu_si512(q + 64 * j);
+        aw[j] = _mm512_abs_epi8(v);
+        neg[j] = _mm512_movepi8_mask(v);
+      }
+      for (int t = 0; t < M; ++t) {
+        const ActBlock &x = a[t * nb + b];
+        const __m512i xq = _mm512_broadcast_i64x4(
+            _mm256_loadu_si256(reinterpret_cast<const __m256i *>(x.q)));
+        const __m512 sx = _mm512_castps256_ps512(_mm256_mul_ps(d8, _mm256_set1_ps(x.d)));
+        for (int j = 0; j < 4; ++j) {
+          const __m512i xs = _mm512_mask_sub_epi8(xq, neg[j], _mm512_setzero_si512(), xq);
+          const __m512i s = _mm512_dpbusd_epi32(_mm512_setzero_si512(), aw[j], xs);
+          acc[t][j] = _mm512_fmadd_ps(_mm512_permutexvar_ps(lanesRow[j], sx),
+                                      _mm512_cvtepi32_ps(s), acc[t][j]);
+        }
+      }
+    } else {
+      __m512i lo[2], hi[2];
+      for (int j = 0; j < 2; ++j) {
+        const __m512i v = _mm512_loadu_si512(q + 64 * j);
+        lo[j] = _mm512_and_si512(v, low);
+        hi[j] = _mm512_and_si512(_mm512_srli_epi16(v, 4), low);
+      }
+      for (int t = 0; t < M; ++t) {
+        const ActBlock &x = a[t * nb + b];
+        const __m512i xlo = _mm512_broadcast_i32x4(
+            _mm_loadu_si128(reinterpret_cast<const __m128i *>(x.q)));
+        const __m512i xhi = _mm512_broadcast_i32x4(
+            _mm_loadu_si128(reinterpret_cast<const __m128i *>(x.q + 16)));
+        const __m512 sx = _mm512_castps256_ps512(_mm256_mul_ps(d8, _mm256_set1_ps(x.d)));
+        for (int j = 0; j < 2; ++j) {
+          const __m512i s = _mm512_dpbusd_epi32(
+              _mm512_dpbusd_epi32(_mm512_setzero_si512(), lo[j], xlo), hi[j], xhi);
+          acc[t][j] = _mm512_fmadd_ps(_mm512_permutexvar_ps(lanesRow[j], sx),
+                                      _mm512_cvtepi32_ps(s), acc[t][j]);
+        }
+        offset[t] = _mm256_fmadd_ps(d8, _mm256_set1_ps(x.sum), offset[t]);
+      }
+    }
+  }
+  for (int t = 0; t < M; ++t) {
+    alignas(64) float lanes[kRegs][16];
+    alignas(32) float off[8];
+    for (int j = 0; j < kRegs; ++j) {
+      _mm512_store_ps(lanes[j], acc[t][j]);
+    }
+    _mm256_store_ps(off, offset[t]);
+    constexpr int kPerRow = Q8 ? 8 : 4;
+    for (int i = 0; i < 8; ++i) {
+      const float *l = &lanes[0][0] + i * kPerRow;
+      float s = 0.0f;
+      for (int u = 0; u < kPerRow; ++u) {
+        s += l[u];
+      }
+      out[i * 4 + t] = Q8 ? s : s - 8.0f * off[i];
+    }
+  }
+}
+
+template <bool Q8>
+void dotX8(const uint8_t *w, const ActBlock *a, int64_t nb, int m,
+           int64_t group, float *out) {
+  switch (m) {
+  case 1: return dotX8Tile<Q8, 1>(w, a, nb, group, out);
+  case 2: return dotX8Tile<Q8, 2>(w, a, nb, group, out);
+  case 3: return dotX8Tile<Q8, 3>(w, a, nb, group, out);
+  default: return dotX8Tile<Q8, 4>(w, a, nb, group, out);
+  }
+}
+
 } // namespace
 
 const KernelTable *avx512Kernels() {
   static const KernelTable table = {
       "avx512",           dotF32, dotF16, dotBF16, axpy, dot,
       dotQuant<VnniDot, 0>, dotQuant<VnniDot, 1>, dotQuant<VnniDot, 2>,
-      axpyF16, dotSparse};
+      axpyF16, dotSparse, dotX8<true>, dotX8<false>};
   // The AVX2 table serves the multi-row float tiles (every AVX-512 CPU has
   // AVX2).
   static const bool supported =

@@ -41,6 +41,13 @@ struct KernelTable {
   /// `ldw` bytes apart) of `k` columns.
   void (*dotSparse)(const uint8_t *w, size_t ldw, int32_t format, int r,
                     const float *x, int64_t ldx, int m, int64_t k, float *out);
+  /// q8x8 / q4x8: the interleaved group of 8 weight rows at `w` against
+  /// activation rows t < m (m <= 4) held as in dotQ8: out[i * 4 + t] for
+  /// i < 8 (out holds 32 floats).
+  void (*dotQ8X8)(const uint8_t *w, const ActBlock *a, int64_t nb, int m,
+                  int64_t group, float *out);
+  void (*dotQ4X8)(const uint8_t *w, const ActBlock *a, int64_t nb, int m,
+                  int64_t group, float *out);
 };
 
 const KernelTable &genericKernels();

@@ -118,12 +118,56 @@ void linearQuant(llmc_exec *exec, const float *x, int64_t n, int64_t in,
     exec->act.resize(static_cast<size_t>(n * nb));
   }
   ActBlock *act = exec->act.data();
-  for (int64_t t = 0; t < n; ++t) {
-    quantizeActivations(x + t * in, in, nb, act + t * nb);
-  }
+  parallelFor(exec, n, n * in * 4, [&](int64_t b, int64_t e, int) {
+    for (int64_t t = b; t < e; ++t) {
+      quantizeActivations(x + t * in, in, nb, act + t * nb);
+    }
+  });
   const KernelTable &k = *exec->k;
-  auto dot = format == LLMC_FORMAT_Q8 ? k.dotQ8 : asym ? k.dotQ4Asym : k.dotQ4;
+  const int32_t rowFmt = rowFormat(format);
+  auto dot = rowFmt == LLMC_FORMAT_Q8 ? k.dotQ8 : asym ? k.dotQ4Asym : k.dotQ4;
   const size_t rowBytes = quantRowBytes(format, in, group, asym);
+  auto store = [&](int64_t j, int r, int64_t t, int m, const float *tile) {
+    for (int i = 0; i < r; ++i) {
+      float bj = biasAt(bias, biasFormat, j + i);
+      int64_t ld;
+      float *col = y.column(j + i, ld);
+      for (int q = 0; q < m; ++q) {
+        col[(t + q) * ld] = tile[i * 4 + q] + bj;
+      }
+    }
+  };
+  if (isInterleavedFormat(format)) {
+    // Units of work: each group of 8 interleaved rows, then the rows past
+    // the last multiple of 8 (stored row by row) as one more unit.
+    auto dotX8 = format == LLMC_FORMAT_Q8X8 ? k.dotQ8X8 : k.dotQ4X8;
+    const int64_t groups = out / kInterleaveRows;
+    const int64_t tail = out - groups * kInterleaveRows;
+    const uint8_t *tailRows = w + groups * kInterleaveRows * rowBytes;
+    parallelFor(exec, groups + (tail > 0), n * in * out, [&](int64_t b, int64_t e, int) {
+      float tile[32];
+      for (int64_t t0 = 0; t0 < n; t0 += kTokenBlock) {
+        const int64_t t1 = std::min(n, t0 + kTokenBlock);
+        for (int64_t u = b; u < e; ++u) {
+          for (int64_t t = t0; t < t1; t += 4) {
+            const int m = static_cast<int>(std::min<int64_t>(4, t1 - t));
+            if (u < groups) {
+              dotX8(w + u * kInterleaveRows * rowBytes, act + t * nb, nb, m,
+                    group, tile);
+              store(u * kInterleaveRows, kInterleaveRows, t, m, tile);
+              continue;
+            }
+            for (int64_t i = 0; i < tail; ++i) {
+              dot(tailRows + i * rowBytes, rowBytes, 1, act + t * nb, nb, m,
+                  group, tile);
+              store(groups * kInterleaveRows + i, 1, t, m, tile);
+            }
+          }
+        }
+      }
+    });
+    return;
+  }
   // Two-row tiles pay off when several tokens share them (prefill); for a
   // single token (decode) they measured 35% slower than one row at a time.
   const int64_t tileRows = n == 1 ? 1 : 2;
@@ -136,14 +180,7 @@ void linearQuant(llmc_exec *exec, const float *x, int64_t n, int64_t in,
         for (int64_t t = t0; t < t1; t += 4) {
           int m = static_cast<int>(std::min<int64_t>(4, t1 - t));
           dot(w + j * rowBytes, rowBytes, r, act + t * nb, nb, m, group, tile);
-          for (int i = 0; i < r; ++i) {
-            float bj = biasAt(bias, biasFormat, j + i);
-            int64_t ld;
-            float *col = y.column(j + i, ld);
-            for (int q = 0; q < m; ++q) {
-              col[(t + q) * ld] = tile[i * 4 + q] + bj;
-            }
-          }
+          store(j, r, t, m, tile);
         }
       }
     }
@@ -213,7 +250,8 @@ void llmc_k_linear_split(llmc_exec *exec, const float *x, int64_t n,
   }
   const KernelTable &k = *exec->k;
   const Outputs y{parts, widths, ys};
-  if (format == LLMC_FORMAT_Q8 || format == LLMC_FORMAT_Q4) {
+  if (format == LLMC_FORMAT_Q8 || format == LLMC_FORMAT_Q4 ||
+      llmc::kernels::isInterleavedFormat(format)) {
     linearQuant(exec, x, n, in_dim, static_cast<const uint8_t *>(w), format,
                 group, asym != 0, out_dim, bias, bias_format, y);
     return;

@@ -162,7 +162,11 @@ void quantizeActivations(const float *x, int64_t k, int64_t blocks,
     float inv = d != 0.0f ? 1.0f / d : 0.0f;
     int sum = 0;
     for (int64_t i = 0; i < kQuantSubBlock; ++i) {
-      int q = i < len ? static_cast<int>(std::nearbyint(xb[i] * inv)) : 0;
+      // Round to nearest even, as nearbyint in the default mode, without a
+      // libm call: |xb[i] * inv| <= 127, so adding 1.5 * 2^23 leaves the
+      // rounded integer in the low mantissa bits.
+      constexpr float kRound = 12582912.0f;
+      int q = i < len ? static_cast<int>((xb[i] * inv + kRound) - kRound) : 0;
       out[b].q[i] = static_cast<int8_t>(q);
       sum += q;
     }
@@ -274,6 +278,62 @@ void unpackSparseRow(const uint8_t *row, int64_t k, int32_t format, float *out) 
       }
     }
   }
+}
+
+} // namespace llmc::kernels
+
+namespace llmc::kernels {
+
+namespace {
+
+/// Calls fn(rowByteOffset, interleavedByteOffset, bytes) for every piece of
+/// row `r` of an interleaved matrix (a scale or a sub-block's codes).
+template <typename Fn>
+void forEachPiece(int64_t rows, int64_t k, int32_t interleaved, int64_t group,
+                  int64_t r, Fn fn) {
+  const int32_t base = rowFormat(interleaved);
+  const size_t rowBytes = quantRowBytes(base, k, group, false);
+  const size_t blockBytes = quantBlockBytes(base, group, false);
+  const int64_t full = rows / kInterleaveRows * kInterleaveRows;
+  if (r >= full) {
+    fn(0, full * rowBytes + (r - full) * rowBytes, rowBytes);
+    return;
+  }
+  const size_t piece = base == LLMC_FORMAT_Q8 ? kQuantSubBlock : kQuantSubBlock / 2;
+  const int64_t i = r % kInterleaveRows, sub = group / kQuantSubBlock;
+  const size_t rowGroup = (r / kInterleaveRows) * kInterleaveRows * rowBytes;
+  const int64_t blocks = (k + group - 1) / group;
+  for (int64_t c = 0; c < blocks; ++c) {
+    const size_t chunk = rowGroup + c * kInterleaveRows * blockBytes;
+    fn(c * blockBytes, chunk + i * 2, 2);
+    for (int64_t s = 0; s < sub; ++s) {
+      fn(c * blockBytes + 2 + s * piece,
+         chunk + 2 * kInterleaveRows + (s * kInterleaveRows + i) * piece, piece);
+    }
+  }
+}
+
+} // namespace
+
+void interleaveRows(const uint8_t *in, int64_t rows, int64_t k,
+                    int32_t interleaved, int64_t group, uint8_t *out) {
+  const size_t rowBytes = quantRowBytes(interleaved, k, group, false);
+  for (int64_t r = 0; r < rows; ++r) {
+    const uint8_t *row = in + r * rowBytes;
+    forEachPiece(rows, k, interleaved, group, r,
+                 [&](size_t from, size_t to, size_t n) {
+                   std::memcpy(out + to, row + from, n);
+                 });
+  }
+}
+
+void deinterleaveRow(const uint8_t *w, int64_t rows, int64_t k,
+                     int32_t interleaved, int64_t group, int64_t r,
+                     uint8_t *out) {
+  forEachPiece(rows, k, interleaved, group, r,
+               [&](size_t to, size_t from, size_t n) {
+                 std::memcpy(out + to, w + from, n);
+               });
 }
 
 } // namespace llmc::kernels

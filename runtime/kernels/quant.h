@@ -95,8 +95,40 @@ void unpackSparseRow(const uint8_t *row, int64_t k, int32_t format, float *out);
 float sparseValue(const uint8_t *block, int32_t format, int lane);
 int sparseColumn(const uint8_t *block, int32_t format, int lane);
 
+/// q8x8 / q4x8: symmetric q8 / q4 rows interleaved in groups of 8. Each
+/// group of 8 rows holds, per group of G columns, the 8 rows' f16 scales
+/// and then, per 32-column sub-block, the 8 rows' codes of that sub-block
+/// (q8: 32 bytes, q4: 16 bytes a row, nibbles as in q4): 8 blocks' bytes,
+/// reordered. Rows past the last multiple of 8 follow in the plain layout.
+/// At G = 32 a group of 8 rows is one of these per 32 columns:
+struct BlockQ8X8G32 {
+  uint16_t d[8];
+  int8_t q[8][32];
+};
+struct BlockQ4X8G32 {
+  uint16_t d[8];
+  uint8_t qs[8][16];
+};
+static_assert(sizeof(BlockQ8X8G32) == 8 * sizeof(BlockQ8G32),
+              "q8x8 holds 8 q8 blocks' bytes");
+static_assert(sizeof(BlockQ4X8G32) == 8 * sizeof(BlockQ4G32),
+              "q4x8 holds 8 q4 blocks' bytes");
+constexpr int kInterleaveRows = 8;
+
+inline bool isInterleavedFormat(int32_t format) {
+  return format == LLMC_FORMAT_Q8X8 || format == LLMC_FORMAT_Q4X8;
+}
+/// The row-by-row format whose bytes an interleaved one reorders (q8x8 ->
+/// q8, q4x8 -> q4); other formats map to themselves.
+inline int32_t rowFormat(int32_t format) {
+  return format == LLMC_FORMAT_Q8X8   ? LLMC_FORMAT_Q8
+         : format == LLMC_FORMAT_Q4X8 ? LLMC_FORMAT_Q4
+                                      : format;
+}
+
 /// Bytes of one block of `group` elements.
 inline size_t quantBlockBytes(int32_t format, int64_t group, bool asym) {
+  format = rowFormat(format);
   return format == LLMC_FORMAT_Q8 ? 2 + static_cast<size_t>(group)
                             : (asym ? 4 : 2) + static_cast<size_t>(group) / 2;
 }
@@ -142,6 +174,16 @@ void quantizeRow(const float *x, int64_t k, int32_t format, int64_t group,
 /// Dequantizes one row (the inverse of quantizeRow's storage).
 void dequantizeRow(const uint8_t *row, int64_t k, int32_t format,
                    int64_t group, bool asym, float *out);
+
+/// Reorders `rows` q8 / q4 (symmetric) rows of `k` columns into the
+/// interleaved layout of `interleaved` (q8x8 / q4x8); `out` does not alias
+/// `in`. deinterleaveRow copies row `r` back out in the row layout
+/// (quantRowBytes bytes).
+void interleaveRows(const uint8_t *in, int64_t rows, int64_t k,
+                    int32_t interleaved, int64_t group, uint8_t *out);
+void deinterleaveRow(const uint8_t *w, int64_t rows, int64_t k,
+                     int32_t interleaved, int64_t group, int64_t r,
+                     uint8_t *out);
 
 /// Activations quantized for the integer dot products: per 32 elements an
 /// int8 block with its float scale and the scaled sum of its values.

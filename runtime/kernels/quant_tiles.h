@@ -168,6 +168,83 @@ void dotQ4Tile(const uint8_t *w, size_t ldw, const ActBlock *a, int64_t nb,
   }
 }
 
+/// An interleaved group of 8 rows (q8x8 when Q8, else q4x8) against m
+/// activation rows, one row at a time (the group's bytes stay in L1 for the
+/// next): 256-bit registers hold two q4 rows' sub-blocks (lanes 0-3 and
+/// 4-7 sum into their rows) or one q8 row's. The scales of the 8 rows come
+/// in one 16-byte load; the q4 offset (-8 per code) is applied once per
+/// row at the end through the activations' sums.
+template <class Dot, bool Q8>
+void dotX8Avx2(const uint8_t *w, const ActBlock *a, int64_t nb, int m,
+               int64_t group, float *out) {
+  const int64_t sub = group / kQuantSubBlock;
+  const size_t piece = Q8 ? kQuantSubBlock : kQuantSubBlock / 2;
+  const size_t chunkBytes = kInterleaveRows * (2 + sub * piece);
+  const __m256i low = _mm256_set1_epi8(0x0F);
+  constexpr int kAcc = Q8 ? 8 : 4;
+  for (int t = 0; t < m; ++t) {
+    const ActBlock *at = a + t * nb;
+    __m256 acc[kAcc];
+    for (int j = 0; j < kAcc; ++j) {
+      acc[j] = _mm256_setzero_ps();
+    }
+    __m256 offset = _mm256_setzero_ps();
+    __m256 d8 = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nb; ++b) {
+      const uint8_t *chunk = w + (b / sub) * chunkBytes;
+      if (b % sub == 0) {
+        d8 = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i *>(chunk)));
+      }
+      const uint8_t *q = chunk + 2 * kInterleaveRows + (b % sub) * kInterleaveRows * piece;
+      const __m256 sx = _mm256_mul_ps(d8, _mm256_set1_ps(at[b].d));
+      if constexpr (Q8) {
+        const __m256i xq = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(at[b].q));
+        for (int i = 0; i < 8; ++i) {
+          const __m256i wq = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(q + 32 * i));
+          const __m256i s = Dot::sum(_mm256_sign_epi8(wq, wq), _mm256_sign_epi8(xq, wq));
+          acc[i] = _mm256_fmadd_ps(_mm256_permutevar8x32_ps(sx, _mm256_set1_epi32(i)),
+                                   _mm256_cvtepi32_ps(s), acc[i]);
+        }
+      } else {
+        const __m256i xlo = _mm256_broadcastsi128_si256(
+            _mm_loadu_si128(reinterpret_cast<const __m128i *>(at[b].q)));
+        const __m256i xhi = _mm256_broadcastsi128_si256(
+            _mm_loadu_si128(reinterpret_cast<const __m128i *>(at[b].q + 16)));
+        for (int j = 0; j < 4; ++j) {
+          const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(q + 32 * j));
+          const __m256i s = _mm256_add_epi32(
+              Dot::sum(_mm256_and_si256(v, low), xlo),
+              Dot::sum(_mm256_and_si256(_mm256_srli_epi16(v, 4), low), xhi));
+          const __m256i rows = _mm256_setr_epi32(2 * j, 2 * j, 2 * j, 2 * j, 2 * j + 1,
+                                                 2 * j + 1, 2 * j + 1, 2 * j + 1);
+          acc[j] = _mm256_fmadd_ps(_mm256_permutevar8x32_ps(sx, rows),
+                                   _mm256_cvtepi32_ps(s), acc[j]);
+        }
+        offset = _mm256_fmadd_ps(d8, _mm256_set1_ps(at[b].sum), offset);
+      }
+    }
+    alignas(32) float lanes[kAcc][8], off[8];
+    for (int j = 0; j < kAcc; ++j) {
+      _mm256_store_ps(lanes[j], acc[j]);
+    }
+    _mm256_store_ps(off, offset);
+    for (int i = 0; i < 8; ++i) {
+      float s = 0.0f;
+      if constexpr (Q8) {
+        for (int l = 0; l < 8; ++l) {
+          s += lanes[i][l];
+        }
+      } else {
+        for (int l = 0; l < 4; ++l) {
+          s += lanes[i / 2][(i % 2) * 4 + l];
+        }
+        s -= 8.0f * off[i];
+      }
+      out[i * 4 + t] = s;
+    }
+  }
+}
+
 /// `Tile(R, M)` for r in 1..2 and m in 1..4.
 template <class Dot, int Kind> struct QuantTile {
   template <int R, int M>

@@ -268,6 +268,12 @@ cl::opt<bool> noFuse("no-fuse",
                               "products (default: fuse each group into one)"),
                      cl::init(false), cl::sub(compileCmd), cl::cat(compileCat));
 
+cl::opt<bool> noInterleave(
+    "no-interleave",
+    cl::desc("Store q8/q4 matrices row by row (default: 8 rows interleaved, "
+             "the layout the CPU kernels stream; target cpu only)"),
+    cl::init(false), cl::sub(compileCmd), cl::cat(compileCat));
+
 cl::opt<bool> quiet("quiet", cl::desc("Print no progress lines"),
                     cl::init(false), cl::sub(compileCmd), cl::cat(compileCat));
 
@@ -515,6 +521,7 @@ int runCompile(int argc, char **argv) {
   options.toF16 = toF16;
   // A Hugging Face checkpoint has separate q/k/v and gate/up.
   options.fuse = !noFuse && emitKind != EmitKind::Safetensors;
+  options.interleave = !noInterleave && emitKind != EmitKind::Safetensors;
   options.progress = !quiet;
   options.target = targetDevice;
   if (Error e = llmc::checkOptions(options)) {

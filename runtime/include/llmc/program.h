@@ -30,7 +30,13 @@ enum {
   /* The same positions with the 16 kept values of each 32 columns quantized
    * to int8 / int4 under one f16 scale (BlockS24Q8, BlockS24Q4). */
   LLMC_FORMAT_S24Q8 = 6,
-  LLMC_FORMAT_S24Q4 = 7
+  LLMC_FORMAT_S24Q4 = 7,
+  /* Symmetric q8 / q4 with the rows interleaved in groups of 8 for the CPU
+   * kernels: per group of weights, the 8 rows' scales, then their codes
+   * (runtime/kernels/quant.h, BlockQ8X8G32 / BlockQ4X8G32). Same bytes as
+   * q8 / q4; rows past the last multiple of 8 stay row by row. */
+  LLMC_FORMAT_Q8X8 = 8,
+  LLMC_FORMAT_Q4X8 = 9
 };
 
 /* Per-call state the kernels need: thread pool, KV cache, scratch. Owned by

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <random>
 #include <vector>
 
@@ -242,6 +243,150 @@ TEST(Quant, LinearAndEmbeddingOnQuantizedWeights) {
     for (int r = 0; r < 2; ++r) {
       for (int64_t i = 0; i < in; ++i) {
         ASSERT_EQ(rows[r * in + i], wd[ids[r] * in + i]) << f.name;
+      }
+    }
+  }
+}
+
+namespace {
+
+/// `rows` random rows quantized to q8 / q4 (symmetric), row by row.
+std::vector<uint8_t> quantRows(int32_t format, int64_t rows, int64_t k,
+                               int64_t group, std::mt19937 &rng) {
+  const size_t rb = quantRowBytes(format, k, group, false);
+  std::vector<uint8_t> q(rb * rows);
+  for (int64_t r = 0; r < rows; ++r) {
+    auto w = randomVec(k, rng);
+    quantizeRow(w.data(), k, format, group, false, q.data() + r * rb);
+  }
+  return q;
+}
+
+const Format kInterleaved[] = {{LLMC_FORMAT_Q8X8, 32, false, "q8x8g32"},
+                               {LLMC_FORMAT_Q8X8, 128, false, "q8x8g128"},
+                               {LLMC_FORMAT_Q4X8, 32, false, "q4x8g32"},
+                               {LLMC_FORMAT_Q4X8, 64, false, "q4x8g64"},
+                               {LLMC_FORMAT_Q4X8, 128, false, "q4x8g128"}};
+
+} // namespace
+
+TEST(Quant, InterleavedLayoutRoundTripsAndMatchesTheStructs) {
+  std::mt19937 rng(11);
+  for (const Format &f : kInterleaved) {
+    for (int64_t rows : {1, 7, 8, 9, 16, 21}) {
+      const int64_t k = 100; // padded last group
+      const int32_t base = rowFormat(f.format);
+      auto q = quantRows(base, rows, k, f.group, rng);
+      std::vector<uint8_t> x8(q.size());
+      interleaveRows(q.data(), rows, k, f.format, f.group, x8.data());
+      EXPECT_EQ(q.size(), quantRowBytes(f.format, k, f.group, false) * rows);
+      const size_t rb = quantRowBytes(base, k, f.group, false);
+      std::vector<uint8_t> row(rb);
+      for (int64_t r = 0; r < rows; ++r) {
+        deinterleaveRow(x8.data(), rows, k, f.format, f.group, r, row.data());
+        ASSERT_EQ(0, std::memcmp(row.data(), q.data() + r * rb, rb))
+            << f.name << " rows=" << rows << " r=" << r;
+      }
+      if (rows >= 8 && f.group == 32) {
+        // The first 32 columns of rows 0..7: one BlockQ8X8G32/BlockQ4X8G32.
+        for (int i = 0; i < 8; ++i) {
+          uint16_t d;
+          std::memcpy(&d, q.data() + i * rb, 2);
+          if (base == LLMC_FORMAT_Q8) {
+            const auto *b = reinterpret_cast<const BlockQ8X8G32 *>(x8.data());
+            EXPECT_EQ(b->d[i], d);
+            EXPECT_EQ(0, std::memcmp(b->q[i], q.data() + i * rb + 2, 32));
+          } else {
+            const auto *b = reinterpret_cast<const BlockQ4X8G32 *>(x8.data());
+            EXPECT_EQ(b->d[i], d);
+            EXPECT_EQ(0, std::memcmp(b->qs[i], q.data() + i * rb + 2, 16));
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST_P(QuantSimd, InterleavedMatchesGeneric) {
+  const bool wantAvx2 = GetParam() == "avx2";
+  const KernelTable *simd = wantAvx2 ? avx2Kernels() : avx512Kernels();
+  if (!simd) {
+    GTEST_SKIP() << (wantAvx2 ? "this CPU has no AVX2/FMA/F16C"
+                              : "this CPU has no AVX-512 F/BW/VL with VNNI");
+  }
+  const KernelTable &gen = genericKernels();
+  std::mt19937 rng(12);
+  for (const Format &f : kInterleaved) {
+    for (int64_t k : kLengths) {
+      const int64_t nb = (k + f.group - 1) / f.group * f.group / 32;
+      auto q = quantRows(rowFormat(f.format), 8, k, f.group, rng);
+      std::vector<uint8_t> x8(q.size());
+      interleaveRows(q.data(), 8, k, f.format, f.group, x8.data());
+      std::vector<ActBlock> a(nb * 4);
+      for (int t = 0; t < 4; ++t) {
+        auto x = randomVec(k, rng);
+        quantizeActivations(x.data(), k, nb, a.data() + t * nb);
+      }
+      auto pick = [&](const KernelTable &t) {
+        return f.format == LLMC_FORMAT_Q8X8 ? t.dotQ8X8 : t.dotQ4X8;
+      };
+      for (int m = 1; m <= 4; ++m) {
+        float g[32], v[32], rowwise[8];
+        pick(gen)(x8.data(), a.data(), nb, m, f.group, g);
+        pick(*simd)(x8.data(), a.data(), nb, m, f.group, v);
+        const size_t rb = q.size() / 8;
+        for (int i = 0; i < 8; ++i) {
+          // The row-by-row generic kernel on the same row: the same sums.
+          (rowFormat(f.format) == LLMC_FORMAT_Q8 ? gen.dotQ8 : gen.dotQ4)(
+              q.data() + i * rb, rb, 1, a.data(), nb, m, f.group, rowwise);
+          for (int t = 0; t < m; ++t) {
+            EXPECT_NEAR(g[i * 4 + t], rowwise[t], 1e-4 * (1 + std::fabs(g[i * 4 + t])))
+                << f.name << " k=" << k << " row " << i << " m=" << m;
+            EXPECT_NEAR(g[i * 4 + t], v[i * 4 + t], 1e-4 * (1 + std::fabs(g[i * 4 + t])))
+                << f.name << " k=" << k << " row " << i << " m=" << m;
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST(Quant, LinearOnInterleavedWeightsEqualsRowByRow) {
+  std::mt19937 rng(13);
+  for (const KernelTable *kt : {&genericKernels(), avx2Kernels(), avx512Kernels()}) {
+    if (!kt) {
+      continue;
+    }
+    for (int threads : {1, 2, 3}) {
+      ThreadPool pool(threads);
+      llmc_exec e;
+      e.init(&pool, kt, {{1, 4}}, 8);
+      for (const Format &f : kInterleaved) {
+        // 8 rows per group, then a tail of 5 row-by-row rows; 1 and 70
+        // tokens (decode, and prefill past one token block).
+        for (int64_t out : {8, 29, 64}) {
+          for (int64_t n : {1, 70}) {
+            const int64_t in = 172;
+            const int32_t base = rowFormat(f.format);
+            auto q = quantRows(base, out, in, f.group, rng);
+            std::vector<uint8_t> x8(q.size());
+            interleaveRows(q.data(), out, in, f.format, f.group, x8.data());
+            auto x = randomVec(n * in, rng);
+            auto bias = randomVec(out, rng);
+            std::vector<float> y1(n * out), y2(n * out);
+            llmc_k_linear(&e, x.data(), n, in, q.data(), base,
+                          static_cast<int32_t>(f.group), 0, out, bias.data(),
+                          LLMC_FORMAT_F32, y1.data());
+            llmc_k_linear(&e, x.data(), n, in, x8.data(), f.format,
+                          static_cast<int32_t>(f.group), 0, out, bias.data(),
+                          LLMC_FORMAT_F32, y2.data());
+            for (int64_t i = 0; i < n * out; ++i) {
+              ASSERT_NEAR(y1[i], y2[i], 1e-4 * (1 + std::fabs(y1[i])))
+                  << kt->name << " " << f.name << " out=" << out << " n=" << n
+                  << " threads=" << threads << " at " << i;
+            }
+          }
+        }
       }
     }
   }
