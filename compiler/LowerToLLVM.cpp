@@ -37,7 +37,8 @@ static_assert(static_cast<int>(llm::StorageKind::s24q8) == LLMC_FORMAT_S24Q8);
 static_assert(static_cast<int>(llm::StorageKind::s24q4) == LLMC_FORMAT_S24Q4);
 static_assert(static_cast<int>(llm::StorageKind::q8x8) == LLMC_FORMAT_Q8X8);
 static_assert(static_cast<int>(llm::StorageKind::q4x8) == LLMC_FORMAT_Q4X8);
-static_assert(llm::getMaxEnumValForStorageKind() == LLMC_FORMAT_Q4X8,
+static_assert(static_cast<int>(llm::StorageKind::f16x16) == LLMC_FORMAT_F16X16);
+static_assert(llm::getMaxEnumValForStorageKind() == LLMC_FORMAT_F16X16,
               "a new storage kind needs an LLMC_FORMAT_* number");
 
 // The descriptor's layout, field by field, as llmc_program declares it.

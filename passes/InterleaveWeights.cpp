@@ -1,4 +1,4 @@
-// llm-interleave-weights: lays quantized matrices out for the CPU kernels, 8 rows interleaved.
+// llm-interleave-weights: lays q8/q4 and f16 matrices out for the CPU kernels (rows interleaved).
 #include "passes/Passes.h"
 
 #include "passes/WeightData.h"
@@ -44,6 +44,25 @@ struct InterleaveWeightsPass
     });
     for (llm::GlobalOp g : module.getOps<llm::GlobalOp>()) {
       llm::WeightType t = g.getWeightType();
+      if (t.getKind() == llm::StorageKind::f16 && t.getShape().size() == 2 &&
+          t.getShape()[0] >= kernels::kF16GroupRows) {
+        auto it = onlyMatrix.find(g.getSymName());
+        if (it == onlyMatrix.end() || !it->second) {
+          continue;
+        }
+        std::optional<std::vector<char>> bytes = readStoredBytes(g);
+        if (!bytes) {
+          g.emitError() << "llm-interleave-weights: cannot read the data of @"
+                        << g.getSymName();
+          return signalPassFailure();
+        }
+        std::vector<uint8_t> out(bytes->size());
+        kernels::interleaveF16Rows(
+            reinterpret_cast<const uint16_t *>(bytes->data()), t.getShape()[0],
+            t.getShape()[1], reinterpret_cast<uint16_t *>(out.data()));
+        writeQuantWeight(g, llm::StorageKind::f16x16, 0, false, std::move(out));
+        continue;
+      }
       const bool q8 = t.getKind() == llm::StorageKind::q8;
       if ((!q8 && t.getKind() != llm::StorageKind::q4) || t.getAsymmetric() ||
           t.getShape().size() != 2 || t.getShape()[0] < kernels::kInterleaveRows) {

@@ -139,7 +139,7 @@ def AWQPass : Pass<"llm-awq", "mlir::ModuleOp"> {
 }
 
 def InterleaveWeightsPass : Pass<"llm-interleave-weights", "mlir::ModuleOp"> {
-  let summary = "Lay q8/q4 matrices out for the CPU kernels, 8 rows interleaved";
+  let summary = "Lay q8/q4 and f16 matrices out for the CPU kernels, rows interleaved";
   let description = [{
     Every symmetric `q8`/`q4` matrix that only matrix products read
     (`llm.linear`, `llm.lm_head`; not an embedding table, which is read a row
@@ -148,7 +148,10 @@ def InterleaveWeightsPass : Pass<"llm-interleave-weights", "mlir::ModuleOp"> {
     rows' codes of each 32 columns (runtime/kernels/quant.h). The CPU kernels
     then load the scales of 8 rows in one 16-byte load and 4 (q4) or 2 (q8)
     rows' codes in one 512-bit load, and stream the matrix in one pass. Rows
-    past the last multiple of 8 stay row by row. This is the last step before
+    past the last multiple of 8 stay row by row. An f16 matrix becomes
+    `f16x16`: each group of 16 rows stored column by column, so one 32-byte
+    load brings one column of 16 rows for a 16-wide FMA (rows past the last
+    multiple of 16 stay row-major). This is the last step before
     lowering for `--target cpu`; `llmc compile --no-interleave` skips it.
     Asymmetric q4 stays row by row.
 

@@ -53,6 +53,7 @@ def LLM_StorageKind : I32EnumAttr<"StorageKind", "how a weight's elements are st
     I32EnumAttrCase<"s24q4", 7>,
     I32EnumAttrCase<"q8x8", 8>,
     I32EnumAttrCase<"q4x8", 9>,
+    I32EnumAttrCase<"f16x16", 10>,
   ]> {
   let cppNamespace = "::llmc::llm";
   let genSpecializedAttr = 0;
@@ -78,7 +79,8 @@ def LLM_WeightType : LLM_Type<"Weight", "weight"> {
     codes under one f16 scale (22 and 14 bytes per 32 columns). `q8x8` and
     `q4x8` hold the bytes of symmetric `q8`/`q4` with the rows interleaved in
     groups of 8 (per group of columns: the 8 scales, then the 8 rows' codes),
-    the layout the CPU kernels read; `llm-interleave-weights` makes them.
+    the layout the CPU kernels read; `llm-interleave-weights` makes them,
+    and `f16x16`: f16 with each group of 16 rows stored column by column.
 
     ```mlir
     !llm.weight<172x64, f32>
@@ -107,7 +109,7 @@ def LLM_WeightType : LLM_Type<"Weight", "weight"> {
     bool isFloat() const;
     /// True for the 2:4 sparse formats (s24, s24q8, s24q4).
     bool isSparse() const;
-    /// True for the row-interleaved block formats (q8x8, q4x8).
+    /// True for the row-interleaved formats (q8x8, q4x8, f16x16).
     bool isInterleaved() const;
     /// Same shape, another format.
     WeightType withFormat(StorageKind kind, int64_t groupSize = 0,

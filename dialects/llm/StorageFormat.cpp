@@ -62,12 +62,16 @@ bool WeightType::isSparse() const {
 }
 
 bool WeightType::isInterleaved() const {
-  return getKind() == StorageKind::q8x8 || getKind() == StorageKind::q4x8;
+  return getKind() == StorageKind::q8x8 || getKind() == StorageKind::q4x8 ||
+         getKind() == StorageKind::f16x16;
 }
 
 int64_t WeightType::getStorageBytes() const {
   if (isFloat()) {
     return getNumElements() * floatElementBytes(getKind());
+  }
+  if (getKind() == StorageKind::f16x16) {
+    return getNumElements() * 2; // f16, reordered
   }
   if (isSparse()) {
     // Per 32 columns: 36, 22 or 14 bytes; rows padded
@@ -103,8 +107,9 @@ WeightType::verify(function_ref<InFlightDiagnostic()> emitError,
       return emitError() << "weight dimensions must be positive, got " << d;
     }
   }
-  const bool interleaved =
-      kind == StorageKind::q8x8 || kind == StorageKind::q4x8;
+  const bool interleaved = kind == StorageKind::q8x8 ||
+                           kind == StorageKind::q4x8 ||
+                           kind == StorageKind::f16x16;
   bool isBlock = kind == StorageKind::q8 || kind == StorageKind::q4 ||
                  interleaved;
   if (interleaved && shape.size() != 2) {

@@ -24,7 +24,8 @@ static_assert(static_cast<int>(llmc::fb::StorageFormat::S24Q8) == LLMC_FORMAT_S2
 static_assert(static_cast<int>(llmc::fb::StorageFormat::S24Q4) == LLMC_FORMAT_S24Q4);
 static_assert(static_cast<int>(llmc::fb::StorageFormat::Q8X8) == LLMC_FORMAT_Q8X8);
 static_assert(static_cast<int>(llmc::fb::StorageFormat::Q4X8) == LLMC_FORMAT_Q4X8);
-static_assert(static_cast<int>(llmc::fb::StorageFormat::MAX) == LLMC_FORMAT_Q4X8,
+static_assert(static_cast<int>(llmc::fb::StorageFormat::F16X16) == LLMC_FORMAT_F16X16);
+static_assert(static_cast<int>(llmc::fb::StorageFormat::MAX) == LLMC_FORMAT_F16X16,
               "a new storage format needs an LLMC_FORMAT_* number");
 
 namespace llmc::artifact {
@@ -36,6 +37,7 @@ uint64_t storageBytes(fb::StorageFormat format, uint64_t numElements,
     return numElements * 4;
   case fb::StorageFormat::F16:
   case fb::StorageFormat::BF16:
+  case fb::StorageFormat::F16X16:
     return numElements * 2;
   case fb::StorageFormat::S24:
   case fb::StorageFormat::S24Q8:

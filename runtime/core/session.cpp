@@ -121,8 +121,9 @@ std::string shapeText(const std::vector<int64_t> &s) {
 
 std::string formatText(int32_t format, int32_t group, int32_t asym) {
   static const char *names[] = {"f32",   "f16",   "bf16", "q8",   "q4",
-                                "s24",   "s24q8", "s24q4", "q8x8", "q4x8"};
-  std::string s = format >= 0 && format <= LLMC_FORMAT_Q4X8 ? names[format]
+                                "s24",   "s24q8", "s24q4", "q8x8", "q4x8",
+                                "f16x16"};
+  std::string s = format >= 0 && format <= LLMC_FORMAT_F16X16 ? names[format]
                                              : "format " + std::to_string(format);
   if (group > 0) {
     s += "<g" + std::to_string(group) + (asym ? ", asym>" : ">");

@@ -100,6 +100,23 @@ void fillTensor(uint64_t index, int32_t format, int32_t group, bool asym,
     fillQuantRows(index, format, group, asym, cols, 0, rows, dst);
     return;
   }
+  if (format == LLMC_FORMAT_F16X16) {
+    // The f16 recipe, 16 rows at a time, column by column.
+    const int64_t g = kernels::kF16GroupRows;
+    std::vector<uint16_t> rowsBuf(static_cast<size_t>(g * cols));
+    for (int64_t r0 = 0; r0 < rows; r0 += g) {
+      const int64_t n = std::min<int64_t>(g, rows - r0);
+      for (int64_t r = 0; r < n; ++r) {
+        for (int64_t c = 0; c < cols; ++c) {
+          rowsBuf[r * cols + c] =
+              kernels::floatToHalf(floatValue(index, rank, cols, r0 + r, c));
+        }
+      }
+      kernels::interleaveF16Rows(rowsBuf.data(), n, cols,
+                                 reinterpret_cast<uint16_t *>(dst) + r0 * cols);
+    }
+    return;
+  }
   if (kernels::isInterleavedFormat(format)) {
     // The q8 / q4 rows, 8 at a time, in the interleaved order.
     const int32_t base = kernels::rowFormat(format);

@@ -1687,8 +1687,9 @@ bool CudaSession::init(const gpu::SessionSpec &spec, std::string &error) {
               "run this executable with --device cpu";
       return false;
     }
-    if (t.format == LLMC_FORMAT_Q8X8 || t.format == LLMC_FORMAT_Q4X8) {
-      error = "weights interleaved for the CPU kernels (q8x8, q4x8) have no "
+    if (t.format == LLMC_FORMAT_Q8X8 || t.format == LLMC_FORMAT_Q4X8 ||
+        t.format == LLMC_FORMAT_F16X16) {
+      error = "weights interleaved for the CPU kernels (q8x8, q4x8, f16x16) have no "
               "GPU kernel; compile with --target cuda, or run this executable "
               "with --device cpu";
       return false;

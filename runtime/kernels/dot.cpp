@@ -265,6 +265,19 @@ void dotQ4X8Generic(const uint8_t *w, const ActBlock *a, int64_t nb, int m,
   dotX8GenericImpl<false>(w, a, nb, m, group, out);
 }
 
+void dotF16X16Generic(const uint16_t *w, int64_t k, const float *x,
+                      int64_t ldx, int m, float *out) {
+  for (int t = 0; t < m; ++t) {
+    for (int i = 0; i < kF16GroupRows; ++i) {
+      float acc = 0.0f;
+      for (int64_t c = 0; c < k; ++c) {
+        acc += halfToFloat(w[c * kF16GroupRows + i]) * x[t * ldx + c];
+      }
+      out[t * kF16GroupRows + i] = acc;
+    }
+  }
+}
+
 void dotQ8Generic(const uint8_t *w, size_t ldw, int r, const ActBlock *a,
                   int64_t nb, int m, int64_t group, float *out) {
   tileRows(dotQ8Row, w, ldw, r, a, nb, m, group, out);
@@ -310,7 +323,7 @@ const KernelTable &genericKernels() {
       "generic",    dotF32Generic, dotF16Generic, dotBF16Generic,
       axpyGeneric,  dotGeneric,    dotQ8Generic,  dotQ4Generic,
       dotQ4AsymGeneric, axpyF16Generic, dotSparseGeneric,
-      dotQ8X8Generic, dotQ4X8Generic};
+      dotQ8X8Generic, dotQ4X8Generic, dotF16X16Generic};
   return table;
 }
 

@@ -94,6 +94,65 @@ void dotRowTileAvx2(const W *w, int64_t ldw, const float *x, int64_t k,
   }
 }
 
+/// f16x16: column c of the 16 rows is two 8-float registers; every token
+/// broadcasts its x[c] into one FMA per register. One token keeps two
+/// column phases apart (four accumulators) so the FMA latency does not
+/// bound the stream; several tokens run four at a time.
+template <int M>
+void dotF16X16Tile(const uint16_t *w, int64_t k, const float *x, int64_t ldx,
+                   float *out) {
+  constexpr int kPhases = M == 1 ? 2 : 1;
+  __m256 acc[M][kPhases][2];
+  for (int t = 0; t < M; ++t) {
+    for (int p = 0; p < kPhases; ++p) {
+      acc[t][p][0] = acc[t][p][1] = _mm256_setzero_ps();
+    }
+  }
+  int64_t c = 0;
+  for (; c + kPhases <= k; c += kPhases) {
+    _mm_prefetch(reinterpret_cast<const char *>(w + c * 16) + 4096, _MM_HINT_T0);
+    for (int p = 0; p < kPhases; ++p) {
+      const uint16_t *col = w + (c + p) * 16;
+      const __m256 w0 = loadF16(col), w1 = loadF16(col + 8);
+      for (int t = 0; t < M; ++t) {
+        const __m256 xv = _mm256_broadcast_ss(x + t * ldx + c + p);
+        acc[t][p][0] = _mm256_fmadd_ps(w0, xv, acc[t][p][0]);
+        acc[t][p][1] = _mm256_fmadd_ps(w1, xv, acc[t][p][1]);
+      }
+    }
+  }
+  for (; c < k; ++c) {
+    const __m256 w0 = loadF16(w + c * 16), w1 = loadF16(w + c * 16 + 8);
+    for (int t = 0; t < M; ++t) {
+      const __m256 xv = _mm256_broadcast_ss(x + t * ldx + c);
+      acc[t][0][0] = _mm256_fmadd_ps(w0, xv, acc[t][0][0]);
+      acc[t][0][1] = _mm256_fmadd_ps(w1, xv, acc[t][0][1]);
+    }
+  }
+  for (int t = 0; t < M; ++t) {
+    for (int p = 1; p < kPhases; ++p) {
+      acc[t][0][0] = _mm256_add_ps(acc[t][0][0], acc[t][p][0]);
+      acc[t][0][1] = _mm256_add_ps(acc[t][0][1], acc[t][p][1]);
+    }
+    _mm256_storeu_ps(out + t * 16, acc[t][0][0]);
+    _mm256_storeu_ps(out + t * 16 + 8, acc[t][0][1]);
+  }
+}
+
+void dotF16X16Avx2(const uint16_t *w, int64_t k, const float *x, int64_t ldx,
+                   int m, float *out) {
+  for (int t = 0; t < m; t += 4) {
+    const float *xt = x + t * ldx;
+    float *ot = out + t * 16;
+    switch (m - t) {
+    case 1: dotF16X16Tile<1>(w, k, xt, ldx, ot); break;
+    case 2: dotF16X16Tile<2>(w, k, xt, ldx, ot); break;
+    case 3: dotF16X16Tile<3>(w, k, xt, ldx, ot); break;
+    default: dotF16X16Tile<4>(w, k, xt, ldx, ot); break;
+    }
+  }
+}
+
 template <int R, typename W, typename Load, typename Scalar>
 void dispatchTokens(const W *w, int64_t ldw, const float *x, int64_t ldx,
                     int m, int64_t k, float *out, Load load, Scalar scalar) {
@@ -266,7 +325,7 @@ const KernelTable *avx2Kernels() {
       "avx2",   dotF32Avx2, dotF16Avx2, dotBF16Avx2,  axpyAvx2,
       dotAvx2,  dotQuant<Avx2Dot, 0>, dotQuant<Avx2Dot, 1>,
       dotQuant<Avx2Dot, 2>, axpyF16Avx2, dotSparseAvx2,
-      dotX8Avx2<Avx2Dot, true>, dotX8Avx2<Avx2Dot, false>};
+      dotX8Avx2<Avx2Dot, true>, dotX8Avx2<Avx2Dot, false>, dotF16X16Avx2};
   static const bool supported = __builtin_cpu_supports("avx2") &&
                                 __builtin_cpu_supports("fma") &&
                                 cpuHasF16C();

@@ -284,11 +284,11 @@ void dotX8Tile(const uint8_t *w, const ActBlock *a, int64_t nb, int64_t group,
   }
   const __m512i low = _mm512_set1_epi8(0x0F);
   // Sub-block b is sub-block s of chunk b / sub (nb is a multiple of sub).
-  const uint8_t *chunk = w - chunkBytes;
+  const uint8_t *chunk = w;
   __m256 d8 = _mm256_setzero_ps();
   for (int64_t b = 0, s = 0; b < nb; ++b, s = s + 1 == sub ? 0 : s + 1) {
     if (s == 0) {
-      chunk += chunkBytes;
+      chunk = b == 0 ? w : chunk + chunkBytes;
       d8 = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i *>(chunk)));
     }
     const uint8_t *q = chunk + 2 * kInterleaveRows + s * kInterleaveRows * piece;
@@ -364,6 +364,64 @@ void dotX8Tile(const uint8_t *w, const ActBlock *a, int64_t nb, int64_t group,
   }
 }
 
+/// f16x16: column c of the 16 rows is one 16-float register (one 32-byte
+/// load and vcvtph2ps); every token broadcasts its x[c] into one FMA. One
+/// token keeps four column phases apart (four accumulators) so the FMA
+/// latency does not bound the stream; up to 8 tokens share each column.
+template <int M>
+void dotF16X16Tile(const uint16_t *w, int64_t k, const float *x, int64_t ldx,
+                   float *out) {
+  constexpr int kPhases = M == 1 ? 4 : M == 2 ? 2 : 1;
+  __m512 acc[M][kPhases];
+  for (int t = 0; t < M; ++t) {
+    for (int p = 0; p < kPhases; ++p) {
+      acc[t][p] = _mm512_setzero_ps();
+    }
+  }
+  int64_t c = 0;
+  for (; c + kPhases <= k; c += kPhases) {
+    for (int p = 0; p < kPhases; ++p) {
+      if (((c + p) & 1) == 0) { // one 64-byte line holds two columns
+        _mm_prefetch(reinterpret_cast<const char *>(w + (c + p) * 16) + kPrefetchAhead,
+                     _MM_HINT_T0);
+      }
+      const __m512 wv = _mm512_cvtph_ps(
+          _mm256_loadu_si256(reinterpret_cast<const __m256i *>(w + (c + p) * 16)));
+      for (int t = 0; t < M; ++t) {
+        acc[t][p] = _mm512_fmadd_ps(wv, _mm512_set1_ps(x[t * ldx + c + p]), acc[t][p]);
+      }
+    }
+  }
+  for (; c < k; ++c) {
+    const __m512 wv = _mm512_cvtph_ps(
+        _mm256_loadu_si256(reinterpret_cast<const __m256i *>(w + c * 16)));
+    for (int t = 0; t < M; ++t) {
+      acc[t][0] = _mm512_fmadd_ps(wv, _mm512_set1_ps(x[t * ldx + c]), acc[t][0]);
+    }
+  }
+  for (int t = 0; t < M; ++t) {
+    __m512 s = acc[t][0];
+    for (int p = 1; p < kPhases; ++p) {
+      s = _mm512_add_ps(s, acc[t][p]);
+    }
+    _mm512_storeu_ps(out + t * 16, s);
+  }
+}
+
+void dotF16X16(const uint16_t *w, int64_t k, const float *x, int64_t ldx,
+               int m, float *out) {
+  switch (m) {
+  case 1: return dotF16X16Tile<1>(w, k, x, ldx, out);
+  case 2: return dotF16X16Tile<2>(w, k, x, ldx, out);
+  case 3: return dotF16X16Tile<3>(w, k, x, ldx, out);
+  case 4: return dotF16X16Tile<4>(w, k, x, ldx, out);
+  case 5: return dotF16X16Tile<5>(w, k, x, ldx, out);
+  case 6: return dotF16X16Tile<6>(w, k, x, ldx, out);
+  case 7: return dotF16X16Tile<7>(w, k, x, ldx, out);
+  default: return dotF16X16Tile<8>(w, k, x, ldx, out);
+  }
+}
+
 template <bool Q8>
 void dotX8(const uint8_t *w, const ActBlock *a, int64_t nb, int m,
            int64_t group, float *out) {
@@ -381,7 +439,7 @@ const KernelTable *avx512Kernels() {
   static const KernelTable table = {
       "avx512",           dotF32, dotF16, dotBF16, axpy, dot,
       dotQuant<VnniDot, 0>, dotQuant<VnniDot, 1>, dotQuant<VnniDot, 2>,
-      axpyF16, dotSparse, dotX8<true>, dotX8<false>};
+      axpyF16, dotSparse, dotX8<true>, dotX8<false>, dotF16X16};
   // The AVX2 table serves the multi-row float tiles (every AVX-512 CPU has
   // AVX2).
   static const bool supported =

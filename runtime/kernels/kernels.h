@@ -48,6 +48,11 @@ struct KernelTable {
                   int64_t group, float *out);
   void (*dotQ4X8)(const uint8_t *w, const ActBlock *a, int64_t nb, int m,
                   int64_t group, float *out);
+  /// f16x16: the group of 16 rows at `w` (`k` columns, column by column)
+  /// against activation rows t < m (m <= 8, `ldx` floats apart):
+  /// out[t * 16 + i] for i < 16 (out holds 128 floats).
+  void (*dotF16X16)(const uint16_t *w, int64_t k, const float *x, int64_t ldx,
+                    int m, float *out);
 };
 
 const KernelTable &genericKernels();

@@ -105,6 +105,44 @@ void linearRows(const KernelTable &k, const float *x, int64_t n, int64_t in,
   }
 }
 
+/// f16x16 weights: each group of 16 rows (stored column by column) against
+/// up to 8 tokens at a time; the rows past the last multiple of 16 are
+/// row-major f16 and go through the row tiles. Units of work are groups.
+void linearF16X16(llmc_exec *exec, const float *x, int64_t n, int64_t in,
+                  const uint16_t *w, int64_t out, const void *bias,
+                  int32_t biasFormat, const Outputs &y) {
+  using llmc::kernels::kF16GroupRows;
+  const KernelTable &k = *exec->k;
+  const int64_t groups = out / kF16GroupRows;
+  const int64_t tail = out - groups * kF16GroupRows;
+  parallelFor(exec, groups + (tail > 0), n * in * out, [&](int64_t b, int64_t e, int) {
+    if (e > groups) {
+      linearRows(k, x, n, in, w, LLMC_FORMAT_F16, bias, biasFormat, y,
+                 groups * kF16GroupRows, out);
+      e = groups;
+    }
+    float tile[8 * kF16GroupRows];
+    for (int64_t t0 = 0; t0 < n; t0 += kTokenBlock) {
+      const int64_t t1 = std::min(n, t0 + kTokenBlock);
+      for (int64_t u = b; u < e; ++u) {
+        for (int64_t t = t0; t < t1; t += 8) {
+          const int m = static_cast<int>(std::min<int64_t>(8, t1 - t));
+          k.dotF16X16(w + u * kF16GroupRows * in, in, x + t * in, in, m, tile);
+          for (int i = 0; i < kF16GroupRows; ++i) {
+            const int64_t j = u * kF16GroupRows + i;
+            const float bj = biasAt(bias, biasFormat, j);
+            int64_t ld;
+            float *col = y.column(j, ld);
+            for (int q = 0; q < m; ++q) {
+              col[(t + q) * ld] = tile[q * kF16GroupRows + i] + bj;
+            }
+          }
+        }
+      }
+    }
+  });
+}
+
 /// Quantized weights: activations become int8 blocks once, then every
 /// weight row is dotted against them in registers.
 void linearQuant(llmc_exec *exec, const float *x, int64_t n, int64_t in,
@@ -250,6 +288,11 @@ void llmc_k_linear_split(llmc_exec *exec, const float *x, int64_t n,
   }
   const KernelTable &k = *exec->k;
   const Outputs y{parts, widths, ys};
+  if (format == LLMC_FORMAT_F16X16) {
+    linearF16X16(exec, x, n, in_dim, static_cast<const uint16_t *>(w), out_dim,
+                 bias, bias_format, y);
+    return;
+  }
   if (format == LLMC_FORMAT_Q8 || format == LLMC_FORMAT_Q4 ||
       llmc::kernels::isInterleavedFormat(format)) {
     linearQuant(exec, x, n, in_dim, static_cast<const uint8_t *>(w), format,

@@ -337,3 +337,33 @@ void deinterleaveRow(const uint8_t *w, int64_t rows, int64_t k,
 }
 
 } // namespace llmc::kernels
+
+namespace llmc::kernels {
+
+void interleaveF16Rows(const uint16_t *in, int64_t rows, int64_t k,
+                       uint16_t *out) {
+  const int64_t full = rows / kF16GroupRows * kF16GroupRows;
+  for (int64_t r = 0; r < full; ++r) {
+    uint16_t *group = out + (r - r % kF16GroupRows) * k;
+    for (int64_t c = 0; c < k; ++c) {
+      group[c * kF16GroupRows + r % kF16GroupRows] = in[r * k + c];
+    }
+  }
+  std::memcpy(out + full * k, in + full * k,
+              static_cast<size_t>((rows - full) * k) * 2);
+}
+
+void f16x16Row(const uint16_t *w, int64_t rows, int64_t k, int64_t r,
+               uint16_t *out) {
+  const int64_t full = rows / kF16GroupRows * kF16GroupRows;
+  if (r >= full) {
+    std::memcpy(out, w + r * k, static_cast<size_t>(k) * 2);
+    return;
+  }
+  const uint16_t *group = w + (r - r % kF16GroupRows) * k;
+  for (int64_t c = 0; c < k; ++c) {
+    out[c] = group[c * kF16GroupRows + r % kF16GroupRows];
+  }
+}
+
+} // namespace llmc::kernels

@@ -115,15 +115,23 @@ static_assert(sizeof(BlockQ4X8G32) == 8 * sizeof(BlockQ4G32),
               "q4x8 holds 8 q4 blocks' bytes");
 constexpr int kInterleaveRows = 8;
 
+/// f16x16: f16 rows in groups of 16, each group stored column by column
+/// (element (r, c) of the group at [c * 16 + r % 16]), so one 32-byte load
+/// brings column c of 16 rows. Rows past the last multiple of 16 follow
+/// row-major.
+constexpr int kF16GroupRows = 16;
+
 inline bool isInterleavedFormat(int32_t format) {
-  return format == LLMC_FORMAT_Q8X8 || format == LLMC_FORMAT_Q4X8;
+  return format == LLMC_FORMAT_Q8X8 || format == LLMC_FORMAT_Q4X8 ||
+         format == LLMC_FORMAT_F16X16;
 }
 /// The row-by-row format whose bytes an interleaved one reorders (q8x8 ->
 /// q8, q4x8 -> q4); other formats map to themselves.
 inline int32_t rowFormat(int32_t format) {
-  return format == LLMC_FORMAT_Q8X8   ? LLMC_FORMAT_Q8
-         : format == LLMC_FORMAT_Q4X8 ? LLMC_FORMAT_Q4
-                                      : format;
+  return format == LLMC_FORMAT_Q8X8     ? LLMC_FORMAT_Q8
+         : format == LLMC_FORMAT_Q4X8   ? LLMC_FORMAT_Q4
+         : format == LLMC_FORMAT_F16X16 ? LLMC_FORMAT_F16
+                                        : format;
 }
 
 /// Bytes of one block of `group` elements.
@@ -184,6 +192,13 @@ void interleaveRows(const uint8_t *in, int64_t rows, int64_t k,
 void deinterleaveRow(const uint8_t *w, int64_t rows, int64_t k,
                      int32_t interleaved, int64_t group, int64_t r,
                      uint8_t *out);
+
+/// Reorders `rows` f16 rows of `k` columns into f16x16 (`out` does not
+/// alias `in`); f16x16Row copies row `r` back out.
+void interleaveF16Rows(const uint16_t *in, int64_t rows, int64_t k,
+                       uint16_t *out);
+void f16x16Row(const uint16_t *w, int64_t rows, int64_t k, int64_t r,
+               uint16_t *out);
 
 /// Activations quantized for the integer dot products: per 32 elements an
 /// int8 block with its float scale and the scaled sum of its values.

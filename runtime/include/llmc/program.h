@@ -36,7 +36,11 @@ enum {
    * (runtime/kernels/quant.h, BlockQ8X8G32 / BlockQ4X8G32). Same bytes as
    * q8 / q4; rows past the last multiple of 8 stay row by row. */
   LLMC_FORMAT_Q8X8 = 8,
-  LLMC_FORMAT_Q4X8 = 9
+  LLMC_FORMAT_Q4X8 = 9,
+  /* f16 with the rows in groups of 16 stored column-major: element (r, c)
+   * of group g at [c][r % 16] (runtime/kernels/quant.h). Same bytes as
+   * f16; rows past the last multiple of 16 stay row-major. */
+  LLMC_FORMAT_F16X16 = 10
 };
 
 /* Per-call state the kernels need: thread pool, KV cache, scratch. Owned by

@@ -5,6 +5,7 @@
 // RUN: llmc-opt %t.mlir --llm-quantize-weights="format=q4 group-size=32 keep=model.embed_tokens.weight=q8" --llm-fuse-projections --llm-interleave-weights | FileCheck %s --check-prefix=MODEL
 // RUN: llmc-opt %t.mlir --llm-quantize-weights="format=q4a group-size=32" --llm-interleave-weights | FileCheck %s --check-prefix=ASYM
 // RUN: llmc-opt %t.mlir --llm-quantize-weights="format=q8 group-size=64" --llm-interleave-weights | FileCheck %s --check-prefix=Q8
+// RUN: llmc-opt %t.mlir --llm-convert-weight-format="format=f16" --llm-fuse-projections --llm-interleave-weights | FileCheck %s --check-prefix=F16
 // llmc compile interleaves by default; the executable computes what the
 // row-by-row one does (the same products, summed in another order).
 // RUN: llmc compile %t.mlir --q4 -o %t.x8 --quiet
@@ -14,6 +15,11 @@
 // RUN: %t.x8 --prompt-ids 1,5,9,3,12,7 --logits > %t.x8.txt
 // RUN: %t.rows --prompt-ids 1,5,9,3,12,7 --logits > %t.rows.txt
 // RUN: %python %e2e/compare_logits.py %t.x8.txt %t.rows.txt 1e-4
+// RUN: llmc compile %t.mlir --f16 -o %t.f16 --quiet
+// RUN: llmc compile %t.mlir --f16 --no-interleave -o %t.f16rows --quiet
+// RUN: %t.f16 --prompt-ids 1,5,9,3,12,7 --logits > %t.f16.txt
+// RUN: %t.f16rows --prompt-ids 1,5,9,3,12,7 --logits > %t.f16rows.txt
+// RUN: %python %e2e/compare_logits.py %t.f16.txt %t.f16rows.txt 1e-4
 // RUN: llmc-run --weights %t.x8 --prompt-ids 1,5,9,3,12,7 --logits > %t.eval.txt
 // RUN: %python %e2e/compare_logits.py %t.x8.txt %t.eval.txt 1e-5
 
@@ -44,3 +50,7 @@ func.func @f(%x: tensor<?x32xf32>) -> tensor<?x9xf32> {
 // Q8-DAG: llm.global @model.layers.0.self_attn.k_proj.weight : !llm.weight<32x64, q8x8<g64>>
 // INSPECT: model.layers.0.mlp.gate_up_proj.weight q4x8<g32> 192x64
 // INSPECT-ROWS: model.layers.0.mlp.gate_up_proj.weight q4<g32> 192x64
+// f16 matrices go 16 rows a group, column by column; the table stays f16.
+// F16-DAG: llm.global @model.embed_tokens.weight : !llm.weight<16x64, f16>
+// F16-DAG: llm.global @model.layers.0.self_attn.qkv_proj.weight : !llm.weight<128x64, f16x16>
+// F16-DAG: llm.global @model.layers.0.mlp.down_proj.weight : !llm.weight<64x96, f16x16>

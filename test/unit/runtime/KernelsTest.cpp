@@ -533,3 +533,76 @@ TEST(Kernels, KvCachePagesAreTouchedOnlyWhereWritten) {
   EXPECT_LE(resident(e.kCache.data(), e.kCache.size()), 8u);
   EXPECT_LE(resident(e.vCache.data(), e.vCache.size()), 8u);
 }
+
+TEST(F16X16, LayoutRoundTrips) {
+  std::mt19937 rng(21);
+  for (int64_t rows : {1, 15, 16, 17, 40}) {
+    const int64_t k = 37;
+    auto h = toHalf(randomVec(rows * k, rng));
+    std::vector<uint16_t> g(h.size()), row(k);
+    interleaveF16Rows(h.data(), rows, k, g.data());
+    for (int64_t r = 0; r < rows; ++r) {
+      f16x16Row(g.data(), rows, k, r, row.data());
+      ASSERT_EQ(0, std::memcmp(row.data(), h.data() + r * k, k * 2))
+          << "rows=" << rows << " r=" << r;
+      if (r < rows / 16 * 16) {
+        // Column c of the group is 16 consecutive values.
+        EXPECT_EQ(g[(r / 16) * 16 * k + 5 * 16 + r % 16], h[r * k + 5]);
+      }
+    }
+  }
+}
+
+TEST_P(SimdTest, F16X16MatchesGeneric) {
+  const KernelTable *simd = table();
+  if (!simd) {
+    GTEST_SKIP() << reason;
+  }
+  const KernelTable &gen = genericKernels();
+  std::mt19937 rng(22);
+  for (int64_t k : kOddSizes) {
+    auto g = toHalf(randomVec(16 * k, rng));
+    const int64_t ldx = k + 3;
+    auto x = randomVec(ldx * 8, rng);
+    for (int m = 1; m <= 8; ++m) {
+      float a[128], b[128];
+      gen.dotF16X16(g.data(), k, x.data(), ldx, m, a);
+      simd->dotF16X16(g.data(), k, x.data(), ldx, m, b);
+      for (int i = 0; i < 16 * m; ++i) {
+        EXPECT_NEAR(a[i], b[i], 1e-5f * k) << "k=" << k << " m=" << m << " at " << i;
+      }
+    }
+  }
+}
+
+TEST_P(LinearTest, F16X16EqualsRowMajorF16) {
+  const int threads = GetParam();
+  std::mt19937 rng(23);
+  for (const KernelTable *kt :
+       {&genericKernels(), avx2Kernels(), avx512Kernels()}) {
+    if (!kt) {
+      continue;
+    }
+    Exec ex(threads, *kt);
+    // 16-row groups, then a tail of 9 row-major rows; decode and a prefill
+    // past one token block.
+    for (int64_t n : {1, 9, 70}) {
+      for (auto [in, out] : {std::pair<int64_t, int64_t>{33, 16}, {64, 57}}) {
+        auto x = randomVec(n * in, rng);
+        auto h = toHalf(randomVec(out * in, rng));
+        auto bias = randomVec(out, rng);
+        std::vector<uint16_t> g(h.size());
+        interleaveF16Rows(h.data(), out, in, g.data());
+        std::vector<float> y1(n * out), y2(n * out);
+        llmc_k_linear(&ex.e, x.data(), n, in, h.data(), LLMC_FORMAT_F16, 0, 0,
+                      out, bias.data(), LLMC_FORMAT_F32, y1.data());
+        llmc_k_linear(&ex.e, x.data(), n, in, g.data(), LLMC_FORMAT_F16X16, 0,
+                      0, out, bias.data(), LLMC_FORMAT_F32, y2.data());
+        for (int64_t i = 0; i < n * out; ++i) {
+          ASSERT_NEAR(y1[i], y2[i], 1e-4) << kt->name << " n=" << n
+                                          << " out=" << out << " at " << i;
+        }
+      }
+    }
+  }
+}
