@@ -301,22 +301,27 @@ void dotX8Tile(const uint8_t *w, const ActBlock *a, int64_t nb, int64_t group,
       _mm_prefetch(reinterpret_cast<const char *>(q) + kPrefetchAhead + 192, _MM_HINT_T0);
     }
     if constexpr (Q8) {
-      // |w| is the unsigned side; x takes w's sign.
-      __m512i aw[4];
-      __mmask64 neg[4];
+      // x + 128 (x's bytes with the top bit flipped) is the unsigned side
+      // and w the signed one; each lane's sum starts from -128·Σw (one
+      // dpbusd per weight register, shared by the tokens), so the result is
+      // Σx·w.
+      __m512i wq[4], base[4];
+      const __m512i u128 = _mm512_set1_epi8(static_cast<char>(0x80));
       for (int j = 0; j < 4; ++j) {
-        const __m512i v = _mm512_loadu_si512(q + 64 * j);
-        aw[j] = _mm512_abs_epi8(v);
-        neg[j] = _mm512_movepi8_mask(v);
+        wq[j] = _mm512_loadu_si512(q + 64 * j);
+        base[j] = _mm512_sub_epi32(
+            _mm512_setzero_si512(),
+            _mm512_dpbusd_epi32(_mm512_setzero_si512(), u128, wq[j]));
       }
       for (int t = 0; t < M; ++t) {
         const ActBlock &x = a[t * nb + b];
-        const __m512i xq = _mm512_broadcast_i64x4(
-            _mm256_loadu_si256(reinterpret_cast<const __m256i *>(x.q)));
+        const __m512i xu = _mm512_xor_si512(
+            _mm512_broadcast_i64x4(
+                _mm256_loadu_si256(reinterpret_cast<const __m256i *>(x.q))),
+            u128);
         const __m512 sx = _mm512_castps256_ps512(_mm256_mul_ps(d8, _mm256_set1_ps(x.d)));
         for (int j = 0; j < 4; ++j) {
-          const __m512i xs = _mm512_mask_sub_epi8(xq, neg[j], _mm512_setzero_si512(), xq);
-          const __m512i s = _mm512_dpbusd_epi32(_mm512_setzero_si512(), aw[j], xs);
+          const __m512i s = _mm512_dpbusd_epi32(base[j], xu, wq[j]);
           acc[t][j] = _mm512_fmadd_ps(_mm512_permutexvar_ps(lanesRow[j], sx),
                                       _mm512_cvtepi32_ps(s), acc[t][j]);
         }
@@ -425,6 +430,18 @@ void dotF16X16(const uint16_t *w, int64_t k, const float *x, int64_t ldx,
 template <bool Q8>
 void dotX8(const uint8_t *w, const ActBlock *a, int64_t nb, int m,
            int64_t group, float *out) {
+  if constexpr (Q8) {
+    // Four q8 registers a token: two tokens at a time keep the
+    // accumulators in registers (four spilled to the stack).
+    for (int t = 0; t < m; t += 2) {
+      if (m - t == 1) {
+        dotX8Tile<true, 1>(w, a + t * nb, nb, group, out + t);
+      } else {
+        dotX8Tile<true, 2>(w, a + t * nb, nb, group, out + t);
+      }
+    }
+    return;
+  }
   switch (m) {
   case 1: return dotX8Tile<Q8, 1>(w, a, nb, group, out);
   case 2: return dotX8Tile<Q8, 2>(w, a, nb, group, out);
