@@ -18,7 +18,9 @@ Q4_0, q4g128 Q4_K_M), and llama-bench (-p N -n N -r R, same threads) runs
 beside every llmc run, the two alternating which goes first; the table gets
 llama.cpp's figures and the ratio llmc / llama.cpp.
 
-Prints a table, writes JSON and (with matplotlib: /usr/bin/python3 and
+Each compile's time and peak anonymous memory (RssAnon, sampled from
+/proc every 50 ms; the mapped checkpoint's file pages do not count) are
+recorded too. Prints a table, writes JSON and (with matplotlib: /usr/bin/python3 and
 python3-matplotlib) a plot of decode tokens/s against weight bytes.
 
   bench/run.py [--build build] [--out bench/out] [--preset tinyllama-1.1b]
@@ -56,6 +58,29 @@ def run(cmd, **kw):
 
 
 LLAMA_TYPES = {"f16": "F16", "q8": "Q8_0", "q4g32": "Q4_0", "q4g128": "Q4_K_M"}
+
+
+def compile_tracked(cmd):
+    """Runs an llmc compile, sampling its RssAnon (anonymous resident
+    memory: the mapped checkpoint's file pages do not count) every 50 ms;
+    returns (seconds, peak RssAnon MiB)."""
+    print("+ " + " ".join(cmd), file=sys.stderr, flush=True)
+    t0 = time.time()
+    proc = subprocess.Popen(cmd)
+    peak = 0
+    status = "/proc/%d/status" % proc.pid
+    while proc.poll() is None:
+        try:
+            with open(status) as f:
+                for line in f:
+                    if line.startswith("RssAnon:"):
+                        peak = max(peak, int(line.split()[1]))
+        except OSError:
+            pass
+        time.sleep(0.05)
+    if proc.returncode != 0:
+        sys.exit("bench: %s failed" % " ".join(cmd))
+    return time.time() - t0, peak / 1024.0
 
 
 def median(xs):
@@ -154,14 +179,13 @@ def main():
         run([os.path.join(bin_dir, "llmc-make-model"), "--preset", args.preset,
              "--tokenizer", args.tokenizer, "-o", ckpt])
 
-    compile_s = {}
+    compile_s, compile_rss = {}, {}
     for name in names:
         exe = os.path.join(args.out, "%s-%s" % (args.preset, name))
-        t0 = time.time()
-        run([os.path.join(bin_dir, "llmc"), "compile", ckpt, "-o", exe,
+        compile_s[name], compile_rss[name] = compile_tracked(
+            [os.path.join(bin_dir, "llmc"), "compile", ckpt, "-o", exe,
              "--max-seq", str(max(512, args.prefill + args.decode)), "--quiet"]
             + CONFIGS[name])
-        compile_s[name] = time.time() - t0
     ggufs = {}
     if args.llama_cpp:
         f16 = os.path.join(args.out, "%s-F16.gguf" % args.preset)
@@ -211,6 +235,7 @@ def main():
         r["prefill_tok_s"] = median(x["prefill_tok_s"] for x in runs)
         bw = median(bandwidth[threads])
         r.update({"config": name, "compile_s": round(compile_s[name], 2),
+                  "compile_rss_anon_mib": round(compile_rss[name], 1),
                   "preset": args.preset, "passes": len(runs),
                   "decode_samples": [x["decode_tok_s"] for x in runs],
                   "prefill_samples": [x["prefill_tok_s"] for x in runs],
@@ -230,7 +255,7 @@ def main():
     header = ["config", "threads", "prefill tok/s", "decode tok/s",
               "decode vs %s" % names[0], "weight MB", "MB read/token",
               "decode GB/s", "share of read bandwidth", "peak RSS MiB",
-              "compile s"]
+              "compile s", "compile RssAnon MiB"]
     if args.llama_cpp:
         header[2:4] = ["llama.cpp type", "prefill tok/s (llama.cpp / llmc / ratio)",
                        "decode tok/s (llama.cpp / llmc / ratio)"]
@@ -243,7 +268,8 @@ def main():
                "%.0f" % (r["bytes_per_token"] / 1e6),
                "%.1f" % r["decode_gb_s"],
                "%.0f%% of %.1f GB/s" % (100 * r["bandwidth_share"], r["read_gb_s"]),
-               "%.0f" % r["peak_rss_mib"], "%.1f" % r["compile_s"]]
+               "%.0f" % r["peak_rss_mib"], "%.1f" % r["compile_s"],
+               "%.0f" % r["compile_rss_anon_mib"]]
         if args.llama_cpp:
             row[2:4] = [r["llama_type"],
                         "%.1f / %.1f / %.2fx" % (r["llama_prefill_tok_s"], r["prefill_tok_s"],

@@ -87,6 +87,7 @@ struct FuseProjectionsPass
     // Globals that only the fused linears read are gone.
     for (llm::GlobalOp g : llvm::make_early_inc_range(module.getOps<llm::GlobalOp>())) {
       if (SymbolTable::symbolKnownUseEmpty(g, module)) {
+        releaseWeightData(g); // the fused copy holds these bytes now
         symbols.erase(g);
       }
     }

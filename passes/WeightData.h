@@ -39,6 +39,10 @@ llm::GlobalOp createFloatGlobal(llm::GlobalOp after, llvm::StringRef name,
 /// effects), then every global no `llm.weight` refers to any more.
 void eraseDeadCode(mlir::ModuleOp module);
 
+/// Frees a global's data bytes (its resource blob) before the global is
+/// rewritten or erased; the writers below call it for the data they replace.
+void releaseWeightData(llm::GlobalOp global);
+
 /// Replaces a global's data with quantized rows already in block layout.
 void writeQuantWeight(llm::GlobalOp global, llm::StorageKind kind,
                       int64_t groupSize, bool asymmetric,

@@ -235,17 +235,21 @@ void dotX8GenericImpl(const uint8_t *w, const ActBlock *a, int64_t nb, int m,
         const uint8_t *chunk = w + (b / sub) * chunkBytes;
         uint16_t dh;
         std::memcpy(&dh, chunk + 2 * i, 2);
-        const uint8_t *q = chunk + 2 * kInterleaveRows +
-                           ((b % sub) * kInterleaveRows + i) * piece;
+        const uint8_t *sb = chunk + 2 * kInterleaveRows + (b % sub) * kInterleaveRows * piece;
+        // Byte p of row i's sub-block: piece p / 8, row i, byte p % 8.
+        auto q = [&](int p) {
+          return sb[((p / kInterleavePiece) * kInterleaveRows + i) * kInterleavePiece +
+                    p % kInterleavePiece];
+        };
         int s = 0;
         if (Q8) {
           for (int j = 0; j < kQuantSubBlock; ++j) {
-            s += static_cast<int8_t>(q[j]) * at[b].q[j];
+            s += static_cast<int8_t>(q(j)) * at[b].q[j];
           }
           acc += halfToFloat(dh) * at[b].d * static_cast<float>(s);
         } else {
           for (int j = 0; j < 16; ++j) {
-            s += (q[j] & 0x0F) * at[b].q[j] + (q[j] >> 4) * at[b].q[j + 16];
+            s += (q(j) & 0x0F) * at[b].q[j] + (q(j) >> 4) * at[b].q[j + 16];
           }
           acc += halfToFloat(dh) * (at[b].d * static_cast<float>(s) - 8.0f * at[b].sum);
         }

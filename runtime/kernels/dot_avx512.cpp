@@ -252,44 +252,47 @@ struct VnniDot {
 /// How far ahead of its loads the interleaved kernel prefetches (bytes).
 constexpr int kPrefetchAhead = 8192;
 
+/// 8 activation bytes x[at..at+8) in every 64-bit lane.
+inline __m512i broadcast8(const int8_t *x) {
+  int64_t v;
+  std::memcpy(&v, x, 8);
+  return _mm512_set1_epi64(v);
+}
+
 /// An interleaved group of 8 rows (q8x8 when Q8, else q4x8) against M
-/// activation rows. A 512-bit register holds four q4 rows' 16-byte
-/// sub-blocks (lanes 4i..4i+3 sum into row i) or two q8 rows' 32 bytes
-/// (lanes 8i..8i+7); the weights are expanded once per sub-block for all M
-/// tokens, and VNNI takes each register's 64 products in one dpbusd. The 8
-/// scales come in one 16-byte load and reach their lanes by one permute.
+/// activation rows. Each 64-byte load is one 8-byte piece of all 8 rows'
+/// codes (quant.h), so one dpbusd against a broadcast of the matching 8
+/// activation bytes adds 4 products into each of 16 lanes, lanes 2i and
+/// 2i + 1 belonging to row i: a sub-block's 4 (q8) or 2 x 2 (q4 low and
+/// high nibbles) dpbusd all sum into one register per token, which takes
+/// one conversion and one FMA with the rows' scales (spread over the lane
+/// pairs once per group) times the activation scale. The weights are
+/// loaded and unpacked once for up to 4 tokens.
 template <bool Q8, int M>
 void dotX8Tile(const uint8_t *w, const ActBlock *a, int64_t nb, int64_t group,
                float *out) {
   const int64_t sub = group / kQuantSubBlock;
   const size_t piece = Q8 ? kQuantSubBlock : kQuantSubBlock / 2;
   const size_t chunkBytes = kInterleaveRows * (2 + sub * piece);
-  constexpr int kRegs = Q8 ? 4 : 2;
-  // Which of the 8 scales each lane of register j takes.
-  __m512i lanesRow[kRegs];
-  for (int j = 0; j < kRegs; ++j) {
-    alignas(64) int32_t idx[16];
-    for (int l = 0; l < 16; ++l) {
-      idx[l] = Q8 ? 2 * j + l / 8 : 4 * j + l / 4;
-    }
-    lanesRow[j] = _mm512_load_si512(idx);
-  }
-  __m512 acc[M][kRegs];
+  const __m512i pairs = _mm512_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5,
+                                          6, 6, 7, 7);
+  __m512 acc[M];
   __m256 offset[M];
   for (int t = 0; t < M; ++t) {
-    for (int j = 0; j < kRegs; ++j) {
-      acc[t][j] = _mm512_setzero_ps();
-    }
+    acc[t] = _mm512_setzero_ps();
     offset[t] = _mm256_setzero_ps();
   }
   const __m512i low = _mm512_set1_epi8(0x0F);
+  const __m512i u128 = _mm512_set1_epi8(static_cast<char>(0x80));
   // Sub-block b is sub-block s of chunk b / sub (nb is a multiple of sub).
   const uint8_t *chunk = w;
   __m256 d8 = _mm256_setzero_ps();
+  __m512 dpair = _mm512_setzero_ps();
   for (int64_t b = 0, s = 0; b < nb; ++b, s = s + 1 == sub ? 0 : s + 1) {
     if (s == 0) {
       chunk = b == 0 ? w : chunk + chunkBytes;
       d8 = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i *>(chunk)));
+      dpair = _mm512_permutexvar_ps(pairs, _mm512_castps256_ps512(d8));
     }
     const uint8_t *q = chunk + 2 * kInterleaveRows + s * kInterleaveRows * piece;
     // The group's bytes are one stream: fetch ahead across page edges,
@@ -299,71 +302,58 @@ void dotX8Tile(const uint8_t *w, const ActBlock *a, int64_t nb, int64_t group,
     if constexpr (Q8) {
       _mm_prefetch(reinterpret_cast<const char *>(q) + kPrefetchAhead + 128, _MM_HINT_T0);
       _mm_prefetch(reinterpret_cast<const char *>(q) + kPrefetchAhead + 192, _MM_HINT_T0);
-    }
-    if constexpr (Q8) {
       // x + 128 (x's bytes with the top bit flipped) is the unsigned side
-      // and w the signed one; each lane's sum starts from -128·Σw (one
-      // dpbusd per weight register, shared by the tokens), so the result is
-      // Σx·w.
-      __m512i wq[4], base[4];
-      const __m512i u128 = _mm512_set1_epi8(static_cast<char>(0x80));
-      for (int j = 0; j < 4; ++j) {
-        wq[j] = _mm512_loadu_si512(q + 64 * j);
-        base[j] = _mm512_sub_epi32(
-            _mm512_setzero_si512(),
-            _mm512_dpbusd_epi32(_mm512_setzero_si512(), u128, wq[j]));
+      // and w the signed one; each lane starts from -128·Σw (computed once
+      // for the tokens), so the sum is Σx·w.
+      // Two independent dpbusd chains of two keep the latency short.
+      __m512i wq[4];
+      for (int h = 0; h < 4; ++h) {
+        wq[h] = _mm512_loadu_si512(q + 64 * h);
       }
+      const __m512i zero = _mm512_setzero_si512();
+      const __m512i base = _mm512_sub_epi32(
+          zero, _mm512_add_epi32(
+                    _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(zero, u128, wq[0]), u128, wq[1]),
+                    _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(zero, u128, wq[2]), u128, wq[3])));
       for (int t = 0; t < M; ++t) {
         const ActBlock &x = a[t * nb + b];
-        const __m512i xu = _mm512_xor_si512(
-            _mm512_broadcast_i64x4(
-                _mm256_loadu_si256(reinterpret_cast<const __m256i *>(x.q))),
-            u128);
-        const __m512 sx = _mm512_castps256_ps512(_mm256_mul_ps(d8, _mm256_set1_ps(x.d)));
-        for (int j = 0; j < 4; ++j) {
-          const __m512i s = _mm512_dpbusd_epi32(base[j], xu, wq[j]);
-          acc[t][j] = _mm512_fmadd_ps(_mm512_permutexvar_ps(lanesRow[j], sx),
-                                      _mm512_cvtepi32_ps(s), acc[t][j]);
-        }
+        auto xu = [&](int h) { return _mm512_xor_si512(broadcast8(x.q + 8 * h), u128); };
+        const __m512i sum = _mm512_add_epi32(
+            _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(base, xu(0), wq[0]), xu(1), wq[1]),
+            _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(zero, xu(2), wq[2]), xu(3), wq[3]));
+        acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum),
+                                 _mm512_mul_ps(dpair, _mm512_set1_ps(x.d)), acc[t]);
       }
     } else {
       __m512i lo[2], hi[2];
-      for (int j = 0; j < 2; ++j) {
-        const __m512i v = _mm512_loadu_si512(q + 64 * j);
-        lo[j] = _mm512_and_si512(v, low);
-        hi[j] = _mm512_and_si512(_mm512_srli_epi16(v, 4), low);
+      for (int h = 0; h < 2; ++h) {
+        const __m512i v = _mm512_loadu_si512(q + 64 * h);
+        lo[h] = _mm512_and_si512(v, low);
+        hi[h] = _mm512_and_si512(_mm512_srli_epi16(v, 4), low);
       }
       for (int t = 0; t < M; ++t) {
         const ActBlock &x = a[t * nb + b];
-        const __m512i xlo = _mm512_broadcast_i32x4(
-            _mm_loadu_si128(reinterpret_cast<const __m128i *>(x.q)));
-        const __m512i xhi = _mm512_broadcast_i32x4(
-            _mm_loadu_si128(reinterpret_cast<const __m128i *>(x.q + 16)));
-        const __m512 sx = _mm512_castps256_ps512(_mm256_mul_ps(d8, _mm256_set1_ps(x.d)));
-        for (int j = 0; j < 2; ++j) {
-          const __m512i s = _mm512_dpbusd_epi32(
-              _mm512_dpbusd_epi32(_mm512_setzero_si512(), lo[j], xlo), hi[j], xhi);
-          acc[t][j] = _mm512_fmadd_ps(_mm512_permutexvar_ps(lanesRow[j], sx),
-                                      _mm512_cvtepi32_ps(s), acc[t][j]);
-        }
+        // Piece h: codes 8h..8h+7 (low nibbles) and 16+8h.. (high); two
+        // chains of two.
+        const __m512i zero = _mm512_setzero_si512();
+        const __m512i sum = _mm512_add_epi32(
+            _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(zero, lo[0], broadcast8(x.q)), lo[1],
+                                broadcast8(x.q + 8)),
+            _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(zero, hi[0], broadcast8(x.q + 16)),
+                                hi[1], broadcast8(x.q + 24)));
+        acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum),
+                                 _mm512_mul_ps(dpair, _mm512_set1_ps(x.d)), acc[t]);
         offset[t] = _mm256_fmadd_ps(d8, _mm256_set1_ps(x.sum), offset[t]);
       }
     }
   }
   for (int t = 0; t < M; ++t) {
-    alignas(64) float lanes[kRegs][16];
+    alignas(64) float lanes[16];
     alignas(32) float off[8];
-    for (int j = 0; j < kRegs; ++j) {
-      _mm512_store_ps(lanes[j], acc[t][j]);
-    }
+    _mm512_store_ps(lanes, acc[t]);
     _mm256_store_ps(off, offset[t]);
-    constexpr int kPerRow = Q8 ? 8 : 4;
     for (int i = 0; i < 8; ++i) {
-      const float *l = &lanes[0][0] + i * kPerRow;
-      float s = 0.0f;
-      for (int u = 0; u < kPerRow; ++u) {
-        s += l[u];
-      }
+      const float s = lanes[2 * i] + lanes[2 * i + 1];
       out[i * 4 + t] = Q8 ? s : s - 8.0f * off[i];
     }
   }
@@ -430,18 +420,6 @@ void dotF16X16(const uint16_t *w, int64_t k, const float *x, int64_t ldx,
 template <bool Q8>
 void dotX8(const uint8_t *w, const ActBlock *a, int64_t nb, int m,
            int64_t group, float *out) {
-  if constexpr (Q8) {
-    // Four q8 registers a token: two tokens at a time keep the
-    // accumulators in registers (four spilled to the stack).
-    for (int t = 0; t < m; t += 2) {
-      if (m - t == 1) {
-        dotX8Tile<true, 1>(w, a + t * nb, nb, group, out + t);
-      } else {
-        dotX8Tile<true, 2>(w, a + t * nb, nb, group, out + t);
-      }
-    }
-    return;
-  }
   switch (m) {
   case 1: return dotX8Tile<Q8, 1>(w, a, nb, group, out);
   case 2: return dotX8Tile<Q8, 2>(w, a, nb, group, out);

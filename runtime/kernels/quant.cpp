@@ -307,8 +307,12 @@ void forEachPiece(int64_t rows, int64_t k, int32_t interleaved, int64_t group,
     const size_t chunk = rowGroup + c * kInterleaveRows * blockBytes;
     fn(c * blockBytes, chunk + i * 2, 2);
     for (int64_t s = 0; s < sub; ++s) {
-      fn(c * blockBytes + 2 + s * piece,
-         chunk + 2 * kInterleaveRows + (s * kInterleaveRows + i) * piece, piece);
+      for (size_t h = 0; h < piece / kInterleavePiece; ++h) {
+        fn(c * blockBytes + 2 + s * piece + h * kInterleavePiece,
+           chunk + 2 * kInterleaveRows + s * kInterleaveRows * piece +
+               (h * kInterleaveRows + i) * kInterleavePiece,
+           kInterleavePiece);
+      }
     }
   }
 }

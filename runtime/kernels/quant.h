@@ -97,18 +97,23 @@ int sparseColumn(const uint8_t *block, int32_t format, int lane);
 
 /// q8x8 / q4x8: symmetric q8 / q4 rows interleaved in groups of 8. Each
 /// group of 8 rows holds, per group of G columns, the 8 rows' f16 scales
-/// and then, per 32-column sub-block, the 8 rows' codes of that sub-block
-/// (q8: 32 bytes, q4: 16 bytes a row, nibbles as in q4): 8 blocks' bytes,
-/// reordered. Rows past the last multiple of 8 follow in the plain layout.
-/// At G = 32 a group of 8 rows is one of these per 32 columns:
+/// and then, per 32-column sub-block, the 8 rows' code bytes of that
+/// sub-block (q8: 32 bytes a row, q4: 16, nibbles as in q4) in 8-byte
+/// pieces: piece h of rows 0..7, then piece h + 1 of rows 0..7, and so on.
+/// So 64 consecutive bytes hold the same 8 codes (q8; q4: 16) of all 8
+/// rows, which one multiply-add instruction takes against one broadcast
+/// of 8 activation bytes. 8 blocks' bytes, reordered; rows past the last
+/// multiple of 8 follow in the plain layout. At G = 32 a group of 8 rows is
+/// one of these per 32 columns:
 struct BlockQ8X8G32 {
   uint16_t d[8];
-  int8_t q[8][32];
+  int8_t q[4][8][8]; // [piece][row][byte]: row r's code 8h + b at q[h][r][b]
 };
 struct BlockQ4X8G32 {
   uint16_t d[8];
-  uint8_t qs[8][16];
+  uint8_t qs[2][8][8]; // [piece][row][byte]
 };
+constexpr int kInterleavePiece = 8;
 static_assert(sizeof(BlockQ8X8G32) == 8 * sizeof(BlockQ8G32),
               "q8x8 holds 8 q8 blocks' bytes");
 static_assert(sizeof(BlockQ4X8G32) == 8 * sizeof(BlockQ4G32),

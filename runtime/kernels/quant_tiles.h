@@ -168,12 +168,21 @@ void dotQ4Tile(const uint8_t *w, size_t ldw, const ActBlock *a, int64_t nb,
   }
 }
 
+/// 8 activation bytes in every 64-bit lane.
+inline __m256i broadcast8x4(const int8_t *x) {
+  int64_t v;
+  std::memcpy(&v, x, 8);
+  return _mm256_set1_epi64x(v);
+}
+
 /// An interleaved group of 8 rows (q8x8 when Q8, else q4x8) against m
-/// activation rows, one row at a time (the group's bytes stay in L1 for the
-/// next): 256-bit registers hold two q4 rows' sub-blocks (lanes 0-3 and
-/// 4-7 sum into their rows) or one q8 row's. The scales of the 8 rows come
-/// in one 16-byte load; the q4 offset (-8 per code) is applied once per
-/// row at the end through the activations' sums.
+/// activation rows, a token at a time (the group's bytes stay in L1 for the
+/// next). A 256-bit load is one 8-byte piece of 4 rows' codes (quant.h);
+/// `Dot::sum` against a broadcast of the matching 8 activation bytes gives
+/// lanes 2i and 2i + 1 for row i, summed over the sub-block in integers
+/// (rows 0-3 and 4-7 in two registers), then converted once and scaled by
+/// the rows' scales (spread over the lane pairs) times the activation
+/// scale. q8 signs: |w| is the unsigned side and x takes w's sign.
 template <class Dot, bool Q8>
 void dotX8Avx2(const uint8_t *w, const ActBlock *a, int64_t nb, int m,
                int64_t group, float *out) {
@@ -181,66 +190,59 @@ void dotX8Avx2(const uint8_t *w, const ActBlock *a, int64_t nb, int m,
   const size_t piece = Q8 ? kQuantSubBlock : kQuantSubBlock / 2;
   const size_t chunkBytes = kInterleaveRows * (2 + sub * piece);
   const __m256i low = _mm256_set1_epi8(0x0F);
-  constexpr int kAcc = Q8 ? 8 : 4;
+  const __m256i pairsA = _mm256_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3);
+  const __m256i pairsB = _mm256_setr_epi32(4, 4, 5, 5, 6, 6, 7, 7);
   for (int t = 0; t < m; ++t) {
     const ActBlock *at = a + t * nb;
-    __m256 acc[kAcc];
-    for (int j = 0; j < kAcc; ++j) {
-      acc[j] = _mm256_setzero_ps();
-    }
+    __m256 accA = _mm256_setzero_ps(), accB = _mm256_setzero_ps();
     __m256 offset = _mm256_setzero_ps();
-    __m256 d8 = _mm256_setzero_ps();
-    for (int64_t b = 0; b < nb; ++b) {
-      const uint8_t *chunk = w + (b / sub) * chunkBytes;
-      if (b % sub == 0) {
+    const uint8_t *chunk = w;
+    __m256 d8 = _mm256_setzero_ps(), dA = d8, dB = d8;
+    for (int64_t b = 0, s = 0; b < nb; ++b, s = s + 1 == sub ? 0 : s + 1) {
+      if (s == 0) {
+        chunk = b == 0 ? w : chunk + chunkBytes;
         d8 = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i *>(chunk)));
+        dA = _mm256_permutevar8x32_ps(d8, pairsA);
+        dB = _mm256_permutevar8x32_ps(d8, pairsB);
       }
-      const uint8_t *q = chunk + 2 * kInterleaveRows + (b % sub) * kInterleaveRows * piece;
-      const __m256 sx = _mm256_mul_ps(d8, _mm256_set1_ps(at[b].d));
+      const uint8_t *q = chunk + 2 * kInterleaveRows + s * kInterleaveRows * piece;
+      __m256i sumA = _mm256_setzero_si256(), sumB = sumA;
       if constexpr (Q8) {
-        const __m256i xq = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(at[b].q));
-        for (int i = 0; i < 8; ++i) {
-          const __m256i wq = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(q + 32 * i));
-          const __m256i s = Dot::sum(_mm256_sign_epi8(wq, wq), _mm256_sign_epi8(xq, wq));
-          acc[i] = _mm256_fmadd_ps(_mm256_permutevar8x32_ps(sx, _mm256_set1_epi32(i)),
-                                   _mm256_cvtepi32_ps(s), acc[i]);
+        for (int h = 0; h < 4; ++h) {
+          const __m256i xb = broadcast8x4(at[b].q + 8 * h);
+          const __m256i wa = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(q + 64 * h));
+          const __m256i wb = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(q + 64 * h + 32));
+          sumA = _mm256_add_epi32(sumA, Dot::sum(_mm256_sign_epi8(wa, wa), _mm256_sign_epi8(xb, wa)));
+          sumB = _mm256_add_epi32(sumB, Dot::sum(_mm256_sign_epi8(wb, wb), _mm256_sign_epi8(xb, wb)));
         }
       } else {
-        const __m256i xlo = _mm256_broadcastsi128_si256(
-            _mm_loadu_si128(reinterpret_cast<const __m128i *>(at[b].q)));
-        const __m256i xhi = _mm256_broadcastsi128_si256(
-            _mm_loadu_si128(reinterpret_cast<const __m128i *>(at[b].q + 16)));
-        for (int j = 0; j < 4; ++j) {
-          const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(q + 32 * j));
-          const __m256i s = _mm256_add_epi32(
-              Dot::sum(_mm256_and_si256(v, low), xlo),
-              Dot::sum(_mm256_and_si256(_mm256_srli_epi16(v, 4), low), xhi));
-          const __m256i rows = _mm256_setr_epi32(2 * j, 2 * j, 2 * j, 2 * j, 2 * j + 1,
-                                                 2 * j + 1, 2 * j + 1, 2 * j + 1);
-          acc[j] = _mm256_fmadd_ps(_mm256_permutevar8x32_ps(sx, rows),
-                                   _mm256_cvtepi32_ps(s), acc[j]);
+        for (int h = 0; h < 2; ++h) {
+          const __m256i xl = broadcast8x4(at[b].q + 8 * h);
+          const __m256i xh = broadcast8x4(at[b].q + 16 + 8 * h);
+          const __m256i va = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(q + 64 * h));
+          const __m256i vb = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(q + 64 * h + 32));
+          sumA = _mm256_add_epi32(
+              sumA, _mm256_add_epi32(
+                        Dot::sum(_mm256_and_si256(va, low), xl),
+                        Dot::sum(_mm256_and_si256(_mm256_srli_epi16(va, 4), low), xh)));
+          sumB = _mm256_add_epi32(
+              sumB, _mm256_add_epi32(
+                        Dot::sum(_mm256_and_si256(vb, low), xl),
+                        Dot::sum(_mm256_and_si256(_mm256_srli_epi16(vb, 4), low), xh)));
         }
         offset = _mm256_fmadd_ps(d8, _mm256_set1_ps(at[b].sum), offset);
       }
+      const __m256 xd = _mm256_set1_ps(at[b].d);
+      accA = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sumA), _mm256_mul_ps(dA, xd), accA);
+      accB = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sumB), _mm256_mul_ps(dB, xd), accB);
     }
-    alignas(32) float lanes[kAcc][8], off[8];
-    for (int j = 0; j < kAcc; ++j) {
-      _mm256_store_ps(lanes[j], acc[j]);
-    }
+    alignas(32) float lanes[16], off[8];
+    _mm256_store_ps(lanes, accA);
+    _mm256_store_ps(lanes + 8, accB);
     _mm256_store_ps(off, offset);
     for (int i = 0; i < 8; ++i) {
-      float s = 0.0f;
-      if constexpr (Q8) {
-        for (int l = 0; l < 8; ++l) {
-          s += lanes[i][l];
-        }
-      } else {
-        for (int l = 0; l < 4; ++l) {
-          s += lanes[i / 2][(i % 2) * 4 + l];
-        }
-        s -= 8.0f * off[i];
-      }
-      out[i * 4 + t] = s;
+      const float sum = lanes[2 * i] + lanes[2 * i + 1];
+      out[i * 4 + t] = Q8 ? sum : sum - 8.0f * off[i];
     }
   }
 }

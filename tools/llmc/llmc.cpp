@@ -34,6 +34,7 @@
 #include <chrono>
 #include <cstring>
 #include <csignal>
+#include <malloc.h>
 
 using namespace llvm;
 
@@ -1169,6 +1170,11 @@ int main(int argc, char **argv) {
   // A file-size limit (RLIMIT_FSIZE) makes a write fail with EFBIG, which the
   // writers report and clean up after, instead of killing llmc mid-file.
   std::signal(SIGXFSZ, SIG_IGN);
+  // Weight buffers of a megabyte or more come straight from mmap, so that
+  // freeing one (a pass replacing a tensor's data) returns it to the system.
+  // glibc's default threshold rises with every such free, up to 32 MB, and
+  // a 7B model's tensors then pile up in a heap that never shrinks.
+  mallopt(M_MMAP_THRESHOLD, 1 << 20);
   cl::SetVersionPrinter(printVersion);
   cl::HideUnrelatedOptions({&compileCat, &inspectCat, &exportCat});
   cl::ParseCommandLineOptions(

@@ -295,11 +295,15 @@ TEST(Quant, InterleavedLayoutRoundTripsAndMatchesTheStructs) {
           if (base == LLMC_FORMAT_Q8) {
             const auto *b = reinterpret_cast<const BlockQ8X8G32 *>(x8.data());
             EXPECT_EQ(b->d[i], d);
-            EXPECT_EQ(0, std::memcmp(b->q[i], q.data() + i * rb + 2, 32));
+            for (int h = 0; h < 4; ++h) {
+              EXPECT_EQ(0, std::memcmp(b->q[h][i], q.data() + i * rb + 2 + 8 * h, 8));
+            }
           } else {
             const auto *b = reinterpret_cast<const BlockQ4X8G32 *>(x8.data());
             EXPECT_EQ(b->d[i], d);
-            EXPECT_EQ(0, std::memcmp(b->qs[i], q.data() + i * rb + 2, 16));
+            for (int h = 0; h < 2; ++h) {
+              EXPECT_EQ(0, std::memcmp(b->qs[h][i], q.data() + i * rb + 2 + 8 * h, 8));
+            }
           }
         }
       }
