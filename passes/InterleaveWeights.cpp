@@ -44,32 +44,21 @@ struct InterleaveWeightsPass
     });
     for (llm::GlobalOp g : module.getOps<llm::GlobalOp>()) {
       llm::WeightType t = g.getWeightType();
-      if (t.getKind() == llm::StorageKind::f16 && t.getShape().size() == 2 &&
+      // The interleaved kind this weight takes, if any.
+      std::optional<llm::StorageKind> to;
+      const bool matrix = t.getShape().size() == 2;
+      if (matrix && t.getKind() == llm::StorageKind::f16 &&
           t.getShape()[0] >= kernels::kF16GroupRows) {
-        auto it = onlyMatrix.find(g.getSymName());
-        if (it == onlyMatrix.end() || !it->second) {
-          continue;
-        }
-        std::optional<std::vector<char>> bytes = readStoredBytes(g);
-        if (!bytes) {
-          g.emitError() << "llm-interleave-weights: cannot read the data of @"
-                        << g.getSymName();
-          return signalPassFailure();
-        }
-        std::vector<uint8_t> out(bytes->size());
-        kernels::interleaveF16Rows(
-            reinterpret_cast<const uint16_t *>(bytes->data()), t.getShape()[0],
-            t.getShape()[1], reinterpret_cast<uint16_t *>(out.data()));
-        writeQuantWeight(g, llm::StorageKind::f16x16, 0, false, std::move(out));
-        continue;
-      }
-      const bool q8 = t.getKind() == llm::StorageKind::q8;
-      if ((!q8 && t.getKind() != llm::StorageKind::q4) || t.getAsymmetric() ||
-          t.getShape().size() != 2 || t.getShape()[0] < kernels::kInterleaveRows) {
-        continue;
+        to = llm::StorageKind::f16x16;
+      } else if (matrix && !t.getAsymmetric() &&
+                 t.getShape()[0] >= kernels::kInterleaveRows &&
+                 (t.getKind() == llm::StorageKind::q8 ||
+                  t.getKind() == llm::StorageKind::q4)) {
+        to = t.getKind() == llm::StorageKind::q8 ? llm::StorageKind::q8x8
+                                                 : llm::StorageKind::q4x8;
       }
       auto it = onlyMatrix.find(g.getSymName());
-      if (it == onlyMatrix.end() || !it->second) {
+      if (!to || it == onlyMatrix.end() || !it->second) {
         continue;
       }
       std::optional<std::vector<char>> bytes = readStoredBytes(g);
@@ -78,13 +67,17 @@ struct InterleaveWeightsPass
                       << g.getSymName();
         return signalPassFailure();
       }
-      const llm::StorageKind to = q8 ? llm::StorageKind::q8x8 : llm::StorageKind::q4x8;
+      const int64_t rows = t.getShape()[0], cols = t.getShape()[1];
       std::vector<uint8_t> out(bytes->size());
-      kernels::interleaveRows(reinterpret_cast<const uint8_t *>(bytes->data()),
-                              t.getShape()[0], t.getShape()[1],
-                              static_cast<int32_t>(to), t.getGroupSize(),
-                              out.data());
-      writeQuantWeight(g, to, t.getGroupSize(), false, std::move(out));
+      if (*to == llm::StorageKind::f16x16) {
+        kernels::interleaveF16Rows(reinterpret_cast<const uint16_t *>(bytes->data()),
+                                   rows, cols, reinterpret_cast<uint16_t *>(out.data()));
+      } else {
+        kernels::interleaveRows(reinterpret_cast<const uint8_t *>(bytes->data()),
+                                rows, cols, static_cast<int32_t>(*to),
+                                t.getGroupSize(), out.data());
+      }
+      writeQuantWeight(g, *to, t.getGroupSize(), false, std::move(out));
     }
     retypeWeightRefs(module);
   }

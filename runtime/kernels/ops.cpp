@@ -45,6 +45,12 @@ struct Outputs {
     stride = 0;
     return nullptr; // unreachable: the widths add up to out_dim
   }
+  /// Output columns j..j+r-1 of tokens t..t+m-1 from a kernel's tile
+  /// (column i of token q at tile[i * rowStride + q * tokenStride]), plus
+  /// the bias.
+  void store(int64_t j, int r, int64_t t, int m, const float *tile,
+             int rowStride, int tokenStride, const void *bias,
+             int32_t biasFormat) const;
 };
 
 float biasAt(const void *bias, int32_t format, int64_t j) {
@@ -55,6 +61,19 @@ float biasAt(const void *bias, int32_t format, int64_t j) {
                            format, 1, &b);
   }
   return b;
+}
+
+void Outputs::store(int64_t j, int r, int64_t t, int m, const float *tile,
+                    int rowStride, int tokenStride, const void *bias,
+                    int32_t biasFormat) const {
+  for (int i = 0; i < r; ++i) {
+    const float b = biasAt(bias, biasFormat, j + i);
+    int64_t ld;
+    float *col = column(j + i, ld);
+    for (int q = 0; q < m; ++q) {
+      col[(t + q) * ld] = tile[i * rowStride + q * tokenStride] + b;
+    }
+  }
 }
 
 /// Float weights: tiles of two weight rows by four activation rows.
@@ -92,14 +111,7 @@ void linearRows(const KernelTable &k, const float *x, int64_t n, int64_t in,
                    in, tile);
           break;
         }
-        for (int i = 0; i < r; ++i) {
-          float b = biasAt(bias, biasFormat, j + i);
-          int64_t ld;
-          float *col = y.column(j + i, ld);
-          for (int q = 0; q < m; ++q) {
-            col[(t + q) * ld] = tile[i * 4 + q] + b;
-          }
-        }
+        y.store(j, r, t, m, tile, 4, 1, bias, biasFormat);
       }
     }
   }
@@ -128,15 +140,8 @@ void linearF16X16(llmc_exec *exec, const float *x, int64_t n, int64_t in,
         for (int64_t t = t0; t < t1; t += 8) {
           const int m = static_cast<int>(std::min<int64_t>(8, t1 - t));
           k.dotF16X16(w + u * kF16GroupRows * in, in, x + t * in, in, m, tile);
-          for (int i = 0; i < kF16GroupRows; ++i) {
-            const int64_t j = u * kF16GroupRows + i;
-            const float bj = biasAt(bias, biasFormat, j);
-            int64_t ld;
-            float *col = y.column(j, ld);
-            for (int q = 0; q < m; ++q) {
-              col[(t + q) * ld] = tile[q * kF16GroupRows + i] + bj;
-            }
-          }
+          y.store(u * kF16GroupRows, kF16GroupRows, t, m, tile, 1, kF16GroupRows,
+                  bias, biasFormat);
         }
       }
     }
@@ -166,14 +171,7 @@ void linearQuant(llmc_exec *exec, const float *x, int64_t n, int64_t in,
   auto dot = rowFmt == LLMC_FORMAT_Q8 ? k.dotQ8 : asym ? k.dotQ4Asym : k.dotQ4;
   const size_t rowBytes = quantRowBytes(format, in, group, asym);
   auto store = [&](int64_t j, int r, int64_t t, int m, const float *tile) {
-    for (int i = 0; i < r; ++i) {
-      float bj = biasAt(bias, biasFormat, j + i);
-      int64_t ld;
-      float *col = y.column(j + i, ld);
-      for (int q = 0; q < m; ++q) {
-        col[(t + q) * ld] = tile[i * 4 + q] + bj;
-      }
-    }
+    y.store(j, r, t, m, tile, 4, 1, bias, biasFormat);
   };
   if (isInterleavedFormat(format)) {
     // Units of work: each group of 8 interleaved rows, then the rows past

@@ -20,6 +20,12 @@
 // RUN: %t.f16 --prompt-ids 1,5,9,3,12,7 --logits > %t.f16.txt
 // RUN: %t.f16rows --prompt-ids 1,5,9,3,12,7 --logits > %t.f16rows.txt
 // RUN: %python %e2e/compare_logits.py %t.f16.txt %t.f16rows.txt 1e-4
+// An embedding table stored interleaved (only a hand-written module can
+// have one) is refused with one line, and nothing is written.
+// RUN: llmc-opt %t.mlir --llm-quantize-weights="format=q8 group-size=32" | sed -e 's/16x64, q8<g32>/16x64, q8x8<g32>/g' > %t.bademb.mlir
+// RUN: not llmc compile %t.bademb.mlir -o %t.bademb 2>&1 | FileCheck %s --check-prefix=BADEMB
+// RUN: not ls %t.bademb
+// BADEMB: error: the module's program is inconsistent: op 0 (embedding): its table cannot be stored with rows interleaved
 // RUN: llmc-run --weights %t.x8 --prompt-ids 1,5,9,3,12,7 --logits > %t.eval.txt
 // RUN: %python %e2e/compare_logits.py %t.x8.txt %t.eval.txt 1e-5
 
