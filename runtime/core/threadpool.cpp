@@ -49,8 +49,7 @@ void ThreadPool::stopWorkers() {
   }
 }
 
-void ThreadPool::parallelFor(
-    int64_t n, const std::function<void(int64_t, int64_t, int)> &fn) {
+void ThreadPool::parallelFor(int64_t n, RangeFn fn) {
   if (workers_.empty() || n <= 1) {
     if (n > 0) {
       fn(0, n, 0);

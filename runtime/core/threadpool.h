@@ -5,12 +5,31 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
-#include <functional>
 #include <mutex>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 namespace llmc {
+
+/// A non-owning reference to a callable taking (begin, end, thread): what a
+/// parallel loop runs, without the allocation or type erasure of a
+/// std::function per call. The callable must outlive the reference (a
+/// parallel loop returns only when every part is done).
+class RangeFn {
+public:
+  template <class F, class = std::enable_if_t<
+                         !std::is_same_v<std::decay_t<F>, RangeFn>>>
+  RangeFn(const F &f) // NOLINT: converts from any such callable
+      : obj_(&f), call_([](const void *o, int64_t b, int64_t e, int t) {
+          (*static_cast<const F *>(o))(b, e, t);
+        }) {}
+  void operator()(int64_t b, int64_t e, int t) const { call_(obj_, b, e, t); }
+
+private:
+  const void *obj_;
+  void (*call_)(const void *, int64_t, int64_t, int);
+};
 
 class ThreadPool {
 public:
@@ -25,8 +44,7 @@ public:
   /// Splits [0, n) into size() contiguous parts and runs
   /// fn(begin, end, thread) on each, the caller taking part 0. Returns when
   /// all parts are done. Not reentrant.
-  void parallelFor(int64_t n,
-                   const std::function<void(int64_t, int64_t, int)> &fn);
+  void parallelFor(int64_t n, RangeFn fn);
 
 private:
   void workerLoop(int index);
@@ -41,7 +59,7 @@ private:
   std::atomic<int> sleepers_{0};
   std::mutex mutex_;
   std::condition_variable wake_;
-  const std::function<void(int64_t, int64_t, int)> *job_ = nullptr;
+  const RangeFn *job_ = nullptr;
   int64_t jobSize_ = 0;
 };
 

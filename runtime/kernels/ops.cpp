@@ -2,7 +2,6 @@
 #include "runtime/core/exec.h"
 
 #include <algorithm>
-#include <functional>
 #include <cmath>
 #include <cstring>
 
@@ -18,8 +17,7 @@ constexpr int64_t kTokenBlock = 64;
 // workers costs more than the work.
 constexpr int64_t kParallelWork = 1 << 15;
 
-void parallelFor(llmc_exec *exec, int64_t n, int64_t work,
-                 const std::function<void(int64_t, int64_t, int)> &fn) {
+void parallelFor(llmc_exec *exec, int64_t n, int64_t work, llmc::RangeFn fn) {
   if (work < kParallelWork) {
     fn(0, n, 0);
   } else {
