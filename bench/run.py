@@ -37,6 +37,9 @@ import subprocess
 import sys
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import track_memory  # noqa: E402
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 CONFIGS = {
@@ -61,26 +64,13 @@ LLAMA_TYPES = {"f16": "F16", "q8": "Q8_0", "q4g32": "Q4_0", "q4g128": "Q4_K_M"}
 
 
 def compile_tracked(cmd):
-    """Runs an llmc compile, sampling its RssAnon (anonymous resident
-    memory: the mapped checkpoint's file pages do not count) every 50 ms;
-    returns (seconds, peak RssAnon MiB)."""
+    """Runs an llmc compile under track_memory.py's sampler; returns
+    (seconds, peak RssAnon MiB)."""
     print("+ " + " ".join(cmd), file=sys.stderr, flush=True)
-    t0 = time.time()
-    proc = subprocess.Popen(cmd)
-    peak = 0
-    status = "/proc/%d/status" % proc.pid
-    while proc.poll() is None:
-        try:
-            with open(status) as f:
-                for line in f:
-                    if line.startswith("RssAnon:"):
-                        peak = max(peak, int(line.split()[1]))
-        except OSError:
-            pass
-        time.sleep(0.05)
-    if proc.returncode != 0:
+    rc, seconds, anon, _ = track_memory.track(cmd)
+    if rc != 0:
         sys.exit("bench: %s failed" % " ".join(cmd))
-    return time.time() - t0, peak / 1024.0
+    return seconds, anon
 
 
 def median(xs):

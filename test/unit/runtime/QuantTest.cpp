@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstring>
 #include <random>
+#include <string>
 #include <vector>
 
 using namespace llmc;
@@ -157,17 +158,25 @@ TEST(Quant, DotsMatchDequantizedMath) {
   }
 }
 
-class QuantSimd : public ::testing::TestWithParam<std::string> {};
+class QuantSimd : public ::testing::TestWithParam<std::string> {
+protected:
+  /// The parameter's table, or nullptr with `why` set when the CPU lacks it.
+  const KernelTable *table(std::string &why) const {
+    const bool avx2 = GetParam() == "avx2";
+    why = avx2 ? "this CPU has no AVX2/FMA/F16C"
+               : "this CPU has no AVX-512 F/BW/VL with VNNI";
+    return avx2 ? avx2Kernels() : avx512Kernels();
+  }
+};
 
 INSTANTIATE_TEST_SUITE_P(Isa, QuantSimd, ::testing::Values("avx2", "avx512"),
                          [](const auto &info) { return info.param; });
 
 TEST_P(QuantSimd, MatchesGeneric) {
-  const bool wantAvx2 = GetParam() == "avx2";
-  const KernelTable *simd = wantAvx2 ? avx2Kernels() : avx512Kernels();
+  std::string why;
+  const KernelTable *simd = table(why);
   if (!simd) {
-    GTEST_SKIP() << (wantAvx2 ? "this CPU has no AVX2/FMA/F16C"
-                              : "this CPU has no AVX-512 F/BW/VL with VNNI");
+    GTEST_SKIP() << why;
   }
   const KernelTable &gen = genericKernels();
   std::mt19937 rng(4);
@@ -312,11 +321,10 @@ TEST(Quant, InterleavedLayoutRoundTripsAndMatchesTheStructs) {
 }
 
 TEST_P(QuantSimd, InterleavedMatchesGeneric) {
-  const bool wantAvx2 = GetParam() == "avx2";
-  const KernelTable *simd = wantAvx2 ? avx2Kernels() : avx512Kernels();
+  std::string why;
+  const KernelTable *simd = table(why);
   if (!simd) {
-    GTEST_SKIP() << (wantAvx2 ? "this CPU has no AVX2/FMA/F16C"
-                              : "this CPU has no AVX-512 F/BW/VL with VNNI");
+    GTEST_SKIP() << why;
   }
   const KernelTable &gen = genericKernels();
   std::mt19937 rng(12);
