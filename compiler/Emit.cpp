@@ -5,6 +5,7 @@
 #include "mlir/Target/LLVMIR/Dialect/LLVMIR/LLVMToLLVMIRTranslation.h"
 #include "mlir/Target/LLVMIR/Export.h"
 #include "llvm/IR/LegacyPassManager.h"
+#include "llvm/MC/MCSubtargetInfo.h"
 #include "llvm/MC/TargetRegistry.h"
 #include "llvm/Passes/PassBuilder.h"
 #include "llvm/Support/FileSystem.h"
@@ -58,6 +59,18 @@ makeTargetMachine(const TargetOptions &target) {
 }
 
 } // namespace
+
+llvm::Expected<int64_t> vectorFloats(const TargetOptions &target) {
+  auto tm = makeTargetMachine(target);
+  if (!tm) {
+    return tm.takeError();
+  }
+  const llvm::MCSubtargetInfo *sti = (*tm)->getMCSubtargetInfo();
+  if (sti->checkFeatures("+avx512f")) {
+    return 16;
+  }
+  return sti->checkFeatures("+avx") ? 8 : 4;
+}
 
 llvm::Expected<std::unique_ptr<llvm::Module>>
 translateAndOptimize(mlir::ModuleOp module, llvm::LLVMContext &context,

@@ -17,6 +17,10 @@ struct TargetOptions {
   std::string cpu = "x86-64-v2";
 };
 
+/// f32 lanes of `target`'s widest vector registers: 16 with AVX-512F, 8
+/// with AVX, else 4 (SSE).
+llvm::Expected<int64_t> vectorFloats(const TargetOptions &target);
+
 /// Translates a module in the LLVM dialect to LLVM IR for `target` and runs
 /// LLVM's O3 pipeline on it.
 llvm::Expected<std::unique_ptr<llvm::Module>>

@@ -296,7 +296,7 @@ importCheckpoint(MLIRContext &ctx, const Checkpoint &ckpt, int64_t maxSeqLen) {
                                    start, kvHeads, c.headDim, theta.getValue());
     Value attn = llm::AttentionOp::create(
         b, mb.loc(p + "self_attn"), act(qDim), qr, kr, *v, cache, start, l,
-        heads, kvHeads, c.headDim);
+        heads, kvHeads, c.headDim, /*rope_theta=*/nullptr);
     auto o = linear(attn, "self_attn.o_proj", D, qDim, c.attentionBias);
     if (!o) return o.takeError();
     x = llm::AddOp::create(b, mb.loc(p + "residual_attn"), x, *o);

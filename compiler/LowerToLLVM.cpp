@@ -9,8 +9,11 @@
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/Math/Transforms/Passes.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/IR/BuiltinOps.h"
+#include "mlir/Transforms/GreedyPatternRewriteDriver.h"
 #include "llvm/ADT/DenseSet.h"
 #include "llvm/ADT/TypeSwitch.h"
 
@@ -53,9 +56,10 @@ static_assert(sizeof(llmc_weight_desc) == 32 && sizeof(llmc_cache_layer) == 16,
 
 class Lowering {
 public:
-  Lowering(ModuleOp module, func::FuncOp forward, bool cuda)
+  Lowering(ModuleOp module, func::FuncOp forward, bool cuda, int64_t vectorWidth)
       : module_(module), forward_(forward), ctx_(module.getContext()),
-        b_(ctx_), loc_(forward.getLoc()), cuda_(cuda) {
+        b_(ctx_), loc_(forward.getLoc()), cuda_(cuda),
+        vectorWidth_(vectorWidth) {
     ptrT_ = LLVM::LLVMPointerType::get(ctx_);
     i64T_ = b_.getI64Type();
     i32T_ = b_.getI32Type();
@@ -139,26 +143,39 @@ private:
     }
     return m;
   }
-  /// out[i] = f(a[i], b[i]) for i < n * width, as a generated loop.
+  /// out[i] = f(a[i], b[i]) for i < n * width, as generated loops: one
+  /// over vector<W x f32> values (W = vectorWidth_), then a scalar one for
+  /// the last n * width % W elements. `f` builds on scalars or vectors alike.
   void elementwise(Value out, Value a, Value bIn, int64_t w,
                    function_ref<Value(OpBuilder &, Location, Value, Value)> f) {
     Value total = LLVM::MulOp::create(b_, loc_, n_, i64(w));
-    scf::ForOp::create(
-        b_, loc_, i64(0), total, i64(1), ValueRange{},
-        [&](OpBuilder &ib, Location l, Value iv, ValueRange) {
-          auto load = [&](Value base) -> Value {
-            Value p = LLVM::GEPOp::create(ib, l, ptrT_, f32T_, base,
-                                          ArrayRef<LLVM::GEPArg>{iv});
-            return LLVM::LoadOp::create(ib, l, f32T_, p);
-          };
-          Value x = load(a);
-          Value y = bIn ? load(bIn) : Value();
-          Value r = f(ib, l, x, y);
-          Value p = LLVM::GEPOp::create(ib, l, ptrT_, f32T_, out,
-                                        ArrayRef<LLVM::GEPArg>{iv});
-          LLVM::StoreOp::create(ib, l, r, p);
-          scf::YieldOp::create(ib, l);
-        });
+    Value vw = i64(vectorWidth_);
+    Value vecEnd = LLVM::MulOp::create(
+        b_, loc_, LLVM::UDivOp::create(b_, loc_, total, vw), vw);
+    auto loop = [&](Value from, Value to, Value step, Type t) {
+      scf::ForOp::create(
+          b_, loc_, from, to, step, ValueRange{},
+          [&](OpBuilder &ib, Location l, Value iv, ValueRange) {
+            auto at = [&](Value base) -> Value {
+              return LLVM::GEPOp::create(ib, l, ptrT_, f32T_, base,
+                                         ArrayRef<LLVM::GEPArg>{iv});
+            };
+            Value x = LLVM::LoadOp::create(ib, l, t, at(a), /*alignment=*/4);
+            Value y = bIn ? LLVM::LoadOp::create(ib, l, t, at(bIn), 4).getResult()
+                          : Value();
+            LLVM::StoreOp::create(ib, l, f(ib, l, x, y), at(out), 4);
+            scf::YieldOp::create(ib, l);
+          });
+    };
+    loop(i64(0), vecEnd, vw, VectorType::get({vectorWidth_}, f32T_));
+    loop(vecEnd, total, i64(1), f32T_);
+  }
+  /// 1.0 of `t` (f32, or a vector of f32).
+  static Value one(OpBuilder &ib, Location l, Type t) {
+    if (auto v = dyn_cast<VectorType>(t)) {
+      return arith::ConstantOp::create(ib, l, DenseElementsAttr::get(v, 1.0f));
+    }
+    return arith::ConstantOp::create(ib, l, ib.getF32FloatAttr(1.0f));
   }
   LogicalResult lowerOp(Operation &op);
   void createDescriptor(int64_t arenaBytes, int64_t maxTokens,
@@ -187,6 +204,8 @@ private:
   Value cacheArg_; // @forward's cache argument
   /// --target cuda: elementwise ops are llmc_k_elementwise calls.
   bool cuda_;
+  /// f32 lanes of the generated elementwise loops.
+  int64_t vectorWidth_;
   /// SiLU ops folded into the multiply that is their one use (SWIGLU).
   llvm::DenseSet<Operation *> fusedSilu_;
   /// A call of llmc_k_elementwise over n rows of `width` floats.
@@ -253,6 +272,35 @@ LogicalResult Lowering::lowerOp(Operation &op) {
           widths.push_back(i64(l.getResultWidth(i)));
           outs.push_back(buffer(l->getResult(i)));
         }
+        if (l.isFused()) {
+          // Norm, residual and SwiGLU fusions are the CPU kernels'.
+          if (cuda_) {
+            return l.emitError() << "llm-lower-to-llvm: a fused norm, "
+                                    "residual or SwiGLU has no CUDA kernel "
+                                    "(the CUDA target fuses at run time)";
+          }
+          Value none = LLVM::ZeroOp::create(b_, loc_, ptrT_);
+          Value residual = none;
+          if (Value r = l.getResidual()) {
+            FailureOr<Value> rv = operand(l, r);
+            if (failed(rv)) {
+              return failure();
+            }
+            residual = *rv;
+          }
+          std::optional<uint64_t> swiglu = l.getSwigluBlock();
+          call("llmc_k_linear_fused",
+               {exec_, buffer(l.getInput()), n_, i64(width(l.getInput())),
+                buffer(l.getWeight()), st[0], st[1], st[2],
+                i64(swiglu ? 2 * out : out), bias, biasFmt,
+                l.getNorm() ? buffer(l.getNorm()) : none,
+                l.getNorm() ? format(l.getNorm()) : i32(0),
+                f32(l.getNorm() ? l.getNormEps()->convertToFloat() : 0.0f),
+                residual, i64(swiglu ? static_cast<int64_t>(*swiglu) : 0),
+                i64(static_cast<int64_t>(outs.size())),
+                stackArray(i64T_, widths), stackArray(ptrT_, outs)});
+          return success();
+        }
         if (outs.size() == 1) {
           call("llmc_k_linear",
                {exec_, buffer(l.getInput()), n_, i64(width(l.getInput())),
@@ -302,6 +350,18 @@ LogicalResult Lowering::lowerOp(Operation &op) {
         }
         cache_[layer] = {static_cast<int64_t>(a.getNumKvHeads()),
                          static_cast<int64_t>(a.getHeadDim())};
+        if (std::optional<APFloat> theta = a.getRopeTheta()) {
+          if (cuda_) {
+            return a.emitError() << "llm-lower-to-llvm: attention with fused "
+                                    "RoPE has no CUDA kernel";
+          }
+          call("llmc_k_attention_rope",
+               {exec_, i64(layer), buffer(a.getQuery()), buffer(a.getKey()),
+                buffer(a.getValue()), n_, *start, i64(a.getNumHeads()),
+                i64(a.getNumKvHeads()), i64(a.getHeadDim()),
+                f32(theta->convertToFloat()), buffer(a.getResult())});
+          return success();
+        }
         call("llmc_k_attention",
              {exec_, i64(layer), buffer(a.getQuery()), buffer(a.getKey()),
               buffer(a.getValue()), n_, *start, i64(a.getNumHeads()),
@@ -329,9 +389,8 @@ LogicalResult Lowering::lowerOp(Operation &op) {
                       // x * sigmoid(x) = x / (1 + exp(-x))
                       Value neg = arith::NegFOp::create(ib, l, x);
                       Value e = math::ExpOp::create(ib, l, neg);
-                      Value one = arith::ConstantOp::create(
-                          ib, l, ib.getF32FloatAttr(1.0f));
-                      Value den = arith::AddFOp::create(ib, l, one, e);
+                      Value den = arith::AddFOp::create(
+                          ib, l, one(ib, l, x.getType()), e);
                       return arith::DivFOp::create(ib, l, x, den);
                     });
         return success();
@@ -568,11 +627,35 @@ struct LowerToLLVMPass : llmc::impl::LowerToLLVMPassBase<LowerToLLVMPass> {
                          << "' (cpu or cuda)";
       return signalPassFailure();
     }
-    Lowering lowering(module, forward, target == "cuda");
+    if (vectorWidth < 1 || vectorWidth > 64) {
+      module.emitError() << "llm-lower-to-llvm: vector-width must be 1..64";
+      return signalPassFailure();
+    }
+    Lowering lowering(module, forward, target == "cuda", vectorWidth);
     uint64_t fp = fingerprint != 0 ? uint64_t(fingerprint)
                                    : llmc::tensorFingerprint(module);
     if (failed(lowering.run(fp, defaultWeights))) {
-      signalPassFailure();
+      return signalPassFailure();
+    }
+    // exp as MLIR's polynomial (arith and math.fma on the loop's vectors),
+    // not a libm call the vector loop would make once per lane. Only the
+    // exp ops and what their rewrite makes: no folding or constant
+    // hoisting, so the lowered code keeps the order it was built in.
+    SmallVector<Operation *> exps;
+    module.walk([&](math::ExpOp e) { exps.push_back(e); });
+    RewritePatternSet patterns(&getContext());
+    populateMathPolynomialApproximationPatterns(patterns, [](StringRef name) {
+      name.consume_front("math.");
+      return name == "exp";
+    });
+    GreedyRewriteConfig config;
+    config.setStrictness(GreedyRewriteStrictness::ExistingAndNewOps);
+    config.enableFolding(false);
+    if (!exps.empty() &&
+        failed(applyOpPatternsGreedily(exps, std::move(patterns), config))) {
+      module.emitError() << "llm-lower-to-llvm: the exp approximation did "
+                            "not converge";
+      return signalPassFailure();
     }
   }
 };

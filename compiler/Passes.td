@@ -33,13 +33,18 @@ def LowerToLLVMPass : Pass<"llm-lower-to-llvm", "mlir::ModuleOp"> {
     global's index, activations live at their planned arena offsets, the
     heavy ops become calls of the runtime's `llmc_k_*` kernels, and the
     elementwise ops (silu, mul, add) become generated loops (`target=cpu`)
-    or `llmc_k_elementwise` calls (`target=cuda`). The module also
+    or `llmc_k_elementwise` calls (`target=cuda`). A CPU loop works on
+    `vector<Wxf32>` values (W = `vector-width`, the target's float lanes:
+    llmc sets it from `--target-cpu`) with a scalar loop for the rest, and
+    its exp is MLIR's polynomial approximation, so the vector loop has no
+    libm call to scalarize. The module also
     gets `llmc_compiled_program`, the descriptor the runtime binds. Globals
     are removed: their data go to the artifact.
   }];
   let dependentDialects = [
     "mlir::LLVM::LLVMDialect", "mlir::scf::SCFDialect",
     "mlir::arith::ArithDialect", "mlir::math::MathDialect",
+    "mlir::vector::VectorDialect",
   ];
   let options = [
     Option<"fingerprint", "fingerprint", "uint64_t", /*default=*/"0",
@@ -52,6 +57,9 @@ def LowerToLLVMPass : Pass<"llm-lower-to-llvm", "mlir::ModuleOp"> {
            "cuda: they become llmc_k_elementwise calls (a SiLU whose one use "
            "is a multiply fuses into SWIGLU), so the runtime may keep every "
            "activation on a GPU">,
+    Option<"vectorWidth", "vector-width", "int64_t", /*default=*/"4",
+           "f32 lanes of the generated elementwise loops (4: SSE, 8: AVX2, "
+           "16: AVX-512)">,
   ];
 }
 

@@ -9,6 +9,7 @@
 #include "mlir/Conversion/MathToLLVM/MathToLLVM.h"
 #include "mlir/Conversion/ReconcileUnrealizedCasts/ReconcileUnrealizedCasts.h"
 #include "mlir/Conversion/SCFToControlFlow/SCFToControlFlow.h"
+#include "mlir/Conversion/VectorToLLVM/ConvertVectorToLLVMPass.h"
 #include "mlir/Pass/PassRegistry.h"
 #include "mlir/Transforms/Passes.h"
 
@@ -58,6 +59,13 @@ llvm::Error checkOptions(const CompileOptions &o) {
   };
   const bool quantize = o.quant != CompileOptions::Quant::None;
   const char *method = o.method == CompileOptions::Method::GPTQ ? "gptq" : "awq";
+  for (const std::string &f : o.disabledFusions) {
+    if (llvm::find(llvm::ArrayRef(kFusionNames), llvm::StringRef(f)) ==
+        std::end(kFusionNames)) {
+      return err("--disable-fusion: unknown fusion '" + llvm::Twine(f) +
+                 "' (projections, swiglu, residual, rope, norm)");
+    }
+  }
   if (o.method != CompileOptions::Method::RTN) {
     if (!quantize) {
       return err(llvm::Twine("--quant-method ") + method + " needs --q4 or --q8");
@@ -218,9 +226,26 @@ void buildCompressionPipeline(mlir::OpPassManager &pm,
     pm.addPass(createConvertWeightFormatPass(c));
   }
   // Fusion comes after compression, so keep rules and calibration see the
-  // checkpoint's own matrices; it works on any format.
-  if (o.fuse) {
+  // checkpoint's own matrices; it works on any format. The kernel fusions
+  // are the CPU kernels' (the CUDA backend fuses at run time, by what the
+  // program calls); SwiGLU reorders rows, so it comes before interleaving,
+  // and the norm last, so that it folds into the SwiGLU linear too.
+  if (o.fusionOn("projections")) {
     pm.addPass(createFuseProjectionsPass());
+  }
+  if (o.target == "cpu") {
+    if (o.fusionOn("swiglu")) {
+      pm.addPass(createFuseSwiGLUPass());
+    }
+    if (o.fusionOn("residual")) {
+      pm.addPass(createFuseResidualPass());
+    }
+    if (o.fusionOn("rope")) {
+      pm.addPass(createFuseRoPEPass());
+    }
+    if (o.fusionOn("norm")) {
+      pm.addPass(createFuseNormPass());
+    }
   }
   // Last: the layout the CPU kernels read (after fusion, which concatenates
   // rows).
@@ -230,6 +255,13 @@ void buildCompressionPipeline(mlir::OpPassManager &pm,
   pm.addPass(mlir::createCanonicalizerPass());
 }
 
+const char *const kFusionNames[5] = {"projections", "swiglu", "residual",
+                                     "rope", "norm"};
+
+bool CompileOptions::fusionOn(const std::string &name) const {
+  return fuse && llvm::find(disabledFusions, name) == disabledFusions.end();
+}
+
 void buildLoweringPipeline(mlir::OpPassManager &pm, const CompileOptions &o) {
   PlanMemoryPassOptions plan;
   plan.maxTokens = o.maxTokens;
@@ -237,8 +269,10 @@ void buildLoweringPipeline(mlir::OpPassManager &pm, const CompileOptions &o) {
   LowerToLLVMPassOptions lower;
   lower.defaultWeights = o.defaultWeights;
   lower.target = o.target;
+  lower.vectorWidth = o.vectorWidth;
   pm.addPass(createLowerToLLVMPass(lower));
   pm.addPass(mlir::createSCFToControlFlowPass());
+  pm.addPass(mlir::createConvertVectorToLLVMPass());
   pm.addPass(mlir::createArithToLLVMConversionPass());
   pm.addPass(mlir::createConvertMathToLLVMPass());
   pm.addPass(mlir::createConvertControlFlowToLLVMPass());
@@ -262,8 +296,16 @@ struct CompressOptions : mlir::PassPipelineOptions<CompressOptions> {
                                llvm::cl::desc("GLOB=FORMAT rules")};
   Option<bool> actOrder{*this, "act-order", llvm::cl::desc("GPTQ act-order"),
                         llvm::cl::init(false)};
-  Option<bool> fuse{*this, "fuse", llvm::cl::desc("Fuse projections"),
+  Option<bool> fuse{*this, "fuse",
+                    llvm::cl::desc("Fuse projections and (target cpu) "
+                                   "norm, SwiGLU, residual and RoPE"),
                     llvm::cl::init(true)};
+  ListOption<std::string> disableFusion{
+      *this, "disable-fusion",
+      llvm::cl::desc("Fusions left out: projections, swiglu, residual, rope, "
+                     "norm")};
+  Option<std::string> target{*this, "target", llvm::cl::desc("cpu or cuda"),
+                             llvm::cl::init("cpu")};
   Option<bool> interleave{*this, "interleave",
                           llvm::cl::desc("Interleave q8/q4 rows by 8 for the "
                                          "CPU kernels"),
@@ -289,6 +331,10 @@ struct LowerOptions : mlir::PassPipelineOptions<LowerOptions> {
   Option<int64_t> maxTokens{*this, "max-tokens",
                             llvm::cl::desc("Most tokens one forward call takes"),
                             llvm::cl::init(512)};
+  Option<int64_t> vectorWidth{
+      *this, "vector-width",
+      llvm::cl::desc("f32 lanes of the generated elementwise loops"),
+      llvm::cl::init(4)};
 };
 
 } // namespace
@@ -313,6 +359,8 @@ void registerPipelines() {
         o.keep.assign(c.keep.begin(), c.keep.end());
         o.actOrder = c.actOrder;
         o.fuse = c.fuse;
+        o.disabledFusions.assign(c.disableFusion.begin(), c.disableFusion.end());
+        o.target = c.target;
         o.interleave = c.interleave;
         o.pruneStructured = c.pruneStructured;
         o.prune = c.prune;
@@ -327,6 +375,7 @@ void registerPipelines() {
       [](mlir::OpPassManager &pm, const LowerOptions &l) {
         CompileOptions o;
         o.maxTokens = l.maxTokens;
+        o.vectorWidth = l.vectorWidth;
         buildLoweringPipeline(pm, o);
       });
 }

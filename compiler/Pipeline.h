@@ -28,7 +28,13 @@ struct CompileOptions {
   std::string pruneMethod;       // flap|wanda-sp|l2, magnitude|wanda; "" = default
   std::string lowrank;           // rank=R|energy=E|auto=F; "" = off
   bool toF16 = false;
+  /// Fusion (--fuse, the default): projection fusion on every target; for
+  /// the CPU target also the kernel fusions below, each of which
+  /// `--disable-fusion NAME` turns off.
   bool fuse = true;
+  std::vector<std::string> disabledFusions; // kFusionNames entries
+  /// Whether fusion `name` (one of kFusionNames) runs.
+  bool fusionOn(const std::string &name) const;
   /// q8/q4 matrices stored 8 rows interleaved for the CPU kernels
   /// (llm-interleave-weights; only for target "cpu").
   bool interleave = true;
@@ -39,6 +45,9 @@ struct CompileOptions {
   std::string defaultWeights;
   /// "cpu" or "cuda" (llm-lower-to-llvm's target).
   std::string target = "cpu";
+  /// f32 lanes of the generated elementwise loops: the target CPU's widest
+  /// float vector (llmc: vectorFloats(--target-cpu)).
+  int64_t vectorWidth = 4;
 
   /// The quantized format's name for the passes: q8, q4 or q4a.
   std::string formatName() const;
@@ -53,6 +62,12 @@ struct CompileOptions {
   /// (embedding table and LM head at q8).
   std::vector<std::string> keepRules() const;
 };
+
+/// The fusions, in the order the pipeline runs them: projections (q/k/v,
+/// gate/up into one linear), swiglu (silu(gate)*up as the gate/up
+/// epilogue), residual (the add as the o/down_proj epilogue), rope (into
+/// the attention's input), norm (RMSNorm into the linears' input stage).
+extern const char *const kFusionNames[5];
 
 /// A number as the user would write it ("0.5", "1e-09").
 std::string fmtNum(double v);

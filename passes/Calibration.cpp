@@ -48,6 +48,13 @@ std::unique_ptr<Calibrator> Calibrator::create(ModuleOp module,
   if (!vocabAttr) {
     return fail("the module has no llm.config with a vocab_size");
   }
+  bool fused = false;
+  module.walk([&](llm::LinearOp l) { fused |= l.isFused(); });
+  if (fused) {
+    return fail("a linear carries a fused norm, residual or SwiGLU, whose "
+                "input or result is not its matrix's: run the llm-fuse-* "
+                "passes after the calibration passes");
+  }
   FailureOr<ProgramView> view = buildProgram(module, passName);
   if (failed(view)) {
     return nullptr;

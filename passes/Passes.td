@@ -163,6 +163,71 @@ def InterleaveWeightsPass : Pass<"llm-interleave-weights", "mlir::ModuleOp"> {
   }];
 }
 
+def FuseNormPass : Pass<"llm-fuse-norm", "mlir::ModuleOp"> {
+  let summary = "Fold each RMSNorm into the input stage of the linears it feeds";
+  let description = [{
+    An `llm.rms_norm` whose every use is the input of an `llm.linear`
+    (after projection fusion: the q/k/v and the gate/up product of a
+    LLaMA layer) disappears; each of those linears takes the norm's input
+    and carries the norm as `norm(%g : W) {norm_eps = E}`. The CPU kernel
+    then normalizes each row and (for q8/q4 weights) quantizes it to int8
+    in one pass, with the row in L1, instead of writing the normalized f32
+    activations to memory and reading them back. The arithmetic is the
+    norm's own, so the result is bit-identical. The final norm before
+    `llm.lm_head` stays.
+
+    Before / after:
+    ```mlir
+    %n = llm.rms_norm %h, %g {eps = 1.0e-05 : f32} : tensor<?x64xf32>, !llm.weight<64, f32>
+    %q, %k, %v = llm.linear %n, %w : ...
+    %q, %k, %v = llm.linear %h, %w norm(%g : !llm.weight<64, f32>) {norm_eps = 1.0e-05 : f32} : ...
+    ```
+  }];
+}
+
+def FuseSwiGLUPass : Pass<"llm-fuse-swiglu", "mlir::ModuleOp"> {
+  let summary = "Make silu(gate) * up the epilogue of the fused gate/up linear";
+  let description = [{
+    `llm.mul(llm.silu(%gate), %up)` where `%gate` and `%up` are the two
+    results of one (projection-fused) `llm.linear`, each used once, becomes
+    that linear with `swiglu_block = B` and one result of the mul's type.
+    The weight's rows (and bias) are reordered at compile time into blocks
+    of B gate rows followed by the matching B up rows, so one kernel block
+    computes both factors of its output columns and writes only
+    silu(gate) * up: neither factor goes to memory. Runs before
+    `llm-interleave-weights` (B is a multiple of 16, so a block is whole
+    groups of the interleaved layouts). The weight must be read only by
+    this linear.
+  }];
+  let options = [
+    Option<"block", "block", "int64_t", /*default=*/"16",
+           "Gate (and up) rows per block: 16, 32, 48 or 64">,
+  ];
+}
+
+def FuseResidualPass : Pass<"llm-fuse-residual", "mlir::ModuleOp"> {
+  let summary = "Make the residual add the epilogue of the linear before it";
+  let description = [{
+    `llm.add(%y, %r)` where `%y` is the single result of an `llm.linear`
+    used only by this add (o_proj and down_proj in a LLaMA) becomes that
+    linear with `residual(%r : T)`: the kernel adds the residual stream as
+    it writes each output, so the product is never stored and read back.
+    `%r` must be defined before the linear.
+  }];
+}
+
+def FuseRoPEPass : Pass<"llm-fuse-rope", "mlir::ModuleOp"> {
+  let summary = "Fold the RoPE of query and key into the attention's input";
+  let description = [{
+    An `llm.attention` whose query and key are each the one use of an
+    `llm.rope` (same theta and position as the attention, head counts and
+    head_dim matching) reads the unrotated projections and carries
+    `rope_theta`: the kernel rotates each key row on its way into the KV
+    cache and each query row before its scores, so neither rotated tensor
+    is written to memory.
+  }];
+}
+
 def FuseProjectionsPass : Pass<"llm-fuse-projections", "mlir::ModuleOp"> {
   let summary = "Fuse the linears that read one activation (q/k/v, gate/up) into one";
   let description = [{

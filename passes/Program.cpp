@@ -111,6 +111,15 @@ FailureOr<ProgramView> buildProgram(ModuleOp module, StringRef who) {
               op.kind = eval::OpKind::Linear;
               op.weight = tensor(l.getWeight());
               op.bias = l.getBias() ? tensor(l.getBias()) : -1;
+              if (l.getNorm()) {
+                op.norm = tensor(l.getNorm());
+                op.eps = l.getNormEps()->convertToFloat();
+              }
+              op.swigluBlock =
+                  static_cast<int64_t>(l.getSwigluBlock().value_or(0));
+              if (Value r = l.getResidual()) {
+                return inputs({l.getInput(), r});
+              }
               return inputs({l.getInput()});
             })
             .Case([&](llm::RoPEOp r) -> LogicalResult {
@@ -129,6 +138,8 @@ FailureOr<ProgramView> buildProgram(ModuleOp module, StringRef who) {
               op.kvHeads = a.getNumKvHeads();
               op.headDim = a.getHeadDim();
               op.layer = static_cast<int64_t>(a.getLayer());
+              op.theta = a.getRopeTheta() ? a.getRopeTheta()->convertToFloat()
+                                          : 0.0f;
               if (a.getCache() != cacheArg) {
                 return fail(&o, "its cache must be @forward's cache argument");
               }

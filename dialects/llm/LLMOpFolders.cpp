@@ -51,9 +51,7 @@ struct DropZeroBias : OpRewritePattern<LinearOp> {
     if (!global || !isAllZero(global.getData())) {
       return failure();
     }
-    rewriter.replaceOpWithNewOp<LinearOp>(op, op.getResultTypes(),
-                                          op.getInput(), op.getWeight(),
-                                          Value());
+    rewriter.modifyOpInPlace(op, [&] { op.getBiasMutable().clear(); });
     return success();
   }
 };

@@ -133,6 +133,33 @@ LogicalResult LinearOp::verify() {
     out += w;
   }
   WeightType w = getWeight().getType();
+  std::optional<uint64_t> swiglu = getSwigluBlock();
+  if (swiglu) {
+    if (getResults().size() != 1 || getResidual()) {
+      return emitOpError() << "swiglu_block needs one result and no residual";
+    }
+    if (*swiglu == 0 || *swiglu % 16 != 0 || *swiglu > 64) {
+      return emitOpError() << "swiglu_block must be 16, 32, 48 or 64";
+    }
+    out *= 2; // a gate and an up row per result column
+  }
+  if (Value norm = getNorm()) {
+    auto nt = cast<WeightType>(norm.getType());
+    if (nt.getShape().size() != 1 || nt.getShape()[0] != in || !nt.isFloat()) {
+      return emitOpError() << "norm " << nt << " must be a float [" << in
+                           << "]";
+    }
+    if (!getNormEps() || getNormEps()->convertToFloat() <= 0) {
+      return emitOpError() << "a fused norm needs a positive norm_eps";
+    }
+  } else if (getNormEps()) {
+    return emitOpError() << "norm_eps without a norm";
+  }
+  if (Value r = getResidual()) {
+    if (getResults().size() != 1 || r.getType() != getResults()[0].getType()) {
+      return emitOpError() << "residual must have the type of the one result";
+    }
+  }
   if (w.getShape().size() != 2 || w.getShape()[0] != out ||
       w.getShape()[1] != in) {
     return emitOpError() << "weight " << w << " must be [" << out << ", " << in
@@ -199,6 +226,11 @@ LogicalResult AttentionOp::verify() {
     return emitOpError() << "key and value width must be num_kv_heads x "
                             "head_dim = "
                          << kvHeads * headDim;
+  }
+  if (std::optional<APFloat> theta = getRopeTheta()) {
+    if (theta->convertToFloat() <= 0 || headDim % 2 != 0) {
+      return emitOpError() << "rope_theta must be positive and head_dim even";
+    }
   }
   KVCacheType cache = getCache().getType();
   if (static_cast<int64_t>(getLayer()) >= cache.getLayers()) {

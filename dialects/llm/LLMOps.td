@@ -219,7 +219,7 @@ def LLM_RMSNormOp : LLM_Op<"rms_norm", [Pure, AllTypesMatch<["input", "result"]>
   let hasVerifier = 1;
 }
 
-def LLM_LinearOp : LLM_Op<"linear", [Pure]> {
+def LLM_LinearOp : LLM_Op<"linear", [Pure, AttrSizedOperandSegments]> {
   let summary = "x · Wᵀ (+ bias), optionally split into several results";
   let description = [{
     Multiplies each row of `input` (`[n, in]`) by the transposed weight
@@ -229,20 +229,46 @@ def LLM_LinearOp : LLM_Op<"linear", [Pure]> {
     fused projection (q/k/v, gate/up) feeds each consumer without a copy.
     The widths of the results add up to `out`.
 
+    Fusions (made by the llm-fuse-* passes for the CPU target):
+    - `norm(%g : W)` with `norm_eps`: the input rows are RMS-normalized with
+      weight `%g` first (llm.rms_norm folded into the product's input
+      stage); `input` is then the un-normalized stream.
+    - `residual(%r : T)`: `%r` (of the single result's type) is added to the
+      product after the bias (the residual add as the epilogue).
+    - `swiglu_block = B`: the single result is silu(gate) · up, where the
+      weight's rows come in blocks of B gate rows then B up rows (the last
+      block b < B of each); the weight has two rows per result column.
+
     ```mlir
     %q = llm.linear %x, %wq : tensor<?x64xf32>, !llm.weight<64x64, f16> -> tensor<?x64xf32>
     %b = llm.linear %x, %w bias %bias : tensor<?x64xf32>, !llm.weight<32x64, f32>, !llm.weight<32, f32> -> tensor<?x32xf32>
     %q, %k, %v = llm.linear %x, %wqkv : tensor<?x64xf32>, !llm.weight<128x64, q4<g32>>
         -> tensor<?x64xf32>, tensor<?x32xf32>, tensor<?x32xf32>
+    %h = llm.linear %x, %wgu norm(%g : !llm.weight<64, f32>) {norm_eps = 1.0e-05 : f32, swiglu_block = 16 : i64}
+        : tensor<?x64xf32>, !llm.weight<344x64, q8<g32>> -> tensor<?x172xf32>
+    %y = llm.linear %h, %wd residual(%x : tensor<?x64xf32>) : tensor<?x172xf32>, !llm.weight<64x172, q8<g32>> -> tensor<?x64xf32>
     ```
   }];
   let arguments = (ins LLM_Activation:$input, LLM_WeightType:$weight,
-                       Optional<LLM_WeightType>:$bias);
+                       Optional<LLM_WeightType>:$bias,
+                       Optional<LLM_WeightType>:$norm,
+                       Optional<LLM_Activation>:$residual,
+                       OptionalAttr<F32Attr>:$norm_eps,
+                       OptionalAttr<I64Attr>:$swiglu_block);
   let results = (outs Variadic<LLM_Activation>:$results);
   let assemblyFormat = [{
-    $input `,` $weight (`bias` $bias^)? attr-dict `:` type($input) `,` type($weight)
-    (`,` type($bias)^)? `->` type($results)
+    $input `,` $weight (`bias` $bias^)? (`norm` `(` $norm^ `:` type($norm) `)`)?
+    (`residual` `(` $residual^ `:` type($residual) `)`)? attr-dict `:`
+    type($input) `,` type($weight) (`,` type($bias)^)? `->` type($results)
   }];
+  let builders = [
+    // An unfused linear.
+    OpBuilder<(ins "mlir::TypeRange":$results, "mlir::Value":$input,
+                   "mlir::Value":$weight, "mlir::Value":$bias), [{
+      build($_builder, $_state, results, input, weight, bias, mlir::Value(),
+            mlir::Value(), nullptr, nullptr);
+    }]>
+  ];
   let hasVerifier = 1;
   let hasCanonicalizer = 1;
   let extraClassDeclaration = [{
@@ -252,6 +278,12 @@ def LLM_LinearOp : LLM_Op<"linear", [Pure]> {
     int64_t getResultWidth(unsigned i) {
       return llvm::cast<mlir::RankedTensorType>(getResults()[i].getType())
           .getDimSize(1);
+    }
+    /// Whether a fusion pass gave it a norm, a residual or SwiGLU: its
+    /// input is then not what its weight multiplies, or its result not the
+    /// product, so the calibration passes refuse it.
+    bool isFused() {
+      return getNorm() || getResidual() || getSwigluBlock().has_value();
     }
   }];
 }
@@ -284,6 +316,9 @@ def LLM_AttentionOp : LLM_Op<"attention", [
     Query head `h` reads key/value head `h / (num_heads / num_kv_heads)`.
     Scores are scaled by `1/sqrt(head_dim)`. Cache layer `layer` holds
     `num_kv_heads` heads of `head_dim`; no other attention op may use it.
+    With `rope_theta` (llm-fuse-rope), `query` and `key` are not yet
+    rotated: each is rotated as `llm.rope` with that theta at its position
+    on its way in (keys enter the cache rotated).
 
     ```mlir
     %o = llm.attention %q, %k, %v, %cache, %pos {layer = 0 : i64, num_heads = 8 : i64, num_kv_heads = 4 : i64, head_dim = 8 : i64}
@@ -294,7 +329,8 @@ def LLM_AttentionOp : LLM_Op<"attention", [
   let arguments = (ins LLM_Activation:$query, LLM_Activation:$key,
                        LLM_Activation:$value, LLM_KVCacheType:$cache,
                        Index:$start, I64Attr:$layer, I64Attr:$num_heads,
-                       I64Attr:$num_kv_heads, I64Attr:$head_dim);
+                       I64Attr:$num_kv_heads, I64Attr:$head_dim,
+                       OptionalAttr<F32Attr>:$rope_theta);
   let results = (outs LLM_Activation:$result);
   let assemblyFormat = [{
     $query `,` $key `,` $value `,` $cache `,` $start attr-dict `:`

@@ -66,7 +66,7 @@ uint64_t writeArtifact(std::FILE *f, const Contents &c) {
       ops.push_back(fb::CreateOpDirect(
           fbb, static_cast<fb::OpKind>(o.kind), &o.inputs, &o.results,
           &o.widths, o.weight, o.bias, o.heads, o.kvHeads, o.headDim, o.layer,
-          o.eps, o.theta));
+          o.eps, o.theta, o.norm, o.swigluBlock));
     }
     std::vector<flatbuffers::Offset<fb::CacheLayer>> cache;
     for (const llmc_cache_layer &l : c.program.cache) {

@@ -123,15 +123,38 @@ std::string Evaluator::validate(const std::vector<Weight> &weights,
     case OpKind::Linear:
     case OpKind::LMHead: {
       const Weight *w = weight(op.weight);
-      if (!nIn(1) || !w || !shape2(w, outTotal, in[0])) {
-        return bad("weight must be [" + std::to_string(outTotal) + ", " +
+      const bool residual = op.kind == OpKind::Linear && nIn(2);
+      const bool swiglu = op.swigluBlock != 0;
+      // A SwiGLU linear's weight has a gate and an up row per result column.
+      const int64_t rows = swiglu ? 2 * outTotal : outTotal;
+      if (!(nIn(1) || residual) || !w || !shape2(w, rows, in[0])) {
+        return bad("weight must be [" + std::to_string(rows) + ", " +
                    std::to_string(in.empty() ? 0 : in[0]) + "]");
+      }
+      if ((op.norm >= 0 || residual || swiglu) && op.kind != OpKind::Linear) {
+        return bad("only a linear takes a fused norm, residual or SwiGLU");
+      }
+      if (op.norm >= 0) {
+        const Weight *g = weight(op.norm);
+        if (!g || g->shape.size() != 1 || g->shape[0] != in[0] ||
+            !isFloatFormat(g->format) || !(op.eps > 0.0f)) {
+          return bad("its fused norm needs a float [" + std::to_string(in[0]) +
+                     "] weight and a positive eps");
+        }
+      }
+      if (residual && (op.results.size() != 1 || in[1] != W)) {
+        return bad("its residual must be one input of its result's width");
+      }
+      if (swiglu && (op.results.size() != 1 || residual || op.swigluBlock < 0 ||
+                     op.swigluBlock % 16 != 0 || op.swigluBlock > 64)) {
+        return bad("SwiGLU needs one result, no residual and a block of "
+                   "16, 32, 48 or 64 rows");
       }
       if (op.bias >= 0) {
         const Weight *b = weight(op.bias);
         if (op.kind != OpKind::Linear || !b || b->shape.size() != 1 ||
-            b->shape[0] != outTotal || !isFloatFormat(b->format)) {
-          return bad("bias must be a float [" + std::to_string(outTotal) + "]");
+            b->shape[0] != rows || !isFloatFormat(b->format)) {
+          return bad("bias must be a float [" + std::to_string(rows) + "]");
         }
       }
       if (op.kind == OpKind::LMHead) {
@@ -151,6 +174,9 @@ std::string Evaluator::validate(const std::vector<Weight> &weights,
       }
       break;
     case OpKind::Attention: {
+      if (op.theta != 0.0f && (!(op.theta > 0.0f) || op.headDim % 2 != 0)) {
+        return bad("fused RoPE needs theta > 0 and an even head_dim");
+      }
       if (!nIn(3) || op.results.size() != 1 || op.heads <= 0 ||
           op.kvHeads <= 0 || op.headDim <= 0 || op.heads % op.kvHeads != 0 ||
           in[0] != op.heads * op.headDim || W != in[0] ||
@@ -211,11 +237,24 @@ void Evaluator::runOp(size_t i, llmc_exec *exec,
     break;
   case OpKind::Linear: {
     const Weight *b = op.bias >= 0 ? &weights[op.bias] : nullptr;
+    const Weight *g = op.norm >= 0 ? &weights[op.norm] : nullptr;
     std::vector<float *> ys;
     int64_t total = 0;
     for (size_t r = 0; r < op.results.size(); ++r) {
       ys.push_back(out(r));
       total += op.widths[r];
+    }
+    const int64_t rows = op.swigluBlock > 0 ? 2 * total : total;
+    if (g || op.inputs.size() > 1 || op.swigluBlock > 0) {
+      llmc_k_linear_fused(exec, in(0), n, w->shape[1], w->data, w->format,
+                          w->group, w->asym, rows, b ? b->data : nullptr,
+                          b ? b->format : 0, g ? g->data : nullptr,
+                          g ? g->format : 0, op.eps,
+                          op.inputs.size() > 1 ? in(1) : nullptr,
+                          op.swigluBlock,
+                          static_cast<int64_t>(op.widths.size()),
+                          op.widths.data(), ys.data());
+      break;
     }
     llmc_k_linear_split(exec, in(0), n, w->shape[1], w->data, w->format,
                         w->group, w->asym, total, b ? b->data : nullptr,
@@ -228,6 +267,12 @@ void Evaluator::runOp(size_t i, llmc_exec *exec,
     llmc_k_rope(exec, in(0), out(0), n, op.heads, op.headDim, op.theta, start);
     break;
   case OpKind::Attention:
+    if (op.theta > 0.0f) {
+      llmc_k_attention_rope(exec, cacheSlot >= 0 ? cacheSlot : op.layer, in(0),
+                            in(1), in(2), n, start, op.heads, op.kvHeads,
+                            op.headDim, op.theta, out(0));
+      break;
+    }
     llmc_k_attention(exec, cacheSlot >= 0 ? cacheSlot : op.layer, in(0), in(1),
                      in(2), n, start, op.heads, op.kvHeads, op.headDim, out(0));
     break;

@@ -31,12 +31,20 @@ enum class OpKind : int8_t {
 /// read).
 struct Op {
   OpKind kind = OpKind::Add;
-  std::vector<int32_t> inputs;  // value ids (rope: x; attention: q, k, v)
+  /// value ids (rope: x; attention: q, k, v; linear: x, then the residual
+  /// when one is fused)
+  std::vector<int32_t> inputs;
   std::vector<int32_t> results; // value ids; a split linear has several
   std::vector<int64_t> widths;  // per result
   int32_t weight = -1, bias = -1; // tensor indices
   int64_t heads = 0, kvHeads = 0, headDim = 0, layer = 0;
+  /// rms_norm's eps (also a linear's fused norm); rope's theta (attention:
+  /// > 0 when it rotates q and k itself)
   float eps = 0.0f, theta = 0.0f;
+  /// Linear fusions (llmc_k_linear_fused): the RMSNorm weight applied to the
+  /// input first, and the SwiGLU block (0: none).
+  int32_t norm = -1;
+  int64_t swigluBlock = 0;
 };
 
 struct Program {

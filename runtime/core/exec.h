@@ -28,6 +28,12 @@ struct llmc_exec {
   llmc::PageBuffer<uint16_t> kCacheH, vCacheH;   // f16 cache
   std::vector<float> scratch; // per thread: ctx attention scores
   std::vector<llmc::kernels::ActBlock> act; // quantized activations
+  // Grown on first use, then reused: the kernels allocate nothing per call
+  // once a session has run its longest call.
+  std::vector<float> normWeight; // an RMSNorm weight in f32
+  std::vector<float> normed;     // RMS-normalized input rows (float weights)
+  std::vector<float> rows;       // per thread: one row of scratch
+  std::vector<float> ropeCos, ropeSin; // [n][head_dim / 2] angles of a call
 
   /// Allocates the cache of `cacheLayers` (f16 elements when `half`) and
   /// scratch for `nCtx` positions.

@@ -199,6 +199,8 @@ eval::Program programOf(const fb::Program &p) {
       op.layer = o->layer();
       op.eps = o->eps();
       op.theta = o->theta();
+      op.norm = o->norm();
+      op.swigluBlock = o->swiglu_block();
       out.ops.push_back(std::move(op));
     }
   }
@@ -215,7 +217,7 @@ uint64_t bytesPerToken(const llmc_model &m, const fb::Program *p) {
   std::vector<int> use(tensors.size(), 0); // 1: lookup only, 2: read whole
   for (const fb::Op *o : *p->ops()) {
     int how = o->kind() == fb::OpKind::Embedding ? 1 : 2;
-    for (int32_t idx : {o->weight(), o->bias()}) {
+    for (int32_t idx : {o->weight(), o->bias(), o->norm()}) {
       if (idx >= 0 && static_cast<size_t>(idx) < tensors.size()) {
         use[idx] = std::max(use[idx], how);
       }

@@ -43,12 +43,6 @@ struct Outputs {
     stride = 0;
     return nullptr; // unreachable: the widths add up to out_dim
   }
-  /// Output columns j..j+r-1 of tokens t..t+m-1 from a kernel's tile
-  /// (column i of token q at tile[i * rowStride + q * tokenStride]), plus
-  /// the bias.
-  void store(int64_t j, int r, int64_t t, int m, const float *tile,
-             int rowStride, int tokenStride, const void *bias,
-             int32_t biasFormat) const;
 };
 
 float biasAt(const void *bias, int32_t format, int64_t j) {
@@ -61,160 +55,382 @@ float biasAt(const void *bias, int32_t format, int64_t j) {
   return b;
 }
 
-void Outputs::store(int64_t j, int r, int64_t t, int m, const float *tile,
-                    int rowStride, int tokenStride, const void *bias,
-                    int32_t biasFormat) const {
-  for (int i = 0; i < r; ++i) {
-    const float b = biasAt(bias, biasFormat, j + i);
-    int64_t ld;
-    float *col = column(j + i, ld);
-    for (int q = 0; q < m; ++q) {
-      col[(t + q) * ld] = tile[i * rowStride + q * tokenStride] + b;
+/// Tokens one block computation covers, and the most rows it may span: a
+/// block's products land in a [rows][kBlockTokens] buffer before its
+/// epilogue writes them out.
+constexpr int kBlockTokens = 8;
+constexpr int64_t kMaxBlockRows = 128;
+
+/// One linear call as its blocks see it: the weight, the activations (f32
+/// rows, or int8 blocks for q8/q4) and what happens to each block's
+/// products.
+struct Linear {
+  const KernelTable *k;
+  const float *x; // f32 input rows (already normalized when fused)
+  int64_t n, in, out;
+  const void *w;
+  int32_t format, group;
+  bool asym;
+  const llmc::kernels::ActBlock *act = nullptr; // q8/q4: quantized rows
+  int64_t nb = 0;                               // ActBlocks a row
+  const void *bias;
+  int32_t biasFormat;
+  const float *residual;
+  int64_t swiglu; // gate/up rows a block of each; 0: no SwiGLU
+  Outputs y;
+
+  /// buf[(j - j0) * kBlockTokens + q] = row j of W against token t + q, for
+  /// j0 <= j < j1 and q < m (m <= kBlockTokens). j0 is a multiple of 16
+  /// unless it lies in the rows an interleaved format stores row by row.
+  void computeBlock(int64_t j0, int64_t j1, int64_t t, int m, float *buf) const;
+  /// Writes block [j0, j1) of tokens t..t+m-1 to the outputs: bias and
+  /// residual added, or SwiGLU applied.
+  void finish(int64_t j0, int64_t j1, int64_t t, int m, const float *buf) const;
+};
+
+void Linear::computeBlock(int64_t j0, int64_t j1, int64_t t, int m,
+                          float *buf) const {
+  using namespace llmc::kernels;
+  float tile[8 * kF16GroupRows];
+  // Copies a kernel tile (row i of token q at tile[i * rs + q * ts]) into
+  // the block buffer at row j.
+  auto put = [&](int64_t j, int r, int q0, int mq, int rs, int ts) {
+    for (int i = 0; i < r; ++i) {
+      for (int q = 0; q < mq; ++q) {
+        buf[(j - j0 + i) * kBlockTokens + q0 + q] = tile[i * rs + q * ts];
+      }
+    }
+  };
+  if (act) {
+    const int32_t rowFmt = rowFormat(format);
+    auto dot = rowFmt == LLMC_FORMAT_Q8 ? k->dotQ8 : asym ? k->dotQ4Asym : k->dotQ4;
+    const size_t rowBytes = quantRowBytes(format, in, group, asym);
+    const uint8_t *wb = static_cast<const uint8_t *>(w);
+    int64_t j = j0;
+    if (format == LLMC_FORMAT_Q8X8 || format == LLMC_FORMAT_Q4X8) {
+      auto dotX8 = format == LLMC_FORMAT_Q8X8 ? k->dotQ8X8 : k->dotQ4X8;
+      const int64_t full = out / kInterleaveRows * kInterleaveRows;
+      for (; j + kInterleaveRows <= std::min(j1, full); j += kInterleaveRows) {
+        for (int q = 0; q < m; q += 4) {
+          const int mq = std::min(4, m - q);
+          dotX8(wb + j * rowBytes, act + (t + q) * nb, nb, mq, group, tile);
+          put(j, kInterleaveRows, q, mq, 4, 1);
+        }
+      }
+    }
+    // Row by row: two-row tiles pay off when several tokens share them
+    // (prefill); for a single token (decode) they measured 35% slower than
+    // one row at a time.
+    const int64_t tileRows = n == 1 ? 1 : 2;
+    for (; j < j1; j += tileRows) {
+      const int r = static_cast<int>(std::min<int64_t>(tileRows, j1 - j));
+      for (int q = 0; q < m; q += 4) {
+        const int mq = std::min(4, m - q);
+        dot(wb + j * rowBytes, rowBytes, r, act + (t + q) * nb, nb, mq, group,
+            tile);
+        put(j, r, q, mq, 4, 1);
+      }
+    }
+    return;
+  }
+  int64_t j = j0;
+  if (format == LLMC_FORMAT_F16X16) {
+    const uint16_t *wh = static_cast<const uint16_t *>(w);
+    const int64_t full = out / kF16GroupRows * kF16GroupRows;
+    for (; j + kF16GroupRows <= std::min(j1, full); j += kF16GroupRows) {
+      k->dotF16X16(wh + j * in, in, x + t * in, in, m, tile);
+      put(j, kF16GroupRows, 0, m, 1, kF16GroupRows);
+    }
+  }
+  // Row-major float or 2:4 rows (and the f16x16 rows past the last group,
+  // stored row-major): tiles of two weight rows by four activation rows.
+  const int32_t fmt = format == LLMC_FORMAT_F16X16 ? LLMC_FORMAT_F16 : format;
+  for (; j < j1; j += 2) {
+    const int r = static_cast<int>(std::min<int64_t>(2, j1 - j));
+    for (int q = 0; q < m; q += 4) {
+      const int mq = std::min(4, m - q);
+      const float *xr = x + (t + q) * in;
+      switch (fmt) {
+      case LLMC_FORMAT_S24:
+      case LLMC_FORMAT_S24Q8:
+      case LLMC_FORMAT_S24Q4: {
+        const size_t rowBytes = llmc::kernels::sparseRowBytes(fmt, in);
+        k->dotSparse(static_cast<const uint8_t *>(w) + j * rowBytes, rowBytes,
+                     fmt, r, xr, in, mq, in, tile);
+        break;
+      }
+      case LLMC_FORMAT_F16:
+        k->dotF16(static_cast<const uint16_t *>(w) + j * in, in, r, xr, in, mq,
+                  in, tile);
+        break;
+      case LLMC_FORMAT_BF16:
+        k->dotBF16(static_cast<const uint16_t *>(w) + j * in, in, r, xr, in,
+                   mq, in, tile);
+        break;
+      default:
+        k->dotF32(static_cast<const float *>(w) + j * in, in, r, xr, in, mq,
+                  in, tile);
+        break;
+      }
+      put(j, r, q, mq, 4, 1);
     }
   }
 }
 
-/// Float weights: tiles of two weight rows by four activation rows.
-void linearRows(const KernelTable &k, const float *x, int64_t n, int64_t in,
-                const void *w, int32_t format, const void *bias,
-                int32_t biasFormat, const Outputs &y, int64_t rowBegin,
-                int64_t rowEnd) {
-  float tile[8];
-  for (int64_t t0 = 0; t0 < n; t0 += kTokenBlock) {
-    int64_t t1 = std::min(n, t0 + kTokenBlock);
-    for (int64_t j = rowBegin; j < rowEnd; j += 2) {
-      int r = static_cast<int>(std::min<int64_t>(2, rowEnd - j));
-      for (int64_t t = t0; t < t1; t += 4) {
-        int m = static_cast<int>(std::min<int64_t>(4, t1 - t));
-        const float *xr = x + t * in;
-        switch (format) {
-        case LLMC_FORMAT_S24:
-        case LLMC_FORMAT_S24Q8:
-        case LLMC_FORMAT_S24Q4: {
-          const size_t rowBytes = llmc::kernels::sparseRowBytes(format, in);
-          k.dotSparse(static_cast<const uint8_t *>(w) + j * rowBytes, rowBytes,
-                      format, r, xr, in, m, in, tile);
-          break;
-        }
-        case LLMC_FORMAT_F16:
-          k.dotF16(static_cast<const uint16_t *>(w) + j * in, in, r, xr, in, m,
-                   in, tile);
-          break;
-        case LLMC_FORMAT_BF16:
-          k.dotBF16(static_cast<const uint16_t *>(w) + j * in, in, r, xr, in,
-                    m, in, tile);
-          break;
-        default:
-          k.dotF32(static_cast<const float *>(w) + j * in, in, r, xr, in, m,
-                   in, tile);
-          break;
-        }
-        y.store(j, r, t, m, tile, 4, 1, bias, biasFormat);
+void Linear::finish(int64_t j0, int64_t j1, int64_t t, int m,
+                    const float *buf) const {
+  if (swiglu > 0) {
+    // Block j0 / (2 * swiglu): b gate rows, then b up rows.
+    const int64_t b = (j1 - j0) / 2;
+    const int64_t c0 = j0 / 2, width = out / 2;
+    for (int64_t i = 0; i < b; ++i) {
+      const float bg = biasAt(bias, biasFormat, j0 + i);
+      const float bu = biasAt(bias, biasFormat, j0 + b + i);
+      for (int q = 0; q < m; ++q) {
+        const float g = buf[i * kBlockTokens + q] + bg;
+        const float u = buf[(b + i) * kBlockTokens + q] + bu;
+        y.ys[0][(t + q) * width + c0 + i] = g / (1.0f + std::exp(-g)) * u;
+      }
+    }
+    return;
+  }
+  for (int64_t j = j0; j < j1; ++j) {
+    const float b = biasAt(bias, biasFormat, j);
+    int64_t ld;
+    float *col = y.column(j, ld);
+    const float *row = buf + (j - j0) * kBlockTokens;
+    if (residual) {
+      for (int q = 0; q < m; ++q) {
+        col[(t + q) * ld] = (row[q] + b) + residual[(t + q) * out + j];
+      }
+    } else {
+      for (int q = 0; q < m; ++q) {
+        col[(t + q) * ld] = row[q] + b;
       }
     }
   }
 }
 
-/// f16x16 weights: each group of 16 rows (stored column by column) against
-/// up to 8 tokens at a time; the rows past the last multiple of 16 are
-/// row-major f16 and go through the row tiles. Units of work are groups.
-void linearF16X16(llmc_exec *exec, const float *x, int64_t n, int64_t in,
-                  const uint16_t *w, int64_t out, const void *bias,
-                  int32_t biasFormat, const Outputs &y) {
-  using llmc::kernels::kF16GroupRows;
-  const KernelTable &k = *exec->k;
-  const int64_t groups = out / kF16GroupRows;
-  const int64_t tail = out - groups * kF16GroupRows;
-  parallelFor(exec, groups + (tail > 0), n * in * out, [&](int64_t b, int64_t e, int) {
-    if (e > groups) {
-      linearRows(k, x, n, in, w, LLMC_FORMAT_F16, bias, biasFormat, y,
-                 groups * kF16GroupRows, out);
-      e = groups;
-    }
-    float tile[8 * kF16GroupRows];
+/// Rows a unit of work spans: the format's natural group (so no group is
+/// split between threads), or one SwiGLU block of gate and up rows.
+int64_t unitRows(const Linear &l) {
+  if (l.swiglu > 0) {
+    return 2 * l.swiglu;
+  }
+  if (l.format == LLMC_FORMAT_F16X16) {
+    return llmc::kernels::kF16GroupRows;
+  }
+  return l.format == LLMC_FORMAT_Q8X8 || l.format == LLMC_FORMAT_Q4X8
+             ? llmc::kernels::kInterleaveRows
+             : 2;
+}
+
+/// Row `dim` of x normalized as llmc_k_rms_norm does (the same arithmetic,
+/// so fused and unfused programs agree bit for bit).
+void rmsNormRow(const float *x, int64_t dim, const float *w, float eps,
+                float *y) {
+  double ss = 0.0;
+  for (int64_t j = 0; j < dim; ++j) {
+    ss += static_cast<double>(x[j]) * x[j];
+  }
+  const float scale = static_cast<float>(1.0 / std::sqrt(ss / dim + eps));
+  for (int64_t j = 0; j < dim; ++j) {
+    y[j] = w[j] * (x[j] * scale);
+  }
+}
+
+template <typename T> T *grow(std::vector<T> &v, size_t size) {
+  if (v.size() < size) {
+    v.resize(size);
+  }
+  return v.data();
+}
+
+void runLinear(llmc_exec *exec, const float *x, int64_t n, int64_t in,
+               const void *w, int32_t format, int32_t group, bool asym,
+               int64_t out, const void *bias, int32_t biasFormat,
+               const void *norm, int32_t normFormat, float eps,
+               const float *residual, int64_t swiglu, const Outputs &y) {
+  using namespace llmc::kernels;
+  Linear l{exec->k, x,    n,        in,       out,      w,       format,
+           group,   asym, nullptr,  0,        bias,     biasFormat,
+           residual, swiglu, y};
+  const float *normW = nullptr;
+  if (norm) {
+    normW = grow(exec->normWeight, static_cast<size_t>(in));
+    toFloat(norm, normFormat, in, exec->normWeight.data());
+  }
+  const bool quant = format == LLMC_FORMAT_Q8 || format == LLMC_FORMAT_Q4 ||
+                     format == LLMC_FORMAT_Q8X8 || format == LLMC_FORMAT_Q4X8;
+  if (quant) {
+    // The activations become int8 blocks once (normalized on the way when
+    // the RMSNorm is fused: the row is read from memory once, normalized
+    // into a per-thread row that stays in L1, and quantized from there).
+    l.nb = (in + group - 1) / group * group / kQuantSubBlock;
+    ActBlock *act = grow(exec->act, static_cast<size_t>(n * l.nb));
+    float *rows = norm ? grow(exec->rows, static_cast<size_t>(exec->pool->size() * in))
+                       : nullptr;
+    const int64_t nb = l.nb;
+    parallelFor(exec, n, n * in * 4, [&](int64_t b, int64_t e, int thread) {
+      for (int64_t t = b; t < e; ++t) {
+        const float *src = x + t * in;
+        if (normW) {
+          float *row = rows + thread * in;
+          rmsNormRow(src, in, normW, eps, row);
+          src = row;
+        }
+        quantizeActivations(src, in, nb, act + t * nb);
+      }
+    });
+    l.act = act;
+  } else if (normW) {
+    float *normed = grow(exec->normed, static_cast<size_t>(n * in));
+    parallelFor(exec, n, n * in * 4, [&](int64_t b, int64_t e, int) {
+      for (int64_t t = b; t < e; ++t) {
+        rmsNormRow(x + t * in, in, normW, eps, normed + t * in);
+      }
+    });
+    l.x = normed;
+  }
+  const int64_t unit = unitRows(l);
+  // SwiGLU blocks hold 2 * swiglu rows, the last one 2 * (out / 2 % swiglu).
+  const int64_t units = swiglu > 0 ? (out / 2 + swiglu - 1) / swiglu
+                                   : (out + unit - 1) / unit;
+  auto rowsOf = [&](int64_t u, int64_t &j0, int64_t &j1) {
+    j0 = u * unit;
+    j1 = swiglu > 0 ? j0 + 2 * std::min(swiglu, out / 2 - u * swiglu)
+                    : std::min(out, j0 + unit);
+  };
+  parallelFor(exec, units, n * in * out, [&](int64_t b, int64_t e, int) {
+    alignas(64) float buf[kMaxBlockRows * kBlockTokens];
     for (int64_t t0 = 0; t0 < n; t0 += kTokenBlock) {
       const int64_t t1 = std::min(n, t0 + kTokenBlock);
       for (int64_t u = b; u < e; ++u) {
-        for (int64_t t = t0; t < t1; t += 8) {
-          const int m = static_cast<int>(std::min<int64_t>(8, t1 - t));
-          k.dotF16X16(w + u * kF16GroupRows * in, in, x + t * in, in, m, tile);
-          y.store(u * kF16GroupRows, kF16GroupRows, t, m, tile, 1, kF16GroupRows,
-                  bias, biasFormat);
+        int64_t j0, j1;
+        rowsOf(u, j0, j1);
+        for (int64_t t = t0; t < t1; t += kBlockTokens) {
+          const int m = static_cast<int>(std::min<int64_t>(kBlockTokens, t1 - t));
+          l.computeBlock(j0, j1, t, m, buf);
+          l.finish(j0, j1, t, m, buf);
         }
       }
     }
   });
 }
 
-/// Quantized weights: activations become int8 blocks once, then every
-/// weight row is dotted against them in registers.
-void linearQuant(llmc_exec *exec, const float *x, int64_t n, int64_t in,
-                 const uint8_t *w, int32_t format, int32_t group, bool asym,
-                 int64_t out, const void *bias, int32_t biasFormat,
-                 const Outputs &y) {
-  using namespace llmc::kernels;
-  const int64_t groups = (in + group - 1) / group;
-  const int64_t nb = groups * group / kQuantSubBlock;
-  if (static_cast<int64_t>(exec->act.size()) < n * nb) {
-    exec->act.resize(static_cast<size_t>(n * nb));
-  }
-  ActBlock *act = exec->act.data();
-  parallelFor(exec, n, n * in * 4, [&](int64_t b, int64_t e, int) {
-    for (int64_t t = b; t < e; ++t) {
-      quantizeActivations(x + t * in, in, nb, act + t * nb);
+/// The angles of RoPE for positions start..start+n-1 (cos and sin of
+/// position * theta^(-2j/head_dim), in double, rounded to float), shared by
+/// llmc_k_rope and the fused attention so both rotate identically.
+void ropeAngles(llmc_exec *exec, int64_t n, int64_t headDim, float theta,
+                int64_t start) {
+  const int64_t half = headDim / 2;
+  float *cs = grow(exec->ropeCos, static_cast<size_t>(n * half));
+  float *sn = grow(exec->ropeSin, static_cast<size_t>(n * half));
+  for (int64_t j = 0; j < half; ++j) {
+    const double invFreq = std::pow(static_cast<double>(theta),
+                                    -2.0 * static_cast<double>(j) / headDim);
+    for (int64_t i = 0; i < n; ++i) {
+      const double a = static_cast<double>(start + i) * invFreq;
+      cs[i * half + j] = static_cast<float>(std::cos(a));
+      sn[i * half + j] = static_cast<float>(std::sin(a));
     }
-  });
-  const KernelTable &k = *exec->k;
-  const int32_t rowFmt = rowFormat(format);
-  auto dot = rowFmt == LLMC_FORMAT_Q8 ? k.dotQ8 : asym ? k.dotQ4Asym : k.dotQ4;
-  const size_t rowBytes = quantRowBytes(format, in, group, asym);
-  auto store = [&](int64_t j, int r, int64_t t, int m, const float *tile) {
-    y.store(j, r, t, m, tile, 4, 1, bias, biasFormat);
-  };
-  if (isInterleavedFormat(format)) {
-    // Units of work: each group of 8 interleaved rows, then the rows past
-    // the last multiple of 8 (stored row by row) as one more unit.
-    auto dotX8 = format == LLMC_FORMAT_Q8X8 ? k.dotQ8X8 : k.dotQ4X8;
-    const int64_t groups = out / kInterleaveRows;
-    const int64_t tail = out - groups * kInterleaveRows;
-    const uint8_t *tailRows = w + groups * kInterleaveRows * rowBytes;
-    parallelFor(exec, groups + (tail > 0), n * in * out, [&](int64_t b, int64_t e, int) {
-      float tile[32];
-      for (int64_t t0 = 0; t0 < n; t0 += kTokenBlock) {
-        const int64_t t1 = std::min(n, t0 + kTokenBlock);
-        for (int64_t u = b; u < e; ++u) {
-          for (int64_t t = t0; t < t1; t += 4) {
-            const int m = static_cast<int>(std::min<int64_t>(4, t1 - t));
-            if (u < groups) {
-              dotX8(w + u * kInterleaveRows * rowBytes, act + t * nb, nb, m,
-                    group, tile);
-              store(u * kInterleaveRows, kInterleaveRows, t, m, tile);
-              continue;
-            }
-            for (int64_t i = 0; i < tail; ++i) {
-              dot(tailRows + i * rowBytes, rowBytes, 1, act + t * nb, nb, m,
-                  group, tile);
-              store(groups * kInterleaveRows + i, 1, t, m, tile);
-            }
-          }
-        }
-      }
-    });
-    return;
   }
-  // Two-row tiles pay off when several tokens share them (prefill); for a
-  // single token (decode) they measured 35% slower than one row at a time.
-  const int64_t tileRows = n == 1 ? 1 : 2;
-  parallelFor(exec, out, n * in * out, [&](int64_t b, int64_t e, int) {
-    float tile[8];
-    for (int64_t t0 = 0; t0 < n; t0 += kTokenBlock) {
-      int64_t t1 = std::min(n, t0 + kTokenBlock);
-      for (int64_t j = b; j < e; j += tileRows) {
-        int r = static_cast<int>(std::min<int64_t>(tileRows, e - j));
-        for (int64_t t = t0; t < t1; t += 4) {
-          int m = static_cast<int>(std::min<int64_t>(4, t1 - t));
-          dot(w + j * rowBytes, rowBytes, r, act + t * nb, nb, m, group, tile);
-          store(j, r, t, m, tile);
+}
+
+/// One head of row i rotated with the angles ropeAngles computed.
+void ropeHead(const llmc_exec *exec, int64_t i, int64_t headDim,
+              const float *x, float *y) {
+  const int64_t half = headDim / 2;
+  const float *cs = exec->ropeCos.data() + i * half;
+  const float *sn = exec->ropeSin.data() + i * half;
+  for (int64_t j = 0; j < half; ++j) {
+    const float a = x[j], b = x[j + half];
+    y[j] = a * cs[j] - b * sn[j];
+    y[j + half] = b * cs[j] + a * sn[j];
+  }
+}
+
+/// Causal GQA attention; with theta > 0, q and k are rotated on the way in.
+void attention(llmc_exec *exec, int64_t layer, const float *q, const float *k,
+               const float *v, int64_t n, int64_t start, int64_t heads,
+               int64_t kv_heads, int64_t head_dim, float theta, float *out) {
+  const int64_t ctx = exec->ctx, hd = head_dim;
+  const size_t base = exec->layerOffset[layer];
+  const bool half = exec->kvHalf;
+  float *kc = half ? nullptr : exec->kCache.data() + base;
+  float *vc = half ? nullptr : exec->vCache.data() + base;
+  uint16_t *kh16 = half ? exec->kCacheH.data() + base : nullptr;
+  uint16_t *vh16 = half ? exec->vCacheH.data() + base : nullptr;
+  const bool rope = theta > 0.0f;
+  float *rot = nullptr; // per thread: one rotated head
+  if (rope) {
+    ropeAngles(exec, n, hd, theta, start);
+    rot = grow(exec->rows, static_cast<size_t>(exec->pool->size() * hd));
+  }
+  for (int64_t i = 0; i < n; ++i) {
+    for (int64_t h = 0; h < kv_heads; ++h) {
+      const size_t at = static_cast<size_t>((h * ctx + start + i) * hd);
+      const float *kr = k + (i * kv_heads + h) * hd;
+      const float *vr = v + (i * kv_heads + h) * hd;
+      if (rope) {
+        ropeHead(exec, i, hd, kr, rot);
+        kr = rot;
+      }
+      if (half) {
+        for (int64_t j = 0; j < hd; ++j) {
+          kh16[at + j] = llmc::kernels::floatToHalf(kr[j]);
+          vh16[at + j] = llmc::kernels::floatToHalf(vr[j]);
+        }
+      } else {
+        std::memcpy(kc + at, kr, static_cast<size_t>(hd) * 4);
+        std::memcpy(vc + at, vr, static_cast<size_t>(hd) * 4);
+      }
+    }
+  }
+  const KernelTable &kt = *exec->k;
+  const int64_t group = heads / kv_heads;
+  const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+  // One unit of work is one (token, head) pair.
+  const int64_t work = n * heads * (start + n) * hd * 2;
+  parallelFor(exec, n * heads, work, [&](int64_t b, int64_t e, int thread) {
+    float *scores = exec->scratch.data() + thread * ctx;
+    for (int64_t u = b; u < e; ++u) {
+      int64_t i = u / heads, h = u % heads, kvh = h / group;
+      int64_t last = start + i;
+      const float *qr = q + (i * heads + h) * hd;
+      if (rope) {
+        float *r = rot + thread * hd;
+        ropeHead(exec, i, hd, qr, r);
+        qr = r;
+      }
+      const size_t head = static_cast<size_t>(kvh * ctx * hd);
+      float mx = -INFINITY;
+      for (int64_t t = 0; t <= last; ++t) {
+        float s;
+        if (half) {
+          // One f16 key row against the query: a 1 x 1 tile.
+          float tile[8];
+          kt.dotF16(kh16 + head + t * hd, hd, 1, qr, hd, 1, hd, tile);
+          s = tile[0];
+        } else {
+          s = kt.dot(qr, kc + head + t * hd, hd);
+        }
+        scores[t] = s * scale;
+        mx = std::max(mx, scores[t]);
+      }
+      float sum = 0.0f;
+      for (int64_t t = 0; t <= last; ++t) {
+        scores[t] = std::exp(scores[t] - mx);
+        sum += scores[t];
+      }
+      float *o = out + (i * heads + h) * hd;
+      std::fill(o, o + hd, 0.0f);
+      float inv = 1.0f / sum;
+      for (int64_t t = 0; t <= last; ++t) {
+        if (half) {
+          kt.axpyF16(scores[t] * inv, vh16 + head + t * hd, o, hd);
+        } else {
+          kt.axpy(scores[t] * inv, vc + head + t * hd, o, hd);
         }
       }
     }
@@ -257,19 +473,10 @@ void llmc_k_rms_norm(llmc_exec *exec, const float *x, int64_t n, int64_t dim,
   if (exec->gpu) {
     return exec->gpu->rmsNorm(x, n, dim, w, format, eps, out);
   }
-  std::vector<float> wf(static_cast<size_t>(dim));
-  llmc::kernels::toFloat(w, format, dim, wf.data());
+  float *wf = grow(exec->normWeight, static_cast<size_t>(dim));
+  llmc::kernels::toFloat(w, format, dim, wf);
   for (int64_t i = 0; i < n; ++i) {
-    const float *xr = x + i * dim;
-    double ss = 0.0;
-    for (int64_t j = 0; j < dim; ++j) {
-      ss += static_cast<double>(xr[j]) * xr[j];
-    }
-    float scale = static_cast<float>(1.0 / std::sqrt(ss / dim + eps));
-    float *yr = out + i * dim;
-    for (int64_t j = 0; j < dim; ++j) {
-      yr[j] = wf[j] * (xr[j] * scale);
-    }
+    rmsNormRow(x + i * dim, dim, wf, eps, out + i * dim);
   }
 }
 
@@ -282,22 +489,24 @@ void llmc_k_linear_split(llmc_exec *exec, const float *x, int64_t n,
     return exec->gpu->linear(x, n, in_dim, w, format, group, asym, out_dim,
                              bias, bias_format, parts, widths, ys);
   }
-  const KernelTable &k = *exec->k;
-  const Outputs y{parts, widths, ys};
-  if (format == LLMC_FORMAT_F16X16) {
-    linearF16X16(exec, x, n, in_dim, static_cast<const uint16_t *>(w), out_dim,
-                 bias, bias_format, y);
-    return;
-  }
-  if (format == LLMC_FORMAT_Q8 || format == LLMC_FORMAT_Q4 ||
-      llmc::kernels::isInterleavedFormat(format)) {
-    linearQuant(exec, x, n, in_dim, static_cast<const uint8_t *>(w), format,
-                group, asym != 0, out_dim, bias, bias_format, y);
-    return;
-  }
-  parallelFor(exec, out_dim, n * in_dim * out_dim, [&](int64_t b, int64_t e, int) {
-    linearRows(k, x, n, in_dim, w, format, bias, bias_format, y, b, e);
-  });
+  runLinear(exec, x, n, in_dim, w, format, group, asym != 0, out_dim, bias,
+            bias_format, nullptr, 0, 0.0f, nullptr, 0,
+            Outputs{parts, widths, ys});
+}
+
+void llmc_k_linear_fused(llmc_exec *exec, const float *x, int64_t n,
+                         int64_t in_dim, const void *w, int32_t format,
+                         int32_t group, int32_t asym, int64_t out_dim,
+                         const void *bias, int32_t bias_format,
+                         const void *norm, int32_t norm_format, float eps,
+                         const float *residual, int64_t swiglu_block,
+                         int64_t parts, const int64_t *widths,
+                         float *const *ys) {
+  // Fused linears are made for the CPU target only (compiler/Pipeline.cpp):
+  // a GPU session never runs a program that calls this.
+  runLinear(exec, x, n, in_dim, w, format, group, asym != 0, out_dim, bias,
+            bias_format, norm, norm_format, eps, residual, swiglu_block,
+            Outputs{parts, widths, ys});
 }
 
 void llmc_k_linear(llmc_exec *exec, const float *x, int64_t n, int64_t in_dim,
@@ -315,27 +524,11 @@ void llmc_k_rope(llmc_exec *exec, const float *x, float *y, int64_t n,
     // decode step serves every position.
     return exec->gpu->rope(x, y, n, heads, head_dim, theta);
   }
-  const int64_t half = head_dim / 2;
-  std::vector<double> invFreq(static_cast<size_t>(half));
-  for (int64_t j = 0; j < half; ++j) {
-    invFreq[j] = std::pow(static_cast<double>(theta),
-                          -2.0 * static_cast<double>(j) / head_dim);
-  }
-  std::vector<float> cs(static_cast<size_t>(half)), sn(static_cast<size_t>(half));
+  ropeAngles(exec, n, head_dim, theta, start);
   for (int64_t i = 0; i < n; ++i) {
-    double pos = static_cast<double>(start + i);
-    for (int64_t j = 0; j < half; ++j) {
-      cs[j] = static_cast<float>(std::cos(pos * invFreq[j]));
-      sn[j] = static_cast<float>(std::sin(pos * invFreq[j]));
-    }
     for (int64_t h = 0; h < heads; ++h) {
-      const float *xr = x + (i * heads + h) * head_dim;
-      float *yr = y + (i * heads + h) * head_dim;
-      for (int64_t j = 0; j < half; ++j) {
-        float a = xr[j], b = xr[j + half];
-        yr[j] = a * cs[j] - b * sn[j];
-        yr[j + half] = b * cs[j] + a * sn[j];
-      }
+      ropeHead(exec, i, head_dim, x + (i * heads + h) * head_dim,
+               y + (i * heads + h) * head_dim);
     }
   }
 }
@@ -348,72 +541,16 @@ void llmc_k_attention(llmc_exec *exec, int64_t layer, const float *q,
     return exec->gpu->attention(layer, q, k, v, n, heads, kv_heads, head_dim,
                                 out);
   }
-  const int64_t ctx = exec->ctx, hd = head_dim;
-  const size_t base = exec->layerOffset[layer];
-  const bool half = exec->kvHalf;
-  float *kc = half ? nullptr : exec->kCache.data() + base;
-  float *vc = half ? nullptr : exec->vCache.data() + base;
-  uint16_t *kh16 = half ? exec->kCacheH.data() + base : nullptr;
-  uint16_t *vh16 = half ? exec->vCacheH.data() + base : nullptr;
-  for (int64_t i = 0; i < n; ++i) {
-    for (int64_t h = 0; h < kv_heads; ++h) {
-      const size_t at = static_cast<size_t>((h * ctx + start + i) * hd);
-      const float *kr = k + (i * kv_heads + h) * hd;
-      const float *vr = v + (i * kv_heads + h) * hd;
-      if (half) {
-        for (int64_t j = 0; j < hd; ++j) {
-          kh16[at + j] = llmc::kernels::floatToHalf(kr[j]);
-          vh16[at + j] = llmc::kernels::floatToHalf(vr[j]);
-        }
-      } else {
-        std::memcpy(kc + at, kr, static_cast<size_t>(hd) * 4);
-        std::memcpy(vc + at, vr, static_cast<size_t>(hd) * 4);
-      }
-    }
-  }
-  const KernelTable &kt = *exec->k;
-  const int64_t group = heads / kv_heads;
-  const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
-  // One unit of work is one (token, head) pair.
-  const int64_t work = n * heads * (start + n) * hd * 2;
-  parallelFor(exec, n * heads, work, [&](int64_t b, int64_t e, int thread) {
-    float *scores = exec->scratch.data() + thread * ctx;
-    for (int64_t u = b; u < e; ++u) {
-      int64_t i = u / heads, h = u % heads, kvh = h / group;
-      int64_t last = start + i;
-      const float *qr = q + (i * heads + h) * hd;
-      const size_t head = static_cast<size_t>(kvh * ctx * hd);
-      float mx = -INFINITY;
-      for (int64_t t = 0; t <= last; ++t) {
-        float s;
-        if (half) {
-          // One f16 key row against the query: a 1 x 1 tile.
-          float tile[8];
-          kt.dotF16(kh16 + head + t * hd, hd, 1, qr, hd, 1, hd, tile);
-          s = tile[0];
-        } else {
-          s = kt.dot(qr, kc + head + t * hd, hd);
-        }
-        scores[t] = s * scale;
-        mx = std::max(mx, scores[t]);
-      }
-      float sum = 0.0f;
-      for (int64_t t = 0; t <= last; ++t) {
-        scores[t] = std::exp(scores[t] - mx);
-        sum += scores[t];
-      }
-      float *o = out + (i * heads + h) * hd;
-      std::fill(o, o + hd, 0.0f);
-      float inv = 1.0f / sum;
-      for (int64_t t = 0; t <= last; ++t) {
-        if (half) {
-          kt.axpyF16(scores[t] * inv, vh16 + head + t * hd, o, hd);
-        } else {
-          kt.axpy(scores[t] * inv, vc + head + t * hd, o, hd);
-        }
-      }
-    }
-  });
+  attention(exec, layer, q, k, v, n, start, heads, kv_heads, head_dim, 0.0f,
+            out);
+}
+
+void llmc_k_attention_rope(llmc_exec *exec, int64_t layer, const float *q,
+                           const float *k, const float *v, int64_t n,
+                           int64_t start, int64_t heads, int64_t kv_heads,
+                           int64_t head_dim, float theta, float *out) {
+  attention(exec, layer, q, k, v, n, start, heads, kv_heads, head_dim, theta,
+            out);
 }
 
 void llmc_k_elementwise(llmc_exec *exec, int32_t op, const float *a,

@@ -264,10 +264,23 @@ cl::opt<bool> elideWeights(
              "module"),
     cl::init(false), cl::sub(compileCmd), cl::cat(compileCat));
 
-cl::opt<bool> noFuse("no-fuse",
-                     cl::desc("Keep q/k/v and gate/up as separate matrix "
-                              "products (default: fuse each group into one)"),
-                     cl::init(false), cl::sub(compileCmd), cl::cat(compileCat));
+cl::opt<bool> noFuse(
+    "no-fuse",
+    cl::desc("No fusion: q/k/v and gate/up stay separate matrix products, and "
+             "norms, SwiGLU, residual adds and RoPE separate ops (default: "
+             "all fused; see --disable-fusion)"),
+    cl::init(false), cl::sub(compileCmd), cl::cat(compileCat));
+
+cl::list<std::string> disableFusion(
+    "disable-fusion",
+    cl::desc("Leave out one fusion (repeatable, or comma-separated): "
+             "projections (q/k/v, gate/up into one product), swiglu "
+             "(silu(gate)*up as the gate/up kernel's epilogue), residual (the "
+             "add as the o/down_proj epilogue), rope (into the attention's "
+             "input), norm (RMSNorm into the next product's input stage). The "
+             "last four are CPU-target kernel fusions"),
+    cl::value_desc("name"), cl::CommaSeparated, cl::sub(compileCmd),
+    cl::cat(compileCat));
 
 cl::opt<bool> noInterleave(
     "no-interleave",
@@ -522,6 +535,7 @@ int runCompile(int argc, char **argv) {
   options.toF16 = toF16;
   // A Hugging Face checkpoint has separate q/k/v and gate/up.
   options.fuse = !noFuse && emitKind != EmitKind::Safetensors;
+  options.disabledFusions.assign(disableFusion.begin(), disableFusion.end());
   options.interleave = !noInterleave && emitKind != EmitKind::Safetensors;
   options.progress = !quiet;
   options.target = targetDevice;
@@ -754,8 +768,19 @@ int runCompile(int argc, char **argv) {
   if (toF16) {
     progress.step("converted the remaining float weights to f16");
   }
-  if (options.fuse) {
+  if (options.fusionOn("projections")) {
     progress.step("fused the projections that share an input (q/k/v, gate/up)");
+  }
+  if (options.target == "cpu") {
+    std::string kernelFusions;
+    for (const char *name : {"swiglu", "residual", "rope", "norm"}) {
+      if (options.fusionOn(name)) {
+        kernelFusions += (kernelFusions.empty() ? "" : ", ") + std::string(name);
+      }
+    }
+    if (!kernelFusions.empty()) {
+      progress.step("fused into the kernels: " + kernelFusions);
+    }
   }
 
   mlir::OpPrintingFlags flags;
@@ -827,6 +852,13 @@ int runCompile(int argc, char **argv) {
 
   options.maxTokens = chunk;
   options.defaultWeights = defaultWeights;
+  llmc::TargetOptions target;
+  target.cpu = targetCpu;
+  Expected<int64_t> lanes = llmc::vectorFloats(target);
+  if (!lanes) {
+    return fail(toString(lanes.takeError()));
+  }
+  options.vectorWidth = *lanes;
   mlir::PassManager lower(&context);
   llmc::buildLoweringPipeline(lower, options);
   if (failed(lower.run(**module))) {
@@ -836,8 +868,6 @@ int runCompile(int argc, char **argv) {
                 Twine(chunk) + " tokens per call)");
 
   LLVMContext llvmContext;
-  llmc::TargetOptions target;
-  target.cpu = targetCpu;
   auto llvmModule = llmc::translateAndOptimize(**module, llvmContext, target);
   if (!llvmModule) {
     return fail(toString(llvmModule.takeError()));

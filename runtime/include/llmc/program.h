@@ -13,7 +13,7 @@
 extern "C" {
 #endif
 
-#define LLMC_PROGRAM_ABI_VERSION 4
+#define LLMC_PROGRAM_ABI_VERSION 5
 
 /* Storage formats. The artifact schema's StorageFormat and the llm
  * dialect's StorageKind are tied to these numbers by static_asserts
@@ -132,6 +132,28 @@ void llmc_k_linear_split(llmc_exec *exec, const float *x, int64_t n,
                          const void *bias, int32_t bias_format, int64_t parts,
                          const int64_t *widths, float *const *ys);
 
+/* llmc_k_linear_split with the fusions of `llmc compile --fuse` (CPU):
+ * - `norm` (may be null): the input rows are RMS-normalized first, as
+ *   llmc_k_rms_norm(x, norm, eps) would, in the kernel's input stage (for
+ *   q8/q4 weights: normalized and quantized to int8 row by row, never
+ *   written as f32 activations);
+ * - `residual` (may be null; one result only): [n, out_dim] floats added to
+ *   the product (after the bias);
+ * - `swiglu_block` > 0 (one result of out_dim / 2 columns): the weight's
+ *   rows come in blocks of `swiglu_block` gate rows followed by the same
+ *   number of up rows (the last block shorter, b gate then b up rows), and
+ *   result column c of block k (c = k * swiglu_block + i) is
+ *   silu(gate row) * (up row), as silu(x) = x / (1 + exp(-x)).
+ * `parts`, `widths` and `ys` are those of llmc_k_linear_split. */
+void llmc_k_linear_fused(llmc_exec *exec, const float *x, int64_t n,
+                         int64_t in_dim, const void *w, int32_t format,
+                         int32_t group, int32_t asym, int64_t out_dim,
+                         const void *bias, int32_t bias_format,
+                         const void *norm, int32_t norm_format, float eps,
+                         const float *residual, int64_t swiglu_block,
+                         int64_t parts, const int64_t *widths,
+                         float *const *ys);
+
 /* Rotary embedding (rotate_half pairs j, j + head_dim/2), row i at position
  * start + i. `x` and `y` may alias. */
 void llmc_k_rope(llmc_exec *exec, const float *x, float *y, int64_t n,
@@ -144,6 +166,15 @@ void llmc_k_attention(llmc_exec *exec, int64_t layer, const float *q,
                       const float *k, const float *v, int64_t n, int64_t start,
                       int64_t heads, int64_t kv_heads, int64_t head_dim,
                       float *out);
+
+/* llmc_k_attention with RoPE fused into its input: q and k are the
+ * projections before rotation; each key row is rotated (as llmc_k_rope
+ * with `theta`) on its way into the cache and each query row before its
+ * scores, so neither is written back rotated. */
+void llmc_k_attention_rope(llmc_exec *exec, int64_t layer, const float *q,
+                           const float *k, const float *v, int64_t n,
+                           int64_t start, int64_t heads, int64_t kv_heads,
+                           int64_t head_dim, float theta, float *out);
 
 /* Elementwise ops over `count` floats (`b` unused for SiLU). SWIGLU is
  * silu(a) * b, the fusion of a SiLU whose one use is a multiply. Called by

@@ -192,3 +192,68 @@ module attributes {llm.config = {hidden_size = 16 : i64, intermediate_size = 24 
 // expected-error @+1 {{llm.config lacks integer 'vocab_size'}}
 module attributes {llm.config = {hidden_size = 16 : i64, intermediate_size = 24 : i64, num_layers = 1 : i64, num_heads = 4 : i64, num_kv_heads = 2 : i64, head_dim = 4 : i64, max_seq_len = 32 : i64, rms_norm_eps = 1.0e-05 : f64, rope_theta = 1.0e+04 : f64}} {
 }
+
+// -----
+
+func.func @f(%x: tensor<?x16xf32>, %w: !llm.weight<48x16, f32>) {
+  // expected-error @+1 {{swiglu_block must be 16, 32, 48 or 64}}
+  %h = llm.linear %x, %w {swiglu_block = 8 : i64} : tensor<?x16xf32>, !llm.weight<48x16, f32> -> tensor<?x24xf32>
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<?x16xf32>, %w: !llm.weight<24x16, f32>) {
+  // A SwiGLU linear has a gate and an up row per result column.
+  // expected-error @+1 {{weight '!llm.weight<24x16, f32>' must be [48, 16]}}
+  %h = llm.linear %x, %w {swiglu_block = 16 : i64} : tensor<?x16xf32>, !llm.weight<24x16, f32> -> tensor<?x24xf32>
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<?x16xf32>, %w: !llm.weight<48x16, f32>) {
+  // expected-error @+1 {{swiglu_block needs one result and no residual}}
+  %a, %b = llm.linear %x, %w {swiglu_block = 16 : i64} : tensor<?x16xf32>, !llm.weight<48x16, f32> -> tensor<?x12xf32>, tensor<?x12xf32>
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<?x16xf32>, %w: !llm.weight<8x16, f32>, %g: !llm.weight<8, f32>) {
+  // expected-error @+1 {{norm '!llm.weight<8, f32>' must be a float [16]}}
+  %h = llm.linear %x, %w norm(%g : !llm.weight<8, f32>) {norm_eps = 1.0e-05 : f32} : tensor<?x16xf32>, !llm.weight<8x16, f32> -> tensor<?x8xf32>
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<?x16xf32>, %w: !llm.weight<8x16, f32>, %g: !llm.weight<16, f32>) {
+  // expected-error @+1 {{a fused norm needs a positive norm_eps}}
+  %h = llm.linear %x, %w norm(%g : !llm.weight<16, f32>) : tensor<?x16xf32>, !llm.weight<8x16, f32> -> tensor<?x8xf32>
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<?x16xf32>, %w: !llm.weight<8x16, f32>) {
+  // expected-error @+1 {{norm_eps without a norm}}
+  %h = llm.linear %x, %w {norm_eps = 1.0e-05 : f32} : tensor<?x16xf32>, !llm.weight<8x16, f32> -> tensor<?x8xf32>
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<?x16xf32>, %w: !llm.weight<8x16, f32>) {
+  // expected-error @+1 {{residual must have the type of the one result}}
+  %h = llm.linear %x, %w residual(%x : tensor<?x16xf32>) : tensor<?x16xf32>, !llm.weight<8x16, f32> -> tensor<?x8xf32>
+  return
+}
+
+// -----
+
+func.func @f(%q: tensor<?x16xf32>, %k: tensor<?x8xf32>, %v: tensor<?x8xf32>, %c: !llm.kv_cache<layers = 1, max_seq = 32>, %p: index) {
+  // expected-error @+1 {{rope_theta must be positive and head_dim even}}
+  %a = llm.attention %q, %k, %v, %c, %p {layer = 0 : i64, num_heads = 4 : i64, num_kv_heads = 2 : i64, head_dim = 4 : i64, rope_theta = 0.0 : f32} : tensor<?x16xf32>, tensor<?x8xf32>, tensor<?x8xf32>, !llm.kv_cache<layers = 1, max_seq = 32> -> tensor<?x16xf32>
+  return
+}

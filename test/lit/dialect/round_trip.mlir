@@ -51,3 +51,19 @@ module attributes {llm.config = {hidden_size = 16 : i64, intermediate_size = 24 
     return %l : tensor<?x8xf32>
   }
 }
+
+// The fused forms of linear and attention (llm-fuse-norm, -swiglu,
+// -residual, -rope) print and parse back.
+// CHECK-LABEL: func.func @fused
+// CHECK: llm.linear %{{.+}}, %{{.+}} norm(%{{.+}} : !llm.weight<16, f32>) {norm_eps = 9.99999974E-6 : f32, swiglu_block = 16 : i64} : tensor<?x16xf32>, <48x16, q8<g32>> -> tensor<?x24xf32>
+// CHECK: llm.linear %{{.+}}, %{{.+}} bias %{{.+}} residual(%{{.+}} : tensor<?x16xf32>) : tensor<?x24xf32>, <16x24, f16>, !llm.weight<16, f32> -> tensor<?x16xf32>
+// CHECK: llm.attention {{.+}} {head_dim = 4 : i64, layer = 0 : i64, num_heads = 4 : i64, num_kv_heads = 2 : i64, rope_theta = 1.000000e+04 : f32}
+func.func @fused(%x: tensor<?x16xf32>, %g: !llm.weight<16, f32>, %wgu: !llm.weight<48x16, q8<g32>>,
+                 %wd: !llm.weight<16x24, f16>, %b: !llm.weight<16, f32>, %q: tensor<?x16xf32>,
+                 %k: tensor<?x8xf32>, %v: tensor<?x8xf32>, %cache: !llm.kv_cache<layers = 1, max_seq = 32>,
+                 %pos: index) -> (tensor<?x16xf32>, tensor<?x16xf32>) {
+  %h = llm.linear %x, %wgu norm(%g : !llm.weight<16, f32>) {norm_eps = 1.0e-05 : f32, swiglu_block = 16 : i64} : tensor<?x16xf32>, !llm.weight<48x16, q8<g32>> -> tensor<?x24xf32>
+  %y = llm.linear %h, %wd bias %b residual(%x : tensor<?x16xf32>) : tensor<?x24xf32>, !llm.weight<16x24, f16>, !llm.weight<16, f32> -> tensor<?x16xf32>
+  %a = llm.attention %q, %k, %v, %cache, %pos {layer = 0 : i64, num_heads = 4 : i64, num_kv_heads = 2 : i64, head_dim = 4 : i64, rope_theta = 1.0e+04 : f32} : tensor<?x16xf32>, tensor<?x8xf32>, tensor<?x8xf32>, !llm.kv_cache<layers = 1, max_seq = 32> -> tensor<?x16xf32>
+  return %y, %a : tensor<?x16xf32>, tensor<?x16xf32>
+}

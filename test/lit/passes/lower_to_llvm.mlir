@@ -13,15 +13,18 @@
 // CHECK: %[[EMB:.+]] = llvm.load %[[SLOT]] : !llvm.ptr -> !llvm.ptr
 // CHECK: llvm.call @llmc_k_embedding(%[[EXEC]], %[[EMB]], %{{.+}}, %{{.+}}, %{{.+}}, %[[TOK]], %[[N]], %{{.+}}, %{{.+}})
 // CHECK: llvm.call @llmc_k_linear
-// silu is a generated loop over n * 16 elements.
+// silu is a generated loop over n * 16 elements: 4 lanes at a time (the
+// default vector width), then one at a time; exp is the polynomial.
 // CHECK: scf.for %[[I:.+]] = %{{.+}} to %{{.+}} step %{{.+}} : i64
-// CHECK: math.exp
-// CHECK: arith.divf
+// CHECK-NOT: math.exp
+// CHECK: arith.divf %{{.+}} : vector<4xf32>
 // CHECK: scf.for
-// CHECK: arith.mulf
+// CHECK: arith.divf %{{.+}} : f32
+// CHECK: scf.for
+// CHECK: arith.mulf %{{.+}} : vector<4xf32>
 // CHECK: llvm.call @llmc_k_linear
 // CHECK: scf.for
-// CHECK: arith.addf
+// CHECK: arith.addf %{{.+}} : vector<4xf32>
 // lm_head reads only the last `rows` rows and writes the caller's logits.
 // CHECK: %[[SKIP:.+]] = llvm.sub %[[N]], %[[ROWS]]
 // CHECK: llvm.call @llmc_k_linear(%[[EXEC]], %{{.+}}, %[[ROWS]], {{.+}}, %[[LOGITS]])

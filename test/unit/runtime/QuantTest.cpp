@@ -376,17 +376,21 @@ TEST(Quant, LinearOnInterleavedWeightsEqualsRowByRow) {
       for (const Format &f : kInterleaved) {
         // 8 rows per group, then a tail of 5 row-by-row rows; 1 and 70
         // tokens (decode, and prefill past one token block).
-        for (int64_t out : {8, 29, 64}) {
-          for (int64_t n : {1, 70}) {
-            const int64_t in = 172;
+        for (int64_t out : {8, 29, 64, 172}) {
+          for (int64_t n : {1, 16, 70}) {
+           for (int64_t in : {64, 172}) {
             const int32_t base = rowFormat(f.format);
             auto q = quantRows(base, out, in, f.group, rng);
-            std::vector<uint8_t> x8(q.size());
+            // Bytes past the matrix are garbage: a kernel must not read
+            // them (in an artifact they are the next tensor).
+            std::vector<uint8_t> x8(q.size() + 4096, 0xA5);
             interleaveRows(q.data(), out, in, f.format, f.group, x8.data());
+            std::vector<uint8_t> qPad(q);
+            qPad.resize(q.size() + 4096, 0x5A);
             auto x = randomVec(n * in, rng);
             auto bias = randomVec(out, rng);
             std::vector<float> y1(n * out), y2(n * out);
-            llmc_k_linear(&e, x.data(), n, in, q.data(), base,
+            llmc_k_linear(&e, x.data(), n, in, qPad.data(), base,
                           static_cast<int32_t>(f.group), 0, out, bias.data(),
                           LLMC_FORMAT_F32, y1.data());
             llmc_k_linear(&e, x.data(), n, in, x8.data(), f.format,
@@ -395,8 +399,9 @@ TEST(Quant, LinearOnInterleavedWeightsEqualsRowByRow) {
             for (int64_t i = 0; i < n * out; ++i) {
               ASSERT_NEAR(y1[i], y2[i], 1e-4 * (1 + std::fabs(y1[i])))
                   << kt->name << " " << f.name << " out=" << out << " n=" << n
-                  << " threads=" << threads << " at " << i;
+                  << " in=" << in << " threads=" << threads << " at " << i;
             }
+           }
           }
         }
       }

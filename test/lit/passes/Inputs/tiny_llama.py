@@ -2,12 +2,13 @@
 """Prints a small LLaMA in the llm dialect with seeded random weights and
 calibration tokens: the fixture of the pass and compile tests.
 
-  tiny_llama.py [SEED] [--stories260k] [--bias] [--hetero] [--dead-mlp]
+  tiny_llama.py [SEED] [--stories260k] [--bias] [--mlp-bias] [--hetero] [--dead-mlp]
 
 Default: one layer, hidden 64, FFN 96, 4 heads of 16 with 2 KV heads, vocab
 16, 2 calibration windows of 16 tokens. --stories260k: one layer at
 stories260K's shapes (hidden 64, FFN 172, 8 heads of 8, 4 KV heads, vocab
-512). --bias: q/k/v/o_proj biases (attention_bias). --hetero: three layers
+512). --bias: q/k/v/o_proj biases (attention_bias). --mlp-bias:
+gate/up/down_proj biases (mlp_bias). --hetero: three layers
 with their own head counts, KV-head counts and FFN widths, as a pruned model
 has them. --dead-mlp: layer 1's up_proj is all zeros, so its MLP adds
 nothing (structured pruning removes it whole). Python's random.Random is stable across versions, so the fixture
@@ -26,6 +27,7 @@ LAYERS = [(H, KV, F)]
 if "--hetero" in flags:
     LAYERS = [(4, 2, 96), (2, 1, 40), (4, 4, 128)]
 BIAS = "--bias" in flags
+MLP_BIAS = "--mlp-bias" in flags
 DEAD_MLP = "--dead-mlp" in flags
 SEQ = 32
 
@@ -117,12 +119,12 @@ for l, (h, kv, f) in enumerate(LAYERS):
     emit("    %%x1%s = llm.add %s, %%o%s : %s" % (s, x, s, act(D)))
     n2 = weight(p + "post_attention_layernorm.weight", (D,), "norm")
     emit("    %%h2%s = llm.rms_norm %%x1%s, %s {eps = 1.0e-05 : f32} : %s, %s" % (s, s, n2, act(D), w((D,))))
-    linear("%gate" + s, "%h2" + s, p + "mlp.gate_proj", f, D, False)
-    linear("%up" + s, "%h2" + s, p + "mlp.up_proj", f, D, False,
+    linear("%gate" + s, "%h2" + s, p + "mlp.gate_proj", f, D, MLP_BIAS)
+    linear("%up" + s, "%h2" + s, p + "mlp.up_proj", f, D, MLP_BIAS,
            "zero" if DEAD_MLP and l == 1 else "matrix")
     emit("    %%s%s = llm.silu %%gate%s : %s" % (s, s, act(f)))
     emit("    %%m%s = llm.mul %%s%s, %%up%s : %s" % (s, s, s, act(f)))
-    linear("%d" + s, "%m" + s, p + "mlp.down_proj", D, f, False)
+    linear("%d" + s, "%m" + s, p + "mlp.down_proj", D, f, MLP_BIAS)
     emit("    %%x2%s = llm.add %%x1%s, %%d%s : %s" % (s, s, s, act(D)))
     x = "%x2" + s
 n3 = weight("model.norm.weight", (D,), "norm")
