@@ -77,7 +77,13 @@ struct FuseProjectionsPass
     }
     // Linears by the activation they read, in program order.
     llvm::MapVector<Value, SmallVector<llm::LinearOp>> byInput;
-    forward.walk([&](llm::LinearOp l) { byInput[l.getInput()].push_back(l); });
+    // A linear with a fused norm, residual or SwiGLU stays alone: its
+    // epilogue or input stage is its own.
+    forward.walk([&](llm::LinearOp l) {
+      if (!l.isFused()) {
+        byInput[l.getInput()].push_back(l);
+      }
+    });
     OpBuilder b(&getContext());
     for (auto &[input, group] : byInput) {
       if (group.size() >= 2) {

@@ -274,7 +274,9 @@ struct LowRankPass : llmc::impl::LowRankPassBase<LowRankPass> {
     };
     auto readSite = [&](llm::LinearOp l, Site &s) -> std::optional<Mat> {
       s.global = globalOf(l.getWeight());
-      if (!s.global || l->getNumResults() != 1 ||
+      // A fused linear (norm, residual, SwiGLU) is not one product to
+      // factor: left as it is (the pipeline factors before fusing).
+      if (!s.global || l->getNumResults() != 1 || l.isFused() ||
           s.global.getWeightType().getShape().size() != 2) {
         return std::nullopt;
       }

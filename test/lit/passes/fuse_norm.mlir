@@ -45,3 +45,11 @@ func.func @f(%x: tensor<?x16xf32>, %g: !llm.weight<16, f32>, %w: !llm.weight<16x
   %s = llm.add %n, %y : tensor<?x16xf32>
   return %s : tensor<?x16xf32>
 }
+
+// Projection fusion leaves norm-fused linears alone, and a calibration
+// pass refuses them (the pipeline runs both before the kernel fusions).
+// RUN: llmc-opt %t.mlir --llm-fuse-norm --llm-fuse-projections | FileCheck %s --check-prefix=PROJ
+// RUN: not llmc-opt %t.mlir --llm-fuse-norm --llm-lowrank="spec=rank=4" 2>&1 | FileCheck %s --check-prefix=CALIB
+// PROJ-NOT: qkv_proj
+// PROJ: llm.linear %{{.+}}, %{{.+}} norm(
+// CALIB: error: llm-lowrank: a linear carries a fused norm, residual or SwiGLU, whose input or result is not its matrix's: run the llm-fuse-* passes after the calibration passes
