@@ -1,5 +1,6 @@
 // The fused kernels of --fuse (llmc_k_linear_fused, llmc_k_attention_rope) against the unfused
 // kernels they replace, in every weight format and on every kernel table this CPU has.
+#include "runtime/core/evaluator.h"
 #include "runtime/core/exec.h"
 #include "runtime/kernels/kernels.h"
 
@@ -292,4 +293,72 @@ TEST(FusedKernels, AttentionWithRoPEEqualsRoPEThenAttention) {
       }
     }
   }
+}
+
+// An artifact's op list carries the fusions too; the loader's check refuses
+// what the kernels could not run (a bad SwiGLU block, a norm of another
+// width, a residual of another width) with the op and the reason.
+TEST(FusedKernels, TheOpListCheckRefusesBadFusions) {
+  using namespace llmc::eval;
+  const int64_t vocab = 8, d = 16, f = 32;
+  std::vector<float> data(4096, 0.5f);
+  auto weight = [&](std::vector<int64_t> shape) {
+    Weight w;
+    w.data = data.data();
+    w.shape = std::move(shape);
+    return w;
+  };
+  // 0: embedding table (tied LM head), 1: gate/up in SwiGLU blocks, 2: down,
+  // 3: a norm of the right width, 4: one of another width.
+  std::vector<Weight> weights = {weight({vocab, d}), weight({2 * f, d}),
+                                 weight({d, f}), weight({d}), weight({d + 1})};
+  auto program = [&](auto edit) {
+    Program p;
+    Op emb;
+    emb.kind = OpKind::Embedding;
+    emb.weight = 0;
+    emb.results = {0};
+    emb.widths = {d};
+    Op gu;
+    gu.kind = OpKind::Linear;
+    gu.weight = 1;
+    gu.norm = 3;
+    gu.eps = 1e-5f;
+    gu.swigluBlock = 16;
+    gu.inputs = {0};
+    gu.results = {1};
+    gu.widths = {f};
+    Op down;
+    down.kind = OpKind::Linear;
+    down.weight = 2;
+    down.inputs = {1, 0}; // the residual: the embedding's rows
+    down.results = {2};
+    down.widths = {d};
+    Op head;
+    head.kind = OpKind::LMHead;
+    head.weight = 0;
+    head.inputs = {2};
+    head.results = {3};
+    head.widths = {vocab};
+    p.ops = {emb, gu, down, head};
+    p.numValues = 4;
+    p.output = 3;
+    edit(p);
+    return Evaluator(p).validate(weights, vocab);
+  };
+  EXPECT_EQ(program([](Program &) {}), "");
+  EXPECT_EQ(program([](Program &p) { p.ops[1].swigluBlock = 8; }),
+            "op 1 (linear): SwiGLU needs one result, no residual and a block "
+            "of 16, 32, 48 or 64 rows");
+  EXPECT_EQ(program([](Program &p) { p.ops[1].norm = 4; }),
+            "op 1 (linear): its fused norm needs a float [16] weight and a "
+            "positive eps");
+  EXPECT_EQ(program([](Program &p) { p.ops[1].eps = 0.0f; }),
+            "op 1 (linear): its fused norm needs a float [16] weight and a "
+            "positive eps");
+  EXPECT_EQ(program([](Program &p) { p.ops[2].inputs = {1, 1}; }),
+            "op 2 (linear): its residual must be one input of its result's "
+            "width");
+  EXPECT_EQ(program([](Program &p) { p.ops[1].swigluBlock = 0; }),
+            "op 1 (linear): weight must be [32, 16]");
 }
