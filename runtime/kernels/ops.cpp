@@ -80,8 +80,8 @@ struct Linear {
   Outputs y;
 
   /// buf[(j - j0) * kBlockTokens + q] = row j of W against token t + q, for
-  /// j0 <= j < j1 and q < m (m <= kBlockTokens). j0 is a multiple of 16
-  /// unless it lies in the rows an interleaved format stores row by row.
+  /// j0 <= j < j1 and q < m (m <= kBlockTokens). [j0, j1) is one unit of
+  /// work (unitRows): an interleaved format's groups never straddle it.
   void computeBlock(int64_t j0, int64_t j1, int64_t t, int m, float *buf) const;
   /// Writes block [j0, j1) of tokens t..t+m-1 to the outputs: bias and
   /// residual added, or SwiGLU applied.
