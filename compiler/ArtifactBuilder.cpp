@@ -3,13 +3,14 @@
 
 #include "dialects/llm/LLMDialect.h"
 #include "passes/Program.h"
+#include "passes/WeightStore.h"
 #include "runtime/artifact/fingerprint.h"
 
 #include "mlir/IR/AsmState.h"
 #include "mlir/IR/DialectResourceBlobManager.h"
 #include "llvm/Support/MemoryBuffer.h"
 #include "llvm/ADT/StringExtras.h"
-#include "llvm/Support/SHA256.h"
+#include <openssl/evp.h>
 
 namespace llmc {
 
@@ -92,7 +93,8 @@ llvm::Expected<artifact::Contents> collectArtifact(ModuleOp module) {
         // context as a new blob.
         ArrayRef<char> one = d.getRawData();
         int64_t n = t.getStorageBytes() / static_cast<int64_t>(one.size());
-        auto blob = HeapAsmResourceBlob::allocate(t.getStorageBytes(), 64);
+        AsmResourceBlob blob =
+            allocateWeightBlob(static_cast<size_t>(t.getStorageBytes()));
         for (int64_t i = 0; i < n; ++i) {
           std::memcpy(blob.getMutableData().data() + i * one.size(),
                       one.data(), one.size());
@@ -133,20 +135,41 @@ llvm::Expected<artifact::Contents> collectArtifact(ModuleOp module) {
   return c;
 }
 
-std::string sha256File(const std::string &path) {
+std::string sha256File(const std::string &path,
+                       const std::atomic<bool> *cancel) {
   auto buf = llvm::MemoryBuffer::getFile(path, /*IsText=*/false,
                                          /*RequiresNullTerminator=*/false);
   if (!buf) {
     return "";
   }
-  llvm::SHA256 h;
-  h.update(llvm::arrayRefFromStringRef((*buf)->getBuffer()));
-  std::array<uint8_t, 32> digest = h.final();
+  llvm::StringRef data = (*buf)->getBuffer();
+  std::unique_ptr<EVP_MD_CTX, void (*)(EVP_MD_CTX *)> ctx(EVP_MD_CTX_new(),
+                                                          EVP_MD_CTX_free);
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned len = 0;
+  if (!ctx || EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr) != 1) {
+    return "";
+  }
+  // In pieces, so a mapped file's pages are read (and may be dropped) in
+  // order rather than faulted in whole.
+  constexpr size_t kPiece = size_t{64} << 20;
+  for (size_t at = 0; at < data.size(); at += kPiece) {
+    if (cancel && cancel->load(std::memory_order_relaxed)) {
+      return "";
+    }
+    size_t n = std::min(kPiece, data.size() - at);
+    if (EVP_DigestUpdate(ctx.get(), data.data() + at, n) != 1) {
+      return "";
+    }
+  }
+  if (EVP_DigestFinal_ex(ctx.get(), digest, &len) != 1 || len != 32) {
+    return "";
+  }
   static const char *hex = "0123456789abcdef";
   std::string out;
-  for (uint8_t b : digest) {
-    out.push_back(hex[b >> 4]);
-    out.push_back(hex[b & 15]);
+  for (unsigned i = 0; i < len; ++i) {
+    out.push_back(hex[digest[i] >> 4]);
+    out.push_back(hex[digest[i] & 15]);
   }
   return out;
 }

@@ -7,6 +7,9 @@
 #include "mlir/IR/BuiltinOps.h"
 #include "llvm/Support/Error.h"
 
+#include <atomic>
+#include <string>
+
 namespace llmc {
 
 /// The config (from `llm.config`) and one tensor per `llm.global`, in module
@@ -18,8 +21,10 @@ llvm::Expected<artifact::Contents> collectArtifact(mlir::ModuleOp module);
 /// from the artifact.
 uint64_t tensorFingerprint(mlir::ModuleOp module);
 
-/// Hex SHA-256 of a file's contents ("" if unreadable).
-std::string sha256File(const std::string &path);
+/// Hex SHA-256 of a file's contents ("" if unreadable, or when `cancel`
+/// becomes true before the end: it is polled every 64 MiB).
+std::string sha256File(const std::string &path,
+                       const std::atomic<bool> *cancel = nullptr);
 
 } // namespace llmc
 

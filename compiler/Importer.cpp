@@ -9,6 +9,7 @@
 #include "mlir/IR/BuiltinDialect.h"
 #include "mlir/IR/Verifier.h"
 
+#include <algorithm>
 #include <cstring>
 
 using namespace mlir;
@@ -58,14 +59,30 @@ private:
     const char *p = t.data.data();
     const int64_t n = t.numElements();
     int64_t bad = -1;
-    auto scan = [&](auto word, uint64_t mask) {
+    auto scan = [&](auto word, uint64_t wideMask) {
       using W = decltype(word);
-      for (int64_t i = 0; i < n; ++i) {
-        W v;
-        std::memcpy(&v, p + i * sizeof(W), sizeof(W));
-        if ((v & mask) == mask) {
-          bad = i;
-          return;
+      const W mask = static_cast<W>(wideMask);
+      // A branch-free pass per chunk (vectorized: 13 GB of a 7B checkpoint
+      // go through here), then the element, only in a chunk that has one.
+      constexpr int64_t kChunk = 4096;
+      for (int64_t c = 0; c < n; c += kChunk) {
+        const int64_t e = std::min(n, c + kChunk);
+        unsigned any = 0;
+        for (int64_t i = c; i < e; ++i) {
+          W v;
+          std::memcpy(&v, p + i * sizeof(W), sizeof(W));
+          any |= static_cast<unsigned>((v & mask) == mask);
+        }
+        if (!any) {
+          continue;
+        }
+        for (int64_t i = c; i < e; ++i) {
+          W v;
+          std::memcpy(&v, p + i * sizeof(W), sizeof(W));
+          if ((v & mask) == mask) {
+            bad = i;
+            return;
+          }
         }
       }
     };

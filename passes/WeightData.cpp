@@ -1,5 +1,6 @@
 // Weight data access for passes: float views of globals, re-encoding, RTN quantization, keep rules.
 #include "passes/WeightData.h"
+#include "passes/WeightStore.h"
 
 #include "runtime/kernels/kernels.h"
 #include "runtime/kernels/quant.h"
@@ -122,7 +123,7 @@ void writeFloatWeight(llm::GlobalOp g, llm::StorageKind kind,
   llm::WeightType t = llm::WeightType::get(g.getContext(), shape, kind);
   int64_t n = t.getNumElements();
   int64_t elem = llm::floatElementBytes(kind);
-  auto blob = HeapAsmResourceBlob::allocate(n * elem, 64);
+  AsmResourceBlob blob = allocateWeightBlob(static_cast<size_t>(n * elem));
   char *out = blob.getMutableData().data();
   for (int64_t i = 0; i < n; ++i) {
     if (kind == llm::StorageKind::f32) {
@@ -187,9 +188,8 @@ void eraseDeadCode(ModuleOp module) {
 void writeQuantWeight(llm::GlobalOp g, llm::StorageKind kind, int64_t groupSize,
                       bool asymmetric, std::vector<uint8_t> bytes) {
   llm::WeightType t = g.getWeightType().withFormat(kind, groupSize, asymmetric);
-  auto blob = HeapAsmResourceBlob::allocateAndCopyWithAlign(
-      ArrayRef<char>(reinterpret_cast<const char *>(bytes.data()), bytes.size()),
-      64);
+  AsmResourceBlob blob = allocateWeightBlob(bytes.size());
+  std::memcpy(blob.getMutableData().data(), bytes.data(), bytes.size());
   auto type = RankedTensorType::get({static_cast<int64_t>(bytes.size())},
                                     IntegerType::get(g.getContext(), 8));
   releaseWeightData(g);
@@ -220,7 +220,8 @@ std::optional<std::vector<char>> readStoredBytes(llm::GlobalOp g) {
 
 ElementsAttr makeWeightData(llm::WeightType t, StringRef name,
                             ArrayRef<char> bytes) {
-  auto blob = HeapAsmResourceBlob::allocateAndCopyWithAlign(bytes, 64);
+  AsmResourceBlob blob = allocateWeightBlob(bytes.size());
+  std::memcpy(blob.getMutableData().data(), bytes.data(), bytes.size());
   ShapedType type =
       t.isFloat()
           ? RankedTensorType::get(t.getShape(),
@@ -233,23 +234,54 @@ ElementsAttr makeWeightData(llm::WeightType t, StringRef name,
 void quantizeWeightRTN(llm::GlobalOp g, llm::StorageKind kind, int64_t groupSize,
                        bool asymmetric) {
   llm::WeightType t = g.getWeightType();
-  std::optional<std::vector<float>> w = readFloatWeight(g);
-  if (!w) {
+  if (!t.isFloat()) {
     return;
   }
   int64_t k = t.getShape().back();
   int64_t rows = t.getNumElements() / k;
   int32_t format = static_cast<int32_t>(kind);
   size_t rowBytes = kernels::quantRowBytes(format, k, groupSize, asymmetric);
-  std::vector<uint8_t> bytes(rowBytes * rows);
-  // Rows are independent: every core takes a share (a 7B model is 6.7e9
-  // weights to round).
+  ArrayRef<char> raw = rawBytes(g.getData());
+  auto dense = dyn_cast<DenseElementsAttr>(g.getData());
+  const int64_t elem = llm::floatElementBytes(t.getKind());
+  if ((dense && dense.isSplat()) ||
+      static_cast<int64_t>(raw.size()) != t.getNumElements() * elem) {
+    std::optional<std::vector<float>> w = readFloatWeight(g);
+    if (!w) {
+      return;
+    }
+    std::vector<uint8_t> bytes(rowBytes * rows);
 #pragma omp parallel for schedule(static)
-  for (int64_t r = 0; r < rows; ++r) {
-    kernels::quantizeRow(w->data() + r * k, k, format, groupSize, asymmetric,
-                         bytes.data() + r * rowBytes);
+    for (int64_t r = 0; r < rows; ++r) {
+      kernels::quantizeRow(w->data() + r * k, k, format, groupSize, asymmetric,
+                           bytes.data() + r * rowBytes);
+    }
+    writeQuantWeight(g, kind, groupSize, asymmetric, std::move(bytes));
+    return;
   }
-  writeQuantWeight(g, kind, groupSize, asymmetric, std::move(bytes));
+  // Straight from the stored rows into the new blob, a row at a time per
+  // thread: no float copy of the matrix (at 7B the embedding table alone
+  // would be 500 MB of it). Rows are independent, so every core takes a
+  // share (a 7B model is 6.7e9 weights to round).
+  AsmResourceBlob blob = allocateWeightBlob(rowBytes * rows);
+  uint8_t *out = reinterpret_cast<uint8_t *>(blob.getMutableData().data());
+  const int32_t from = static_cast<int32_t>(t.getKind());
+#pragma omp parallel
+  {
+    std::vector<float> row(static_cast<size_t>(k));
+#pragma omp for schedule(static)
+    for (int64_t r = 0; r < rows; ++r) {
+      kernels::toFloat(raw.data() + r * k * elem, from, k, row.data());
+      kernels::quantizeRow(row.data(), k, format, groupSize, asymmetric,
+                           out + r * rowBytes);
+    }
+  }
+  llm::WeightType q = t.withFormat(kind, groupSize, asymmetric);
+  auto type = RankedTensorType::get({static_cast<int64_t>(rowBytes * rows)},
+                                    IntegerType::get(g.getContext(), 8));
+  releaseWeightData(g);
+  g.setTypeAttr(TypeAttr::get(q));
+  g.setDataAttr(DenseResourceElementsAttr::get(type, blobName(g, q), std::move(blob)));
 }
 
 void retypeWeightRefs(ModuleOp module) {

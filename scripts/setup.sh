@@ -6,7 +6,7 @@ PACKAGES=(
   build-essential cmake ninja-build ccache git pkg-config
   llvm-22-dev llvm-22-tools libmlir-22-dev mlir-22-tools
   flatbuffers-compiler libflatbuffers-dev
-  nlohmann-json3-dev libsentencepiece-dev libeigen3-dev
+  nlohmann-json3-dev libsentencepiece-dev libeigen3-dev libssl-dev
   libgtest-dev libgmock-dev
   clang libclang-rt-14-dev
   python3 python3-numpy python3-sentencepiece

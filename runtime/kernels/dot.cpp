@@ -5,6 +5,10 @@
 
 #include <cstdlib>
 #include <cstring>
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
 #include <string>
 
 namespace llmc::kernels {
@@ -80,10 +84,44 @@ uint16_t floatToBF16(float f) {
   return static_cast<uint16_t>(x >> 16);
 }
 
+namespace {
+
+#if defined(__x86_64__)
+/// halfToFloat eight at a time with F16C (exact: every half is a float; a
+/// signalling NaN comes out quiet). The compiler converts every f16 weight
+/// through here.
+__attribute__((target("avx,f16c"))) void halvesToFloatF16C(const uint16_t *s,
+                                                             int64_t n,
+                                                             float *d) {
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i *>(s + i));
+    _mm256_storeu_ps(d + i, _mm256_cvtph_ps(h));
+  }
+  for (; i < n; ++i) {
+    d[i] = halfToFloat(s[i]);
+  }
+}
+
+bool haveF16C() {
+  static const bool yes =
+      __builtin_cpu_supports("avx") && __builtin_cpu_supports("f16c");
+  return yes;
+}
+#endif
+
+} // namespace
+
 void toFloat(const void *src, int32_t format, int64_t n, float *dst) {
   switch (format) {
   case LLMC_FORMAT_F16: {
     const uint16_t *s = static_cast<const uint16_t *>(src);
+#if defined(__x86_64__)
+    if (haveF16C()) {
+      halvesToFloatF16C(s, n, dst);
+      return;
+    }
+#endif
     for (int64_t i = 0; i < n; ++i) {
       dst[i] = halfToFloat(s[i]);
     }

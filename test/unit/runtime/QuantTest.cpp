@@ -86,6 +86,46 @@ TEST(Quant, BlockSizesMatchTheStructs) {
   EXPECT_EQ(quantRowBytes(LLMC_FORMAT_Q8, 2048, 128, false), 16u * 130u);
 }
 
+// quantizeRow writes its blocks directly; it must be exactly groupParams,
+// quantCode (the per-element definition GPTQ and AWQ also use) and
+// packGroup, on every format and on rows with a padded last group, with
+// ties, zeros and all-equal groups in the data.
+TEST(Quant, QuantizeRowIsTheElementwiseDefinition) {
+  std::mt19937 rng(11);
+  for (const Format &f : kFormats) {
+    for (int64_t k : kLengths) {
+      for (int trial = 0; trial < 4; ++trial) {
+        std::vector<float> x = randomVec(static_cast<size_t>(k), rng);
+        if (trial == 1) {
+          for (float &v : x) {
+            v = std::round(v * 4.0f) / 4.0f; // many exact ties
+          }
+        } else if (trial == 2) {
+          std::fill(x.begin(), x.begin() + std::min<int64_t>(k, 40), 0.0f);
+        } else if (trial == 3) {
+          std::fill(x.begin(), x.end(), -1.5f);
+        }
+        const size_t blockBytes = quantRowBytes(f.format, f.group, f.group, f.asym);
+        std::vector<uint8_t> want(quantRowBytes(f.format, k, f.group, f.asym));
+        std::vector<int> codes(static_cast<size_t>(f.group));
+        for (int64_t g0 = 0; g0 < k; g0 += f.group) {
+          int64_t len = std::min(f.group, k - g0);
+          GroupParams p = groupParams(x.data() + g0, len, f.format, f.asym);
+          for (int64_t i = 0; i < f.group; ++i) {
+            codes[i] = i < len ? quantCode(x[g0 + i], p, f.format, f.asym)
+                               : paddingCode(f.format, f.asym);
+          }
+          packGroup(codes.data(), f.group, p, f.format, f.asym,
+                    want.data() + (g0 / f.group) * blockBytes);
+        }
+        std::vector<uint8_t> got(want.size(), 0xAB);
+        quantizeRow(x.data(), k, f.format, f.group, f.asym, got.data());
+        EXPECT_EQ(got, want) << f.name << " k=" << k << " trial " << trial;
+      }
+    }
+  }
+}
+
 TEST(Quant, ActivationsRoundTrip) {
   std::mt19937 rng(2);
   auto x = randomVec(100, rng);
