@@ -35,7 +35,10 @@ struct llmc_session {
   llmc_exec exec;
   void *arena = nullptr;
   int64_t position = 0;
-  std::vector<float> logits;
+  // max_tokens rows of logits, touched only where written: a call asks
+  // for the last row or few, so the other rows (62.5 MiB at 512 x 32000)
+  // never become resident.
+  llmc::PageBuffer<float> logits;
   int64_t logitsRows = 0;
   // On a GPU: the backend's session, and whether `logits` holds a copy of
   // the device's logits yet (they are copied back only when asked for).

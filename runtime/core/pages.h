@@ -32,6 +32,7 @@ public:
     size_ = n;
   }
   T *data() { return data_; }
+  const T *data() const { return data_; }
   size_t size() const { return size_; }
 
 private:

@@ -424,7 +424,7 @@ llmc_status llmc_session_create(llmc_model *model,
       return st;
     }
     try {
-      s->logits.resize(static_cast<size_t>(model->info.max_tokens *
+      s->logits.assign(static_cast<size_t>(model->info.max_tokens *
                                            model->info.vocab_size));
     } catch (const std::bad_alloc &) {
       return fail(LLMC_ERROR_OUT_OF_MEMORY, "out of memory for the logits");
@@ -439,7 +439,7 @@ llmc_status llmc_session_create(llmc_model *model,
     s->pool = std::make_unique<ThreadPool>(threads);
     s->exec.init(s->pool.get(), &kernels::bestKernels(), model->cache, ctx,
                  /*half=*/kv != LLMC_KV_F32);
-    s->logits.resize(static_cast<size_t>(model->info.max_tokens *
+    s->logits.assign(static_cast<size_t>(model->info.max_tokens *
                                          model->info.vocab_size));
   } catch (const std::bad_alloc &) {
     return fail(LLMC_ERROR_OUT_OF_MEMORY,

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <sys/mman.h>
 #include <unistd.h>
 
 using namespace llmc;
@@ -159,6 +160,35 @@ TEST_F(Session, F16CacheStaysCloseToF32) {
   EXPECT_EQ(llmc_session_create(model, &bad, &s), LLMC_ERROR_INVALID_ARGUMENT);
   EXPECT_NE(std::string(llmc_last_error()).find("unknown KV cache format 7"),
             std::string::npos);
+}
+
+TEST_F(Session, LogitsRowsNotAskedForStayUntouched) {
+  // The logits buffer holds max_tokens rows, but a call writes only the
+  // rows asked for: the pages past them must never become resident (a
+  // zero-filled vector made 62.5 MiB of a TinyLlama run resident).
+  llmc_session *s = session(1);
+  int32_t ids[] = {1, 2, 3};
+  ASSERT_EQ(llmc_session_prefill(s, ids, 3, 1), LLMC_OK);
+  int64_t rows = 0;
+  const float *l = llmc_session_logits(s, &rows);
+  ASSERT_EQ(rows, 1);
+  llmc_model_info mi;
+  llmc_model_get_info(model, &mi);
+  const llmc_model_info *info = &mi;
+  const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+  const size_t bytes =
+      static_cast<size_t>(info->max_tokens * info->vocab_size) * sizeof(float);
+  ASSERT_EQ(reinterpret_cast<uintptr_t>(l) % page, 0u);
+  ASSERT_GE(bytes, 2 * page) << "the tiny model's buffer spans one page";
+  std::vector<unsigned char> v((bytes + page - 1) / page);
+  ASSERT_EQ(mincore(const_cast<float *>(l), bytes, v.data()), 0);
+  size_t resident = 0;
+  for (unsigned char c : v) {
+    resident += c & 1;
+  }
+  const size_t rowPages = (static_cast<size_t>(info->vocab_size) * sizeof(float) + page - 1) / page;
+  EXPECT_LE(resident, rowPages) << "of " << v.size() << " pages";
+  llmc_session_release(s);
 }
 
 TEST_F(Session, LongRunsDoNotGrowMemory) {
