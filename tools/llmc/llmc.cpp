@@ -19,6 +19,8 @@
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/Parser/Parser.h"
 #include "mlir/IR/MLIRContext.h"
+#include "mlir/Pass/Pass.h"
+#include "mlir/Pass/PassInstrumentation.h"
 #include "mlir/Pass/PassManager.h"
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/FileSystem.h"
@@ -327,6 +329,24 @@ public:
 private:
   std::chrono::steady_clock::time_point start_ =
       std::chrono::steady_clock::now();
+};
+
+/// Prints a progress step when a pass named in `steps` (by its argument)
+/// has run.
+class StepReporter : public mlir::PassInstrumentation {
+public:
+  StepReporter(Progress &progress, llvm::StringMap<std::string> steps)
+      : progress_(progress), steps_(std::move(steps)) {}
+  void runAfterPass(mlir::Pass *pass, mlir::Operation *) override {
+    auto it = steps_.find(pass->getArgument());
+    if (it != steps_.end()) {
+      progress_.step(it->second);
+    }
+  }
+
+private:
+  Progress &progress_;
+  llvm::StringMap<std::string> steps_;
 };
 
 /// SHA-256 of the compile's source files on a thread of its own, started
@@ -785,46 +805,57 @@ int runCompile(int argc, char **argv) {
   }
   mlir::PassManager pm(&context);
   llmc::buildCompressionPipeline(pm, options);
+  // Each step is reported as its pass ends, so the times are true ones (a
+  // 7B model quantizes for most of a minute).
+  llvm::StringMap<std::string> steps;
+  if (options.pruneStructured > 0) {
+    steps["llm-prune-structured"] =
+        ("pruned heads and FFN channels (" +
+         Twine(options.effectivePruneMethod()) + ", ratio " +
+         Twine(llmc::fmtNum(pruneStructured)) + ")").str();
+  }
+  if (options.unstructuredPruning()) {
+    steps["llm-prune"] =
+        ("pruned weights (" + Twine(options.effectivePruneMethod()) + ", " +
+         prunePattern +
+         (pruneRatio > 0 ? ", ratio " + llmc::fmtNum(pruneRatio)
+                         : std::string()) + ")").str();
+  }
+  if (!options.lowrank.empty()) {
+    steps["llm-lowrank"] = "factored matrices by truncated SVD (" + lowrankSpec + ")";
+  }
+  if (quantize) {
+    steps["llm-quantize-weights"] =
+        ("quantized to " + options.formatName() + " (group " +
+         Twine(groupSize) + ", " +
+         (quantMethod != QuantMethod::RTN ? methodName : "rtn") + ")").str();
+  }
+  if (toF16) {
+    steps["llm-convert-weight-format"] =
+        "converted the remaining float weights to f16";
+  }
+  if (options.fusionOn("projections")) {
+    steps["llm-fuse-projections"] =
+        "fused the projections that share an input (q/k/v, gate/up)";
+  }
+  if (options.target == "cpu") {
+    // One line after the last of the kernel fusions (pipeline order).
+    std::string kernelFusions, last;
+    for (const char *name : {"swiglu", "residual", "rope", "norm"}) {
+      if (options.fusionOn(name)) {
+        kernelFusions += (kernelFusions.empty() ? "" : ", ") + std::string(name);
+        last = std::string("llm-fuse-") + name;
+      }
+    }
+    if (!kernelFusions.empty()) {
+      steps[last] = "fused into the kernels: " + kernelFusions;
+    }
+  }
+  pm.addInstrumentation(std::make_unique<StepReporter>(progress, std::move(steps)));
   if (failed(pm.run(**module))) {
     return fail("the llm passes failed on " + checkpointPath);
   }
   (**module)->removeAttr("llm.calibration");
-  if (options.pruneStructured > 0) {
-    progress.step("pruned heads and FFN channels (" +
-                  Twine(options.effectivePruneMethod()) + ", ratio " +
-                  Twine(llmc::fmtNum(pruneStructured)) + ")");
-  }
-  if (options.unstructuredPruning()) {
-    progress.step("pruned weights (" + Twine(options.effectivePruneMethod()) +
-                  ", " + prunePattern +
-                  (pruneRatio > 0 ? ", ratio " + llmc::fmtNum(pruneRatio)
-                                  : std::string()) + ")");
-  }
-  if (!options.lowrank.empty()) {
-    progress.step("factored matrices by truncated SVD (" + lowrankSpec + ")");
-  }
-  if (quantize) {
-    progress.step("quantized to " + options.formatName() + " (group " +
-                  Twine(groupSize) + ", " + (quantMethod != QuantMethod::RTN ? methodName : "rtn") +
-                  ")");
-  }
-  if (toF16) {
-    progress.step("converted the remaining float weights to f16");
-  }
-  if (options.fusionOn("projections")) {
-    progress.step("fused the projections that share an input (q/k/v, gate/up)");
-  }
-  if (options.target == "cpu") {
-    std::string kernelFusions;
-    for (const char *name : {"swiglu", "residual", "rope", "norm"}) {
-      if (options.fusionOn(name)) {
-        kernelFusions += (kernelFusions.empty() ? "" : ", ") + std::string(name);
-      }
-    }
-    if (!kernelFusions.empty()) {
-      progress.step("fused into the kernels: " + kernelFusions);
-    }
-  }
 
   mlir::OpPrintingFlags flags;
   if (elideWeights) {
