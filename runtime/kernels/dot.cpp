@@ -258,7 +258,7 @@ void tileRows(RowFn row, const uint8_t *w, size_t ldw, int r,
 }
 
 /// An interleaved group of 8 rows (q8x8, Q8 true, or q4x8) against m
-/// activation rows: out[i * 4 + t].
+/// activation rows: out[i * kX8Tokens + t].
 template <bool Q8>
 void dotX8GenericImpl(const uint8_t *w, const ActBlock *a, int64_t nb, int m,
                       int64_t group, float *out) {
@@ -292,7 +292,7 @@ void dotX8GenericImpl(const uint8_t *w, const ActBlock *a, int64_t nb, int m,
           acc += halfToFloat(dh) * (at[b].d * static_cast<float>(s) - 8.0f * at[b].sum);
         }
       }
-      out[i * 4 + t] = acc;
+      out[i * kX8Tokens + t] = acc;
     }
   }
 }

@@ -267,7 +267,7 @@ inline __m512i broadcast8(const int8_t *x) {
 /// high nibbles) dpbusd all sum into one register per token, which takes
 /// one conversion and one FMA with the rows' scales (spread over the lane
 /// pairs once per group) times the activation scale. The weights are
-/// loaded and unpacked once for up to 4 tokens.
+/// loaded and unpacked once for up to 8 tokens.
 template <bool Q8, int M>
 void dotX8Tile(const uint8_t *w, const ActBlock *a, int64_t nb, int64_t group,
                float *out) {
@@ -302,27 +302,27 @@ void dotX8Tile(const uint8_t *w, const ActBlock *a, int64_t nb, int64_t group,
     if constexpr (Q8) {
       _mm_prefetch(reinterpret_cast<const char *>(q) + kPrefetchAhead + 128, _MM_HINT_T0);
       _mm_prefetch(reinterpret_cast<const char *>(q) + kPrefetchAhead + 192, _MM_HINT_T0);
-      // x + 128 (x's bytes with the top bit flipped) is the unsigned side
-      // and w the signed one; each lane starts from -128·Σw (computed once
-      // for the tokens), so the sum is Σx·w.
-      // Two independent dpbusd chains of two keep the latency short.
-      __m512i wq[4];
+      // w + 128 (w's bytes with the top bit flipped, once for all tokens)
+      // is the unsigned side and x the signed one, so the sums are
+      // Σ(w + 128)·x = Σw·x + 128·Σx; the 128·Σx term comes off at the end
+      // from the activation block's d·Σq, as q4's 8·Σx does (no flip per
+      // token). Two independent dpbusd chains of two keep the latency
+      // short.
+      __m512i wu[4];
       for (int h = 0; h < 4; ++h) {
-        wq[h] = _mm512_loadu_si512(q + 64 * h);
+        wu[h] = _mm512_xor_si512(_mm512_loadu_si512(q + 64 * h), u128);
       }
       const __m512i zero = _mm512_setzero_si512();
-      const __m512i base = _mm512_sub_epi32(
-          zero, _mm512_add_epi32(
-                    _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(zero, u128, wq[0]), u128, wq[1]),
-                    _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(zero, u128, wq[2]), u128, wq[3])));
       for (int t = 0; t < M; ++t) {
         const ActBlock &x = a[t * nb + b];
-        auto xu = [&](int h) { return _mm512_xor_si512(broadcast8(x.q + 8 * h), u128); };
         const __m512i sum = _mm512_add_epi32(
-            _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(base, xu(0), wq[0]), xu(1), wq[1]),
-            _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(zero, xu(2), wq[2]), xu(3), wq[3]));
+            _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(zero, wu[0], broadcast8(x.q)), wu[1],
+                                broadcast8(x.q + 8)),
+            _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(zero, wu[2], broadcast8(x.q + 16)),
+                                wu[3], broadcast8(x.q + 24)));
         acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum),
                                  _mm512_mul_ps(dpair, _mm512_set1_ps(x.d)), acc[t]);
+        offset[t] = _mm256_fmadd_ps(d8, _mm256_set1_ps(x.sum), offset[t]);
       }
     } else {
       __m512i lo[2], hi[2];
@@ -354,7 +354,7 @@ void dotX8Tile(const uint8_t *w, const ActBlock *a, int64_t nb, int64_t group,
     _mm256_store_ps(off, offset[t]);
     for (int i = 0; i < 8; ++i) {
       const float s = lanes[2 * i] + lanes[2 * i + 1];
-      out[i * 4 + t] = Q8 ? s : s - 8.0f * off[i];
+      out[i * kX8Tokens + t] = s - (Q8 ? 128.0f : 8.0f) * off[i];
     }
   }
 }
@@ -424,7 +424,11 @@ void dotX8(const uint8_t *w, const ActBlock *a, int64_t nb, int m,
   case 1: return dotX8Tile<Q8, 1>(w, a, nb, group, out);
   case 2: return dotX8Tile<Q8, 2>(w, a, nb, group, out);
   case 3: return dotX8Tile<Q8, 3>(w, a, nb, group, out);
-  default: return dotX8Tile<Q8, 4>(w, a, nb, group, out);
+  case 4: return dotX8Tile<Q8, 4>(w, a, nb, group, out);
+  case 5: return dotX8Tile<Q8, 5>(w, a, nb, group, out);
+  case 6: return dotX8Tile<Q8, 6>(w, a, nb, group, out);
+  case 7: return dotX8Tile<Q8, 7>(w, a, nb, group, out);
+  default: return dotX8Tile<Q8, 8>(w, a, nb, group, out);
   }
 }
 

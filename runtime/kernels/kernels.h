@@ -11,6 +11,9 @@ namespace llmc::kernels {
 
 /// Inner loops that have SIMD variants. Every function pointer of a variant
 /// table computes what the generic one does (up to float reassociation).
+/// The most activation rows one dotQ8X8 / dotQ4X8 call takes.
+constexpr int kX8Tokens = 8;
+
 struct KernelTable {
   const char *name;
   /// out[i * 4 + t] = sum_c w[i * ldw + c] * x[t * ldx + c] for i < r
@@ -42,8 +45,10 @@ struct KernelTable {
   void (*dotSparse)(const uint8_t *w, size_t ldw, int32_t format, int r,
                     const float *x, int64_t ldx, int m, int64_t k, float *out);
   /// q8x8 / q4x8: the interleaved group of 8 weight rows at `w` against
-  /// activation rows t < m (m <= 4) held as in dotQ8: out[i * 4 + t] for
-  /// i < 8 (out holds 32 floats).
+  /// activation rows t < m (m <= kX8Tokens) held as in dotQ8:
+  /// out[i * kX8Tokens + t] for i < 8 (out holds 64 floats). One call
+  /// covers a whole block of tokens, so a SIMD kernel loads and unpacks each
+  /// piece of the weights once for all of them.
   void (*dotQ8X8)(const uint8_t *w, const ActBlock *a, int64_t nb, int m,
                   int64_t group, float *out);
   void (*dotQ4X8)(const uint8_t *w, const ActBlock *a, int64_t nb, int m,

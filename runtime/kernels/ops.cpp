@@ -111,10 +111,10 @@ void Linear::computeBlock(int64_t j0, int64_t j1, int64_t t, int m,
       auto dotX8 = format == LLMC_FORMAT_Q8X8 ? k->dotQ8X8 : k->dotQ4X8;
       const int64_t full = out / kInterleaveRows * kInterleaveRows;
       for (; j + kInterleaveRows <= std::min(j1, full); j += kInterleaveRows) {
-        for (int q = 0; q < m; q += 4) {
-          const int mq = std::min(4, m - q);
+        for (int q = 0; q < m; q += kX8Tokens) {
+          const int mq = std::min(kX8Tokens, m - q);
           dotX8(wb + j * rowBytes, act + (t + q) * nb, nb, mq, group, tile);
-          put(j, kInterleaveRows, q, mq, 4, 1);
+          put(j, kInterleaveRows, q, mq, kX8Tokens, 1);
         }
       }
     }

@@ -253,7 +253,7 @@ void dotX8Avx2(const uint8_t *w, const ActBlock *a, int64_t nb, int m,
     _mm256_store_ps(off, offset);
     for (int i = 0; i < 8; ++i) {
       const float sum = lanes[2 * i] + lanes[2 * i + 1];
-      out[i * 4 + t] = Q8 ? sum : sum - 8.0f * off[i];
+      out[i * kX8Tokens + t] = Q8 ? sum : sum - 8.0f * off[i];
     }
   }
 }

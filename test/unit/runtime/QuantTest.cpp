@@ -374,27 +374,33 @@ TEST_P(QuantSimd, InterleavedMatchesGeneric) {
       auto q = quantRows(rowFormat(f.format), 8, k, f.group, rng);
       std::vector<uint8_t> x8(q.size());
       interleaveRows(q.data(), 8, k, f.format, f.group, x8.data());
-      std::vector<ActBlock> a(nb * 4);
-      for (int t = 0; t < 4; ++t) {
+      std::vector<ActBlock> a(nb * kX8Tokens);
+      for (int t = 0; t < kX8Tokens; ++t) {
         auto x = randomVec(k, rng);
         quantizeActivations(x.data(), k, nb, a.data() + t * nb);
       }
       auto pick = [&](const KernelTable &t) {
         return f.format == LLMC_FORMAT_Q8X8 ? t.dotQ8X8 : t.dotQ4X8;
       };
-      for (int m = 1; m <= 4; ++m) {
-        float g[32], v[32], rowwise[8];
+      for (int m = 1; m <= kX8Tokens; ++m) {
+        float g[8 * kX8Tokens], v[8 * kX8Tokens], rowwise[8];
         pick(gen)(x8.data(), a.data(), nb, m, f.group, g);
         pick(*simd)(x8.data(), a.data(), nb, m, f.group, v);
         const size_t rb = q.size() / 8;
         for (int i = 0; i < 8; ++i) {
           // The row-by-row generic kernel on the same row: the same sums.
-          (rowFormat(f.format) == LLMC_FORMAT_Q8 ? gen.dotQ8 : gen.dotQ4)(
-              q.data() + i * rb, rb, 1, a.data(), nb, m, f.group, rowwise);
+          // (The row kernel takes at most 4 tokens a call.)
+          for (int t0 = 0; t0 < m; t0 += 4) {
+            const int mr = std::min(4, m - t0);
+            (rowFormat(f.format) == LLMC_FORMAT_Q8 ? gen.dotQ8 : gen.dotQ4)(
+                q.data() + i * rb, rb, 1, a.data() + t0 * nb, nb, mr, f.group,
+                rowwise + t0);
+          }
           for (int t = 0; t < m; ++t) {
-            EXPECT_NEAR(g[i * 4 + t], rowwise[t], 1e-4 * (1 + std::fabs(g[i * 4 + t])))
+            const float want = g[i * kX8Tokens + t];
+            EXPECT_NEAR(want, rowwise[t], 1e-4 * (1 + std::fabs(want)))
                 << f.name << " k=" << k << " row " << i << " m=" << m;
-            EXPECT_NEAR(g[i * 4 + t], v[i * 4 + t], 1e-4 * (1 + std::fabs(g[i * 4 + t])))
+            EXPECT_NEAR(want, v[i * kX8Tokens + t], 1e-4 * (1 + std::fabs(want)))
                 << f.name << " k=" << k << " row " << i << " m=" << m;
           }
         }
