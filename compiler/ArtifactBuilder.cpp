@@ -9,7 +9,6 @@
 #include "mlir/IR/AsmState.h"
 #include "mlir/IR/DialectResourceBlobManager.h"
 #include "llvm/Support/MemoryBuffer.h"
-#include "llvm/ADT/StringExtras.h"
 #include <openssl/evp.h>
 
 namespace llmc {

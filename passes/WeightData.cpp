@@ -185,16 +185,26 @@ void eraseDeadCode(ModuleOp module) {
   }
 }
 
-void writeQuantWeight(llm::GlobalOp g, llm::StorageKind kind, int64_t groupSize,
-                      bool asymmetric, std::vector<uint8_t> bytes) {
+namespace {
+
+/// Makes `blob` (the stored bytes of `kind`) the data of `g`.
+void setQuantData(llm::GlobalOp g, llm::StorageKind kind, int64_t groupSize,
+                  bool asymmetric, AsmResourceBlob blob) {
   llm::WeightType t = g.getWeightType().withFormat(kind, groupSize, asymmetric);
-  AsmResourceBlob blob = allocateWeightBlob(bytes.size());
-  std::memcpy(blob.getMutableData().data(), bytes.data(), bytes.size());
-  auto type = RankedTensorType::get({static_cast<int64_t>(bytes.size())},
+  auto type = RankedTensorType::get({static_cast<int64_t>(blob.getData().size())},
                                     IntegerType::get(g.getContext(), 8));
   releaseWeightData(g);
   g.setTypeAttr(TypeAttr::get(t));
   g.setDataAttr(DenseResourceElementsAttr::get(type, blobName(g, t), std::move(blob)));
+}
+
+} // namespace
+
+void writeQuantWeight(llm::GlobalOp g, llm::StorageKind kind, int64_t groupSize,
+                      bool asymmetric, std::vector<uint8_t> bytes) {
+  AsmResourceBlob blob = allocateWeightBlob(bytes.size());
+  std::memcpy(blob.getMutableData().data(), bytes.data(), bytes.size());
+  setQuantData(g, kind, groupSize, asymmetric, std::move(blob));
 }
 
 std::optional<std::vector<char>> readStoredBytes(llm::GlobalOp g) {
@@ -237,51 +247,43 @@ void quantizeWeightRTN(llm::GlobalOp g, llm::StorageKind kind, int64_t groupSize
   if (!t.isFloat()) {
     return;
   }
-  int64_t k = t.getShape().back();
-  int64_t rows = t.getNumElements() / k;
-  int32_t format = static_cast<int32_t>(kind);
-  size_t rowBytes = kernels::quantRowBytes(format, k, groupSize, asymmetric);
+  const int64_t k = t.getShape().back();
+  const int64_t rows = t.getNumElements() / k;
+  const int32_t format = static_cast<int32_t>(kind);
+  const size_t rowBytes = kernels::quantRowBytes(format, k, groupSize, asymmetric);
+  // Rows come straight from the stored bytes, converted a row at a time per
+  // thread: no float copy of the matrix (at 7B the embedding table alone
+  // would be 500 MB of it). Only a splat is expanded first.
   ArrayRef<char> raw = rawBytes(g.getData());
   auto dense = dyn_cast<DenseElementsAttr>(g.getData());
   const int64_t elem = llm::floatElementBytes(t.getKind());
+  std::optional<std::vector<float>> whole;
   if ((dense && dense.isSplat()) ||
       static_cast<int64_t>(raw.size()) != t.getNumElements() * elem) {
-    std::optional<std::vector<float>> w = readFloatWeight(g);
-    if (!w) {
+    whole = readFloatWeight(g);
+    if (!whole) {
       return;
     }
-    std::vector<uint8_t> bytes(rowBytes * rows);
-#pragma omp parallel for schedule(static)
-    for (int64_t r = 0; r < rows; ++r) {
-      kernels::quantizeRow(w->data() + r * k, k, format, groupSize, asymmetric,
-                           bytes.data() + r * rowBytes);
-    }
-    writeQuantWeight(g, kind, groupSize, asymmetric, std::move(bytes));
-    return;
   }
-  // Straight from the stored rows into the new blob, a row at a time per
-  // thread: no float copy of the matrix (at 7B the embedding table alone
-  // would be 500 MB of it). Rows are independent, so every core takes a
-  // share (a 7B model is 6.7e9 weights to round).
   AsmResourceBlob blob = allocateWeightBlob(rowBytes * rows);
   uint8_t *out = reinterpret_cast<uint8_t *>(blob.getMutableData().data());
   const int32_t from = static_cast<int32_t>(t.getKind());
+  // Rows are independent: every core takes a share (a 7B model is 6.7e9
+  // weights to round).
 #pragma omp parallel
   {
-    std::vector<float> row(static_cast<size_t>(k));
+    std::vector<float> row(whole ? 0 : static_cast<size_t>(k));
 #pragma omp for schedule(static)
     for (int64_t r = 0; r < rows; ++r) {
-      kernels::toFloat(raw.data() + r * k * elem, from, k, row.data());
-      kernels::quantizeRow(row.data(), k, format, groupSize, asymmetric,
+      const float *src = whole ? whole->data() + r * k : row.data();
+      if (!whole) {
+        kernels::toFloat(raw.data() + r * k * elem, from, k, row.data());
+      }
+      kernels::quantizeRow(src, k, format, groupSize, asymmetric,
                            out + r * rowBytes);
     }
   }
-  llm::WeightType q = t.withFormat(kind, groupSize, asymmetric);
-  auto type = RankedTensorType::get({static_cast<int64_t>(rowBytes * rows)},
-                                    IntegerType::get(g.getContext(), 8));
-  releaseWeightData(g);
-  g.setTypeAttr(TypeAttr::get(q));
-  g.setDataAttr(DenseResourceElementsAttr::get(type, blobName(g, q), std::move(blob)));
+  setQuantData(g, kind, groupSize, asymmetric, std::move(blob));
 }
 
 void retypeWeightRefs(ModuleOp module) {

@@ -6,7 +6,6 @@
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/Path.h"
 
-#include <cerrno>
 #include <cstdlib>
 #include <cstring>
 #include <fcntl.h>
@@ -43,6 +42,7 @@ public:
     // would fault (SIGBUS) when written, long after this call returned.
     if (posix_fallocate(fd_, static_cast<off_t>(offset),
                         static_cast<off_t>(length)) != 0) {
+      release(offset, length); // what it did reserve before it failed
       return nullptr;
     }
     void *p = mmap(nullptr, length, PROT_READ | PROT_WRITE, MAP_SHARED, fd_,
@@ -53,7 +53,6 @@ public:
     }
     end_ += length;
     stats_.liveBytes += length;
-    stats_.peakBytes = std::max(stats_.peakBytes, stats_.liveBytes);
     ++stats_.blobs;
     return static_cast<char *>(p);
   }

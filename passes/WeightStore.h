@@ -26,11 +26,10 @@ mlir::AsmResourceBlob allocateWeightBlob(size_t bytes);
 /// environment's LLMC_SPILL_MIN_BYTES (0 spills every blob, "off" none).
 uint64_t weightSpillThreshold();
 
-/// What the spill file holds now and has held at most (bytes of live blobs),
-/// and how many blobs fell back to the heap because it could not take them.
+/// The bytes of live blobs the spill file holds, how many blobs it has
+/// taken, and how many fell back to the heap because it could not take them.
 struct WeightSpillStats {
   uint64_t liveBytes = 0;
-  uint64_t peakBytes = 0;
   uint64_t blobs = 0;
   uint64_t heapFallbacks = 0;
 };

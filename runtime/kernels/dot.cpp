@@ -5,11 +5,11 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <string>
 
 #if defined(__x86_64__)
 #include <immintrin.h>
 #endif
-#include <string>
 
 namespace llmc::kernels {
 

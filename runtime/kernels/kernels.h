@@ -9,11 +9,11 @@
 
 namespace llmc::kernels {
 
-/// Inner loops that have SIMD variants. Every function pointer of a variant
-/// table computes what the generic one does (up to float reassociation).
 /// The most activation rows one dotQ8X8 / dotQ4X8 call takes.
 constexpr int kX8Tokens = 8;
 
+/// Inner loops that have SIMD variants. Every function pointer of a variant
+/// table computes what the generic one does (up to float reassociation).
 struct KernelTable {
   const char *name;
   /// out[i * 4 + t] = sum_c w[i * ldw + c] * x[t * ldx + c] for i < r

@@ -161,32 +161,20 @@ void quantizeRow(const float *x, int64_t k, int32_t format, int64_t group,
     }
     uint8_t *qs = blk + (asym ? 4 : 2);
     const float lo = asym ? 0.0f : -8.0f, hi = asym ? 15.0f : 7.0f;
+    // Symmetric: m = 0, and (x - 0) * inv is x * inv exactly.
     const float shift = asym ? 0.0f : 8.0f, m = asym ? p.m : 0.0f;
     const uint8_t pad = static_cast<uint8_t>(paddingCode(format, asym));
-    auto code = [&](int64_t i) -> uint8_t {
-      if (i >= len) {
-        return pad;
-      }
-      float y = asym ? (xg[i] - m) * inv : xg[i] * inv;
-      return static_cast<uint8_t>(roundEven(std::clamp(y, lo, hi)) + shift);
+    auto code = [&](float v) {
+      return static_cast<uint8_t>(roundEven(std::clamp((v - m) * inv, lo, hi)) + shift);
     };
-    if (len == group) {
-      for (int64_t s = 0; s < group / kQuantSubBlock; ++s) {
-        const float *xs = xg + s * kQuantSubBlock;
-        for (int i = 0; i < 16; ++i) {
-          float y0 = (xs[i] - m) * inv, y1 = (xs[i + 16] - m) * inv;
-          auto c0 = static_cast<uint8_t>(roundEven(std::clamp(y0, lo, hi)) + shift);
-          auto c1 = static_cast<uint8_t>(roundEven(std::clamp(y1, lo, hi)) + shift);
-          qs[s * 16 + i] = static_cast<uint8_t>(c0 | (c1 << 4));
-        }
-      }
-    } else {
-      for (int64_t s = 0; s < group / kQuantSubBlock; ++s) {
-        for (int i = 0; i < 16; ++i) {
-          qs[s * 16 + i] = static_cast<uint8_t>(
-              code(s * kQuantSubBlock + i) |
-              (code(s * kQuantSubBlock + i + 16) << 4));
-        }
+    for (int64_t s = 0; s < group / kQuantSubBlock; ++s) {
+      const int64_t i0 = s * kQuantSubBlock;
+      for (int i = 0; i < 16; ++i) {
+        // A full group (all but a row's last) takes no padding branch.
+        const uint8_t c0 = len == group || i0 + i < len ? code(xg[i0 + i]) : pad;
+        const uint8_t c1 =
+            len == group || i0 + i + 16 < len ? code(xg[i0 + i + 16]) : pad;
+        qs[s * 16 + i] = static_cast<uint8_t>(c0 | (c1 << 4));
       }
     }
   }

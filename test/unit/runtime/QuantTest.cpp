@@ -105,7 +105,7 @@ TEST(Quant, QuantizeRowIsTheElementwiseDefinition) {
         } else if (trial == 3) {
           std::fill(x.begin(), x.end(), -1.5f);
         }
-        const size_t blockBytes = quantRowBytes(f.format, f.group, f.group, f.asym);
+        const size_t blockBytes = quantBlockBytes(f.format, f.group, f.asym);
         std::vector<uint8_t> want(quantRowBytes(f.format, k, f.group, f.asym));
         std::vector<int> codes(static_cast<size_t>(f.group));
         for (int64_t g0 = 0; g0 < k; g0 += f.group) {
