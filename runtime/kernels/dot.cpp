@@ -104,8 +104,7 @@ __attribute__((target("avx,f16c"))) void halvesToFloatF16C(const uint16_t *s,
 }
 
 bool haveF16C() {
-  static const bool yes =
-      __builtin_cpu_supports("avx") && __builtin_cpu_supports("f16c");
+  static const bool yes = __builtin_cpu_supports("avx") && cpuHasF16C();
   return yes;
 }
 #endif
