@@ -204,6 +204,7 @@ std::unique_ptr<Reader> Reader::open(const std::string &path,
     if (s->synthetic()) {
       // Not in the file; its tensors are bounds-checked against its size.
       r->synthetic_ = true;
+      r->syntheticSeed_ = s->synthetic_seed();
       continue;
     }
     if (s->offset() > segSpace || s->size() > segSpace - s->offset() ||

@@ -42,6 +42,8 @@ public:
   /// Compiled with --random-weights: the tensors' bytes are not in the file
   /// (their `data` is null) and the runtime synthesizes them.
   bool synthetic() const { return synthetic_; }
+  /// The seed those values come from (runtime/core/synth.h's tensorKey).
+  uint64_t syntheticSeed() const { return syntheticSeed_; }
   const TensorRef *find(std::string_view name) const;
   /// Bytes of the artifact itself (not of the executable carrying it).
   uint64_t size() const { return size_; }
@@ -62,6 +64,7 @@ private:
   const fb::Artifact *root_ = nullptr;
   std::vector<TensorRef> tensors_;
   bool synthetic_ = false;
+  uint64_t syntheticSeed_ = 0;
 };
 
 /// Bytes that `numElements` elements of `format` occupy (rows of `rowLength`).

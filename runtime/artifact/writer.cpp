@@ -52,7 +52,8 @@ uint64_t writeArtifact(std::FILE *f, const Contents &c) {
                                                  : hash64(t.data, t.size)));
   }
   std::vector<flatbuffers::Offset<fb::Segment>> segOffsets = {
-      fb::CreateSegment(fbb, 0, segSize, c.syntheticWeights)};
+      fb::CreateSegment(fbb, 0, segSize, c.syntheticWeights,
+                        c.syntheticWeights ? c.syntheticSeed : 0)};
   auto config = fb::CreateModelConfig(fbb, &c.config);
   // A module compiled from .mlir has no tokenizer: leave the table out.
   auto tokenizer = c.tokenizer.pieces.empty()

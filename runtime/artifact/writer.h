@@ -31,6 +31,8 @@ struct Contents {
   /// Leave the tensors' bytes out (--random-weights): the segment is marked
   /// synthetic and the runtime fills it (runtime/core/synth.h).
   bool syntheticWeights = false;
+  /// With syntheticWeights: the seed of the values (--random-weights=SEED).
+  uint64_t syntheticSeed = 0;
 };
 
 /// Writes `c` as a stand-alone artifact at `path` (temporary file, then

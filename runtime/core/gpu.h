@@ -31,6 +31,7 @@ struct Tensor {
 struct SessionSpec {
   const llmc_program *program = nullptr;
   std::vector<Tensor> tensors; // artifact order: the program's weights[i]
+  uint64_t seed = 0;           // tensors without data: synth.h's seed
   std::vector<llmc_cache_layer> cache;
   int64_t ctx = 0;        // KV-cache positions
   int64_t vocab = 0;

@@ -1,12 +1,15 @@
 // The C API: loading a model, binding its program, sessions, tokenization.
 #include "runtime/artifact/fingerprint.h"
 #include "runtime/core/model.h"
+#include "runtime/core/synth.h"
 #include "runtime/core/synth_fill.h"
 #include "runtime/tokenizer/from_artifact.h"
 
 #include <cstdlib>
 #include <cstring>
+#include <atomic>
 #include <new>
+#include <system_error>
 #include <thread>
 
 namespace llmc {
@@ -45,27 +48,48 @@ const llmc_program kReferenceProgram = {LLMC_PROGRAM_ABI_VERSION,
 
 gpu::CreateSession registeredBackend = nullptr;
 
-/// --random-weights on the CPU: fills host copies of every tensor, once.
-llmc_status synthesizeOnHost(llmc_model &m) {
+/// --random-weights on the CPU: fills host copies of every tensor, once,
+/// on `threads` cores (tensors taken in turn: a 7B model is 3.4 GB to fill).
+llmc_status synthesizeOnHost(llmc_model &m, int threads) {
   if (!m.reader->synthetic() || !m.synthesized.empty()) {
     return LLMC_OK;
   }
   const auto &tensors = m.reader->tensors();
   try {
     for (size_t i = 0; i < tensors.size(); ++i) {
-      const artifact::TensorRef &t = tensors[i];
-      m.synthesized.emplace_back(new uint8_t[t.size]);
-      synth::fillTensor(i, static_cast<int32_t>(t.format), t.groupSize,
-                        t.asymmetric, t.shape, m.synthesized.back().get());
-      m.weights[i] = m.synthesized.back().get();
-      if (i < m.evalWeights.size()) {
-        m.evalWeights[i].data = m.weights[i];
-      }
+      m.synthesized.emplace_back(new uint8_t[tensors[i].size]);
     }
   } catch (const std::bad_alloc &) {
     m.synthesized.clear();
     return fail(LLMC_ERROR_OUT_OF_MEMORY,
                 "out of memory for the synthesized weights");
+  }
+  std::atomic<size_t> next{0};
+  auto work = [&] {
+    for (size_t i = next++; i < tensors.size(); i = next++) {
+      const artifact::TensorRef &t = tensors[i];
+      synth::fillTensor(synth::tensorKey(i, m.reader->syntheticSeed()),
+                        static_cast<int32_t>(t.format), t.groupSize,
+                        t.asymmetric, t.shape, m.synthesized[i].get());
+    }
+  };
+  std::vector<std::thread> helpers;
+  for (int k = 1; k < threads; ++k) {
+    try {
+      helpers.emplace_back(work);
+    } catch (const std::system_error &) {
+      break; // fewer helpers: this thread fills the rest
+    }
+  }
+  work();
+  for (std::thread &t : helpers) {
+    t.join();
+  }
+  for (size_t i = 0; i < tensors.size(); ++i) {
+    m.weights[i] = m.synthesized[i].get();
+    if (i < m.evalWeights.size()) {
+      m.evalWeights[i].data = m.weights[i];
+    }
   }
   return LLMC_OK;
 }
@@ -88,6 +112,7 @@ llmc_status createGpuSession(llmc_session &s, int64_t ctx, bool kvHalf) {
     spec.tensors.push_back({t.data, t.size, static_cast<int32_t>(t.format),
                             t.groupSize, t.asymmetric ? 1 : 0, t.shape});
   }
+  spec.seed = m.reader->syntheticSeed();
   spec.cache = m.cache;
   spec.ctx = ctx;
   spec.vocab = m.info.vocab_size;
@@ -282,6 +307,7 @@ llmc_status llmc_model_load(const char *path, const llmc_program *program,
       c.eos_token_ids() && c.eos_token_ids()->size() > 0 ? c.eos_token_ids()->Get(0) : -1;
   m->info.weight_bytes = reader->weightBytes();
   m->info.artifact_bytes = reader->size();
+  m->info.synthetic_weights = reader->synthetic() ? 1 : 0;
   if (m->info.vocab_size <= 0 || m->info.hidden_size <= 0 ||
       m->info.num_layers <= 0 || m->info.max_seq_len <= 0) {
     return fail(LLMC_ERROR_FORMAT,
@@ -432,7 +458,7 @@ llmc_status llmc_session_create(llmc_model *model,
     *out = s.release();
     return LLMC_OK;
   }
-  if (llmc_status st = synthesizeOnHost(*model)) {
+  if (llmc_status st = synthesizeOnHost(*model, threads)) {
     return st;
   }
   try {

@@ -4,7 +4,8 @@
 // runs (CPU or GPU), the runtime fills each tensor from this one recipe, so
 // both devices see the same values and the executable stays small (the GPU
 // benchmark carries 7B-shaped executables of a few hundred kilobytes).
-// Every value is a function of (tensor index, row, element):
+// Every value is a function of (tensor key, row, element), the key being the
+// tensor's index mixed with the seed of --random-weights=SEED (tensorKey):
 //   - float formats: rank 2: uniform in [-1, 1) / sqrt(columns); rank 1 (norm
 //     weights, biases): 1 + 0.1 * uniform;
 //   - q8: codes uniform in [-127, 127], scale 1 / (73 * sqrt(columns));
@@ -25,6 +26,12 @@
 #endif
 
 namespace llmc::synth {
+
+/// The `tensor` coordinate of tensor `index` under `seed` (seed 0: the index
+/// itself, so artifacts from before seeds keep their values).
+LLMC_HD uint64_t tensorKey(uint64_t index, uint64_t seed) {
+  return index + (seed << 32);
+}
 
 /// A 64-bit mix (splitmix64's finalizer) of the three coordinates.
 LLMC_HD uint64_t hash(uint64_t tensor, uint64_t row, uint64_t col) {

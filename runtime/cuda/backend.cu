@@ -1714,10 +1714,12 @@ bool CudaSession::init(const gpu::SessionSpec &spec, std::string &error) {
     if (!t.data) {
       if (quant) {
         fillQuantKernel<<<gridFor(static_cast<int64_t>(bytes), 256), 256, 0, stream_>>>(
-            static_cast<uint8_t *>(d), t.format, i, rows, cols, t.group, t.asym);
+            static_cast<uint8_t *>(d), t.format, synth::tensorKey(i, spec.seed), rows,
+            cols, t.group, t.asym);
       } else {
         fillFloatKernel<<<gridFor(rows * cols, 256), 256, 0, stream_>>>(
-            d, t.format, i, static_cast<int>(t.shape.size()), rows, cols);
+            d, t.format, synth::tensorKey(i, spec.seed), static_cast<int>(t.shape.size()),
+            rows, cols);
       }
       if (!check(cudaGetLastError(), "synthesizing the weights", error)) {
         return false;

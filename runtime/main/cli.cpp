@@ -269,6 +269,12 @@ int runPerplexity(const char *argv0, llmc_model *model, llmc_session *session,
     }
     llmc_model_info ri;
     llmc_model_get_info(refModel, &ri);
+    if (ri.synthetic_weights) {
+      llmc_model_release(refModel);
+      return usageError(argv0, "--kl-reference " + o.klReference +
+                                   ": its weights are random (compiled with "
+                                   "--random-weights)");
+    }
     // The reference is the uncompressed model with an exact (f32) cache.
     llmc_session_options so = {o.threads, ctx, LLMC_KV_F32};
     if (ri.vocab_size != info.vocab_size ||
@@ -797,6 +803,13 @@ int runCli(int argc, char **argv, const llmc_program *program, bool embedded) {
   }
   llmc_model_info info;
   llmc_model_get_info(model, &info);
+  if (!o.perplexityFile.empty() && info.synthetic_weights) {
+    llmc_model_release(model);
+    return usageError(argv0, "--perplexity: this model's weights are random "
+                             "(compiled with --random-weights), so its "
+                             "perplexity measures nothing; --bench measures "
+                             "its speed");
+  }
   if (!o.tokenizeFile.empty()) {
     int rc = runTokenize(argv0, model, o.tokenizeFile);
     llmc_model_release(model);

@@ -49,6 +49,9 @@ typedef struct llmc_model_info {
   /* Whether a text prompt starts with BOS (the tokenizer's add_bos; 1 when
    * the artifact has no tokenizer). */
   int32_t add_bos;
+  /* 1 when the weights are synthesized at load (compiled with
+   * --random-weights): speed only, their outputs mean nothing. */
+  int32_t synthetic_weights;
 } llmc_model_info;
 
 /* Loads the artifact at `path` (a file, or an executable carrying one) and

@@ -2,6 +2,7 @@
 #include "TinyModel.h"
 #include "runtime/artifact/format.h"
 #include "runtime/artifact/reader.h"
+#include "runtime/core/synth.h"
 #include "llmc/runtime.h"
 
 #include <gtest/gtest.h>
@@ -189,6 +190,38 @@ TEST(Artifact, NoTruncationOrByteFlipCrashesTheLoader) {
   std::remove(path.c_str());
 }
 
+/// The logits of prompt 1, 2, 3 on a CPU session of the artifact at `path`
+/// (empty if it does not load); `synthetic`, if given, gets the model's
+/// synthetic_weights.
+static std::vector<float> firstLogits(const std::string &path,
+                               int32_t *synthetic = nullptr) {
+  llmc_model *model = nullptr;
+  EXPECT_EQ(llmc_model_load(path.c_str(), llmc_reference_program(), 0, &model),
+            LLMC_OK)
+      << llmc_last_error();
+  if (!model) {
+    return {};
+  }
+  llmc_model_info info;
+  llmc_model_get_info(model, &info);
+  if (synthetic) {
+    *synthetic = info.synthetic_weights;
+  }
+  llmc_session *s = nullptr;
+  llmc_session_options o = {1, 0, LLMC_KV_F32, LLMC_DEVICE_CPU};
+  EXPECT_EQ(llmc_session_create(model, &o, &s), LLMC_OK) << llmc_last_error();
+  std::vector<float> v;
+  int32_t ids[3] = {1, 2, 3};
+  if (s && llmc_session_prefill(s, ids, 3, 1) == LLMC_OK) {
+    int64_t rows = 0;
+    const float *lg = llmc_session_logits(s, &rows);
+    v.assign(lg, lg + info.vocab_size);
+  }
+  llmc_session_release(s);
+  llmc_model_release(model);
+  return v;
+}
+
 TEST(Artifact, SyntheticWeightsAreLeftOutAndFilledTheSameEveryTime) {
   // --random-weights: the segment is marked synthetic, the file carries no
   // weight bytes, tensors are bounds-checked but have no data, and a CPU
@@ -207,39 +240,57 @@ TEST(Artifact, SyntheticWeightsAreLeftOutAndFilledTheSameEveryTime) {
     EXPECT_EQ(t.data, nullptr);
     EXPECT_GT(t.size, 0u);
   }
-  std::vector<float> first;
-  for (int load = 0; load < 2; ++load) {
-    llmc_model *model = nullptr;
-    ASSERT_EQ(llmc_model_load(path.c_str(), llmc_reference_program(), 0, &model),
-              LLMC_OK)
-        << llmc_last_error();
-    llmc_session *s = nullptr;
-    llmc_session_options o = {1, 0, LLMC_KV_F32, LLMC_DEVICE_CPU};
-    ASSERT_EQ(llmc_session_create(model, &o, &s), LLMC_OK) << llmc_last_error();
-    int32_t ids[3] = {1, 2, 3};
-    ASSERT_EQ(llmc_session_prefill(s, ids, 3, 1), LLMC_OK) << llmc_last_error();
-    int64_t rows = 0;
-    const float *lg = llmc_session_logits(s, &rows);
-    llmc_model_info info;
-    llmc_model_get_info(model, &info);
-    std::vector<float> v(lg, lg + info.vocab_size);
-    for (float x : v) {
-      ASSERT_TRUE(std::isfinite(x));
-    }
-    if (load == 0) {
-      first = v;
-    } else {
-      EXPECT_EQ(v, first);
-    }
-    // The CPU never asks for a GPU it does not have.
-    llmc_session *g = nullptr;
-    llmc_session_options go = {1, 0, 0, LLMC_DEVICE_CUDA};
-    EXPECT_NE(llmc_session_create(model, &go, &g), LLMC_OK);
-    EXPECT_NE(std::string(llmc_last_error()).find("--target cuda"), std::string::npos)
-        << llmc_last_error();
-    llmc_session_release(s);
-    llmc_model_release(model);
+  // Two loads, the same values.
+  const std::vector<float> first = firstLogits(path);
+  ASSERT_FALSE(first.empty());
+  for (float x : first) {
+    ASSERT_TRUE(std::isfinite(x));
   }
+  EXPECT_EQ(firstLogits(path), first);
+  // The CPU never asks for a GPU it does not have.
+  llmc_model *model = nullptr;
+  ASSERT_EQ(llmc_model_load(path.c_str(), llmc_reference_program(), 0, &model),
+            LLMC_OK)
+      << llmc_last_error();
+  llmc_session *g = nullptr;
+  llmc_session_options go = {1, 0, 0, LLMC_DEVICE_CUDA};
+  EXPECT_NE(llmc_session_create(model, &go, &g), LLMC_OK);
+  EXPECT_NE(std::string(llmc_last_error()).find("--target cuda"), std::string::npos)
+      << llmc_last_error();
+  llmc_model_release(model);
   std::remove(path.c_str());
   std::remove(full.c_str());
+}
+
+TEST(Artifact, SyntheticSeedIsStoredAndChoosesTheValues) {
+  // --random-weights=SEED: the seed travels in the artifact, the model says
+  // its weights are synthetic, and another seed gives other values (seed 0
+  // is the recipe without a seed: tensorKey(i, 0) == i).
+  EXPECT_EQ(synth::tensorKey(5, 0), 5u);
+  EXPECT_NE(synth::tensorKey(5, 1), synth::tensorKey(5, 0));
+  std::string error;
+  std::vector<std::vector<float>> logits;
+  for (uint64_t seed : {0, 7, 7}) {
+    test::TinyModel m;
+    m.contents.syntheticWeights = true;
+    m.contents.syntheticSeed = seed;
+    std::string path = tempPath("seed.llmc");
+    ASSERT_TRUE(artifact::writeArtifactFile(path, m.contents, error)) << error;
+    auto r = artifact::Reader::open(path, error);
+    ASSERT_NE(r, nullptr) << error;
+    EXPECT_EQ(r->syntheticSeed(), seed);
+    int32_t synthetic = 0;
+    logits.push_back(firstLogits(path, &synthetic));
+    EXPECT_EQ(synthetic, 1);
+    std::remove(path.c_str());
+  }
+  EXPECT_NE(logits[0], logits[1]);
+  EXPECT_EQ(logits[1], logits[2]);
+  test::TinyModel real;
+  std::string path = tempPath("real.llmc");
+  ASSERT_TRUE(artifact::writeArtifactFile(path, real.contents, error)) << error;
+  int32_t synthetic = 1;
+  firstLogits(path, &synthetic);
+  EXPECT_EQ(synthetic, 0);
+  std::remove(path.c_str());
 }
