@@ -18,6 +18,13 @@ Q4_0, q4g128 Q4_K_M), and llama-bench (-p N -n N -r R, same threads) runs
 beside every llmc run, the two alternating which goes first; the table gets
 llama.cpp's figures and the ratio llmc / llama.cpp.
 
+With --random-weights, llmc compiles the preset's config alone (llmc-make-model
+--config-only; `llmc compile config.json --random-weights`): no checkpoint is
+written and the executables synthesize their weights at load, so shapes whose
+files do not fit (--preset llama2-7b: 13.5 GB of f16) can be timed. Speed
+does not depend on the values; llama.cpp still reads the GGUF files, so with
+--llama-cpp the checkpoint is made for them.
+
 Each compile's time and peak anonymous memory (RssAnon, sampled from
 /proc every 50 ms; the mapped checkpoint's file pages do not count) are
 recorded too. Prints a table, writes JSON and (with matplotlib: /usr/bin/python3 and
@@ -26,7 +33,7 @@ python3-matplotlib) a plot of decode tokens/s against weight bytes.
   bench/run.py [--build build] [--out bench/out] [--preset tinyllama-1.1b]
                [--prefill 128] [--decode 128] [--reps 5] [--threads 1,2]
                [--configs f16,q8,q4g32,q4g128] [--passes 1]
-               [--llama-cpp DIR]
+               [--llama-cpp DIR] [--random-weights]
 
 Needs a built tree (scripts/build.sh) and ../shared/models/llama2-tokenizer.
 """
@@ -142,6 +149,9 @@ def main():
     ap.add_argument("--llama-cpp", default="",
                     help="a llama.cpp CPU build's bin folder (llama-bench, "
                          "llama-quantize): run it side by side")
+    ap.add_argument("--random-weights", action="store_true",
+                    help="compile the preset's config alone (weights "
+                         "synthesized at load): no checkpoint for llmc")
     args = ap.parse_args()
 
     bin_dir = os.path.join(args.build, "bin")
@@ -162,19 +172,33 @@ def main():
             if name not in LLAMA_TYPES:
                 sys.exit("bench: config %s has no llama.cpp counterpart (%s)"
                          % (name, ", ".join(LLAMA_TYPES)))
+    if args.random_weights:
+        for name in names:
+            if name not in ("f16", "q8", "q4g32", "q4g128"):
+                sys.exit("bench: config %s prunes, which needs the weights' "
+                         "values; --random-weights has none" % name)
     os.makedirs(args.out, exist_ok=True)
 
     ckpt = os.path.join(args.out, args.preset)
-    if not os.path.exists(os.path.join(ckpt, "model.safetensors")):
+    if (not args.random_weights or args.llama_cpp) and \
+            not os.path.exists(os.path.join(ckpt, "model.safetensors")):
         run([os.path.join(bin_dir, "llmc-make-model"), "--preset", args.preset,
              "--tokenizer", args.tokenizer, "-o", ckpt])
+    source = ckpt
+    if args.random_weights:
+        shapes = os.path.join(args.out, args.preset + "-config")
+        run([os.path.join(bin_dir, "llmc-make-model"), "--preset", args.preset,
+             "--tokenizer", args.tokenizer, "--config-only", "-o", shapes],
+            stdout=subprocess.DEVNULL)
+        source = os.path.join(shapes, "config.json")
 
     compile_s, compile_rss = {}, {}
     for name in names:
         exe = os.path.join(args.out, "%s-%s" % (args.preset, name))
         compile_s[name], compile_rss[name] = compile_tracked(
-            [os.path.join(bin_dir, "llmc"), "compile", ckpt, "-o", exe,
+            [os.path.join(bin_dir, "llmc"), "compile", source, "-o", exe,
              "--max-seq", str(max(512, args.prefill + args.decode)), "--quiet"]
+            + (["--random-weights"] if args.random_weights else [])
             + CONFIGS[name])
     ggufs = {}
     if args.llama_cpp:
@@ -227,6 +251,7 @@ def main():
         r.update({"config": name, "compile_s": round(compile_s[name], 2),
                   "compile_rss_anon_mib": round(compile_rss[name], 1),
                   "preset": args.preset, "passes": len(runs),
+                  "random_weights": args.random_weights,
                   "decode_samples": [x["decode_tok_s"] for x in runs],
                   "prefill_samples": [x["prefill_tok_s"] for x in runs],
                   "read_gb_s": bw, "read_gb_s_samples": bandwidth[threads],
@@ -267,13 +292,17 @@ def main():
                         "%.2f / %.2f / %.2fx" % (r["llama_decode_tok_s"], r["decode_tok_s"],
                                                  r["decode_tok_s"] / r["llama_decode_tok_s"])]
         rows.append(row)
+    if args.random_weights:
+        print("llmc: compiled from %s's config alone (--random-weights; compile "
+              "figures are of that compile)" % args.preset)
     print("| " + " | ".join(header) + " |")
     print("|" + "---|" * len(header))
     for row in rows:
         print("| " + " | ".join(str(c) for c in row) + " |")
     path = os.path.join(args.out, "results.json")
     with open(path, "w") as f:
-        json.dump({"preset": args.preset, "prefill": args.prefill,
+        json.dump({"preset": args.preset, "random_weights": args.random_weights,
+                   "prefill": args.prefill,
                    "decode": args.decode, "reps": args.reps,
                    "passes": args.passes, "llama_cpp": args.llama_cpp,
                    "results": results}, f, indent=1)

@@ -3,6 +3,7 @@
 
 #include "dialects/llm/LLMDialect.h"
 #include "passes/Program.h"
+#include "passes/WeightData.h"
 #include "passes/WeightStore.h"
 #include "runtime/artifact/fingerprint.h"
 
@@ -81,12 +82,19 @@ llvm::Expected<artifact::Contents> collectArtifact(ModuleOp module) {
     w.groupSize = static_cast<int32_t>(t.getGroupSize());
     w.asymmetric = t.getAsymmetric();
     w.shape.assign(t.getShape().begin(), t.getShape().end());
+    if (!hasWeightValues(g)) {
+      // Shapes only: the artifact can only be a synthetic one.
+      c.syntheticWeights = true;
+      w.size = static_cast<size_t>(t.getStorageBytes());
+      c.tensors.push_back(std::move(w));
+      continue;
+    }
     ArrayRef<char> bytes;
-    if (auto r = dyn_cast<DenseResourceElementsAttr>(g.getData())) {
+    if (auto r = dyn_cast_if_present<DenseResourceElementsAttr>(g.getDataAttr())) {
       if (AsmResourceBlob *blob = r.getRawHandle().getBlob()) {
         bytes = blob->getData();
       }
-    } else if (auto d = dyn_cast<DenseElementsAttr>(g.getData())) {
+    } else if (auto d = dyn_cast_if_present<DenseElementsAttr>(g.getDataAttr())) {
       if (d.isSplat()) {
         // Expand a splat into the full tensor, kept alive by the module's
         // context as a new blob.

@@ -188,6 +188,13 @@ Checkpoint::open(const std::string &path) {
     }
     return ckpt;
   }
+  if (llvm::StringRef(path).ends_with(".json") &&
+      !llvm::sys::fs::is_directory(path)) {
+    if (auto e = openShapesOnly(*ckpt, path)) {
+      return e;
+    }
+    return ckpt;
+  }
   if (llvm::sys::fs::is_directory(path)) {
     ckpt->dir_ = path;
   } else if (llvm::StringRef(path).ends_with(".safetensors")) {
@@ -272,13 +279,123 @@ Checkpoint::open(const std::string &path) {
   return ckpt;
 }
 
+llvm::Error Checkpoint::openShapesOnly(Checkpoint &ckpt,
+                                       const std::string &path) {
+  if (!llvm::sys::fs::exists(path)) {
+    return fileError(path, "no such file");
+  }
+  auto cfg = parseConfig(path);
+  if (!cfg) {
+    return cfg.takeError();
+  }
+  const ModelConfig &c = *cfg;
+  ckpt.config_ = c;
+  ckpt.configPath_ = path;
+  ckpt.shapesOnly_ = true;
+  ckpt.dir_ = llvm::sys::path::parent_path(path).str();
+  if (ckpt.dir_.empty()) {
+    ckpt.dir_ = ".";
+  }
+  const DType dtype = c.torchDtype == "float16"    ? DType::F16
+                      : c.torchDtype == "bfloat16" ? DType::BF16
+                                                   : DType::F32;
+  auto add = [&](const std::string &name, std::vector<int64_t> shape) {
+    auto t = std::make_unique<TensorView>();
+    t->name = name;
+    t->dtype = dtype;
+    t->shape = std::move(shape);
+    t->path = path;
+    t->shapesOnly = true;
+    ckpt.tensors_[name] = t.get();
+    ckpt.order_.push_back(t.get());
+    ckpt.owned_.push_back(std::move(t));
+  };
+  const int64_t D = c.hiddenSize, F = c.intermediateSize, hd = c.headDim;
+  const int64_t q = c.numHeads * hd, kv = c.numKVHeads * hd;
+  add("model.embed_tokens.weight", {c.vocabSize, D});
+  for (int64_t i = 0; i < c.numLayers; ++i) {
+    const std::string l = "model.layers." + std::to_string(i) + ".";
+    add(l + "input_layernorm.weight", {D});
+    const std::pair<const char *, std::vector<int64_t>> attn[] = {
+        {"q_proj", {q, D}}, {"k_proj", {kv, D}}, {"v_proj", {kv, D}},
+        {"o_proj", {D, q}}};
+    for (const auto &[name, shape] : attn) {
+      add(l + "self_attn." + name + ".weight", shape);
+      if (c.attentionBias) {
+        add(l + "self_attn." + name + ".bias", {shape[0]});
+      }
+    }
+    add(l + "post_attention_layernorm.weight", {D});
+    const std::pair<const char *, std::vector<int64_t>> mlp[] = {
+        {"gate_proj", {F, D}}, {"up_proj", {F, D}}, {"down_proj", {D, F}}};
+    for (const auto &[name, shape] : mlp) {
+      add(l + "mlp." + name + ".weight", shape);
+      if (c.mlpBias) {
+        add(l + "mlp." + name + ".bias", {shape[0]});
+      }
+    }
+  }
+  add("model.norm.weight", {D});
+  if (!c.tieWordEmbeddings) {
+    add("lm_head.weight", {c.vocabSize, D});
+  }
+  return llvm::Error::success();
+}
+
 Checkpoint::~Checkpoint() = default;
+
+namespace {
+/// The tokenizer of a config compiled alone: LLaMA-2's layout (<unk> 0, <s>
+/// 1, </s> 2, the byte pieces <0x00>..<0xFF>), then the word boundary "▁",
+/// padded with unused pieces to the config's vocabulary. Any text encodes (as bytes); it exists so that
+/// prompts run at the config's shapes.
+llvm::Expected<fb::TokenizerT> byteTokenizer(const ModelConfig &c,
+                                             const std::string &path) {
+  constexpr int64_t kPieces = 3 + 256;
+  if (c.vocabSize < kPieces) {
+    return fileError(path, "vocab_size " + llvm::Twine(c.vocabSize) +
+                               " is below the " + llvm::Twine(kPieces) +
+                               " pieces of the built-in byte tokenizer; put "
+                               "a tokenizer.model or tokenizer.json beside it");
+  }
+  if (c.bosTokenId != 1 || c.eosTokenIds.empty() || c.eosTokenIds[0] != 2) {
+    return fileError(path, "the built-in byte tokenizer has <s> 1 and </s> "
+                           "2, and the config names other ids; put a "
+                           "tokenizer.model or tokenizer.json beside it");
+  }
+  fb::TokenizerT tok;
+  auto add = [&](std::string piece, fb::TokenType type) {
+    tok.pieces.push_back(std::move(piece));
+    tok.scores.push_back(0.0f);
+    tok.types.push_back(type);
+  };
+  add("<unk>", fb::TokenType::Unknown);
+  add("<s>", fb::TokenType::Control);
+  add("</s>", fb::TokenType::Control);
+  for (int b = 0; b < 256; ++b) {
+    char name[8];
+    std::snprintf(name, sizeof name, "<0x%02X>", b);
+    add(name, fb::TokenType::Byte);
+  }
+  // The word boundary (spaces and the dummy prefix), so text decodes back.
+  if (c.vocabSize > kPieces) {
+    add("\xE2\x96\x81", fb::TokenType::Normal);
+  }
+  for (int64_t i = kPieces + 1; i < c.vocabSize; ++i) {
+    add("<unused" + std::to_string(i) + ">", fb::TokenType::Unused);
+  }
+  tok.unk_id = 0;
+  tok.bos_id = 1;
+  tok.eos_id = 2;
+  return tok;
+}
+} // namespace
 
 std::vector<std::string> Checkpoint::sourcePaths() const {
   if (gguf_) {
     return {gguf_->path()};
   }
-  std::vector<std::string> out{dir_ + "/config.json"};
+  std::vector<std::string> out{shapesOnly_ ? configPath_ : dir_ + "/config.json"};
   if (!indexPath_.empty()) {
     out.push_back(indexPath_);
   }
@@ -312,6 +429,10 @@ uint64_t Checkpoint::sourceBytes() const {
 llvm::Expected<fb::TokenizerT> Checkpoint::tokenizer() const {
   if (gguf_) {
     return readGgufTokenizer(*gguf_);
+  }
+  if (shapesOnly_ && !llvm::sys::fs::exists(dir_ + "/tokenizer.model") &&
+      !llvm::sys::fs::exists(dir_ + "/tokenizer.json")) {
+    return byteTokenizer(config_, configPath_);
   }
   auto tok = readTokenizer(dir_);
   if (tok && tok->model == fb::TokenizerModel::ByteLevelBPE) {

@@ -41,16 +41,22 @@ class GgufFile;
 class Checkpoint {
 public:
   /// `path` is a directory holding config.json and model.safetensors (or
-  /// model.safetensors.index.json and its shards), a .safetensors file, or
-  /// a .gguf file.
+  /// model.safetensors.index.json and its shards), a .safetensors file, a
+  /// .gguf file, or a config (.json) alone: then every tensor a
+  /// LlamaForCausalLM of that config has is listed with its shape and the
+  /// config's torch_dtype but no bytes (shapesOnly(); --random-weights).
   static llvm::Expected<std::unique_ptr<Checkpoint>> open(const std::string &path);
   ~Checkpoint();
 
   const ModelConfig &config() const { return config_; }
   /// The directory holding the checkpoint (a GGUF file's own directory).
   const std::string &directory() const { return dir_; }
-  /// "safetensors" or "gguf".
-  const char *format() const { return gguf_ ? "gguf" : "safetensors"; }
+  /// "safetensors", "gguf" or "config" (shapes only).
+  const char *format() const {
+    return gguf_ ? "gguf" : shapesOnly_ ? "config" : "safetensors";
+  }
+  /// Opened from a config alone: the tensors have shapes but no bytes.
+  bool shapesOnly() const { return shapesOnly_; }
   /// Every file the checkpoint was read from (config, index, shards,
   /// tokenizer; or the one GGUF file).
   std::vector<std::string> sourcePaths() const;
@@ -59,7 +65,9 @@ public:
   /// Every tensor, in file order.
   const std::vector<const TensorView *> &tensors() const { return order_; }
   /// The tokenizer: tokenizer.model or tokenizer.json beside config.json,
-  /// or a GGUF file's tokenizer metadata.
+  /// or a GGUF file's tokenizer metadata; a config alone without either
+  /// gets a byte tokenizer of the config's vocabulary (<unk>, <s>, </s>, the
+  /// 256 byte pieces, the rest unused), enough to run prompts at its shapes.
   llvm::Expected<fb::TokenizerT> tokenizer() const;
   /// The tensor named `name` in whichever shard holds it, or nullptr.
   const TensorView *lookup(llvm::StringRef name) const;
@@ -79,14 +87,18 @@ public:
 
 private:
   static llvm::Error openGguf(Checkpoint &ckpt, const std::string &path);
+  static llvm::Error openShapesOnly(Checkpoint &ckpt, const std::string &path);
 
   ModelConfig config_;
   std::string dir_;
+  std::string configPath_;
+  bool shapesOnly_ = false;
   std::string indexPath_;
   std::vector<std::unique_ptr<SafetensorsFile>> files_;
   llvm::StringMap<const TensorView *> tensors_;
   std::vector<const TensorView *> order_;
-  // GGUF: the file, and the tensors made from it (renamed, converted).
+  // GGUF: the file, and the tensors made from it (renamed, converted); a
+  // config alone: its tensors' shapes.
   std::unique_ptr<GgufFile> gguf_;
   std::vector<std::unique_ptr<TensorView>> owned_;
 };

@@ -56,6 +56,9 @@ private:
   /// A NaN or an infinity in a weight is a damaged checkpoint: every token
   /// through it would be NaN. Reads each element's exponent bits once.
   static llvm::Error checkFinite(const TensorView &t) {
+    if (t.shapesOnly) {
+      return llvm::Error::success();
+    }
     const char *p = t.data.data();
     const int64_t n = t.numElements();
     int64_t bad = -1;
@@ -123,6 +126,12 @@ private:
       break;
     }
     auto wt = llm::WeightType::get(&ctx_, t.shape, kind);
+    OpBuilder::InsertionGuard guard(b_);
+    b_.setInsertionPoint(module_.getBody(), std::prev(module_.getBody()->end()));
+    if (t.shapesOnly) {
+      return llm::GlobalOp::create(b_, loc(t.name), b_.getStringAttr(t.name),
+                                   TypeAttr::get(wt), ElementsAttr());
+    }
     auto dataType = RankedTensorType::get(t.shape, elem);
 
     // The blob aliases the mapping; its deleter holds the mapping alive.
@@ -139,9 +148,6 @@ private:
       blob = HeapAsmResourceBlob::allocateAndCopyWithAlign(t.data, align);
     }
     auto data = DenseResourceElementsAttr::get(dataType, t.name, std::move(blob));
-
-    OpBuilder::InsertionGuard guard(b_);
-    b_.setInsertionPoint(module_.getBody(), std::prev(module_.getBody()->end()));
     return llm::GlobalOp::create(b_, loc(t.name), b_.getStringAttr(t.name),
                                  TypeAttr::get(wt),
                                  data);

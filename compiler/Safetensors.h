@@ -30,6 +30,9 @@ struct TensorView {
   llvm::ArrayRef<char> data;
   std::shared_ptr<llvm::MemoryBuffer> file;
   std::string path;
+  /// No bytes: a tensor of a config compiled alone (--random-weights), whose
+  /// values the executable synthesizes.
+  bool shapesOnly = false;
 
   int64_t numElements() const;
 };

@@ -242,6 +242,9 @@ struct AWQPass : llmc::impl::AWQPassBase<AWQPass> {
 
   void runOnOperation() override {
     ModuleOp module = getOperation();
+    if (failed(requireWeightValues(module, "llm-awq"))) {
+      return signalPassFailure();
+    }
     std::optional<QuantTarget> options =
         parseQuantOptions(module, "llm-awq", format, groupSize, keep,
                           /*allowFloat=*/false);

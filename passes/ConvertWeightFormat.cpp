@@ -32,6 +32,10 @@ struct ConvertWeightFormatPass
           (wt.getShape().size() == 1 && !includeNorms)) {
         continue;
       }
+      if (!hasWeightValues(g)) {
+        retypeShapesOnly(g, llm::WeightType::get(&getContext(), wt.getShape(), *target));
+        continue;
+      }
       std::optional<std::vector<float>> w = readFloatWeight(g);
       if (!w) {
         g.emitError() << "cannot read the data of @" << g.getSymName();

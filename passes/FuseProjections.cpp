@@ -136,8 +136,14 @@ struct FuseProjectionsPass
     // whole groups) stays as it was.
     auto concat = [&](ArrayRef<llm::GlobalOp> parts,
                       int64_t rows) -> FailureOr<llm::GlobalOp> {
+      // Shapes only (a config compiled with --random-weights): the fused
+      // global has none either.
+      const bool values = llvm::all_of(parts, hasWeightValues);
+      if (!values && llvm::any_of(parts, hasWeightValues)) {
+        return failure();
+      }
       std::vector<char> bytes;
-      for (llm::GlobalOp g : parts) {
+      for (llm::GlobalOp g : values ? parts : ArrayRef<llm::GlobalOp>()) {
         std::optional<std::vector<char>> d = readStoredBytes(g);
         if (!d) {
           return failure();
@@ -156,7 +162,7 @@ struct FuseProjectionsPass
                            llvm::to_vector(llvm::map_range(
                                parts, [](llm::GlobalOp p) { return p->getLoc(); }))),
           b.getStringAttr(name), TypeAttr::get(t),
-          makeWeightData(t, name, bytes));
+          values ? makeWeightData(t, name, bytes) : ElementsAttr());
       symbols.insert(g); // renames on a clash
       return g;
     };

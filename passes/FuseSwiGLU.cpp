@@ -43,6 +43,9 @@ struct FuseSwiGLUPass : llmc::impl::FuseSwiGLUPassBase<FuseSwiGLUPass> {
                            << " is stored with rows interleaved; run the "
                               "pass before llm-interleave-weights";
     }
+    if (!hasWeightValues(g)) {
+      return success(); // shapes only: no rows to move
+    }
     std::optional<std::vector<char>> bytes = readStoredBytes(g);
     if (!bytes || bytes->size() % static_cast<size_t>(2 * f) != 0) {
       return g.emitError() << "llm-fuse-swiglu: cannot read the rows of @"

@@ -186,6 +186,9 @@ struct GPTQPass : llmc::impl::GPTQPassBase<GPTQPass> {
 
   void runOnOperation() override {
     ModuleOp module = getOperation();
+    if (failed(requireWeightValues(module, "llm-gptq"))) {
+      return signalPassFailure();
+    }
     std::optional<QuantTarget> options =
         parseQuantOptions(module, "llm-gptq", format, groupSize, keep,
                           /*allowFloat=*/false);

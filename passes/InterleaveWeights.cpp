@@ -61,6 +61,10 @@ struct InterleaveWeightsPass
       if (!to || it == onlyMatrix.end() || !it->second) {
         continue;
       }
+      if (!hasWeightValues(g)) {
+        retypeShapesOnly(g, t.withFormat(*to, t.getGroupSize(), false));
+        continue;
+      }
       std::optional<std::vector<char>> bytes = readStoredBytes(g);
       if (!bytes) {
         g.emitError() << "llm-interleave-weights: cannot read the data of @"

@@ -247,6 +247,9 @@ struct LowRankPass : llmc::impl::LowRankPassBase<LowRankPass> {
 
   void runOnOperation() override {
     module = getOperation();
+    if (failed(requireWeightValues(module, "llm-lowrank"))) {
+      return signalPassFailure();
+    }
     if (failed(parseSpec())) {
       return signalPassFailure();
     }

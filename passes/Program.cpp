@@ -202,8 +202,11 @@ eval::Weight bindWeight(llm::GlobalOp g,
   w.group = static_cast<int32_t>(t.getGroupSize());
   w.asym = t.getAsymmetric() ? 1 : 0;
   w.shape.assign(t.getShape().begin(), t.getShape().end());
-  auto dense = dyn_cast<DenseElementsAttr>(g.getData());
-  if (auto r = dyn_cast<DenseResourceElementsAttr>(g.getData())) {
+  if (!hasWeightValues(g)) {
+    return w; // shapes only: no data to bind (the artifact's is synthesized)
+  }
+  auto dense = dyn_cast_if_present<DenseElementsAttr>(g.getDataAttr());
+  if (auto r = dyn_cast_if_present<DenseResourceElementsAttr>(g.getDataAttr())) {
     if (AsmResourceBlob *blob = r.getRawHandle().getBlob()) {
       w.data = blob->getData().data();
     }

@@ -120,6 +120,9 @@ struct PrunePass : llmc::impl::PrunePassBase<PrunePass> {
 
   void runOnOperation() override {
     module = getOperation();
+    if (failed(requireWeightValues(module, "llm-prune"))) {
+      return signalPassFailure();
+    }
     const std::string meth = method;
     const bool wanda = meth == "wanda";
     if (!wanda && meth != "magnitude") {

@@ -359,6 +359,9 @@ struct PruneStructuredPass
 
   void runOnOperation() override {
     module = getOperation();
+    if (failed(requireWeightValues(module, "llm-prune-structured"))) {
+      return signalPassFailure();
+    }
     const std::string m = method;
     const bool flap = m == "flap", wandaSp = m == "wanda-sp", l2 = m == "l2";
     if (!flap && !wandaSp && !l2) {

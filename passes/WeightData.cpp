@@ -23,13 +23,13 @@ namespace llmc {
 namespace {
 
 ArrayRef<char> rawBytes(ElementsAttr data) {
-  if (auto r = dyn_cast<DenseResourceElementsAttr>(data)) {
+  if (auto r = dyn_cast_if_present<DenseResourceElementsAttr>(data)) {
     if (AsmResourceBlob *blob = r.getRawHandle().getBlob()) {
       return blob->getData();
     }
     return {};
   }
-  if (auto d = dyn_cast<DenseElementsAttr>(data)) {
+  if (auto d = dyn_cast_if_present<DenseElementsAttr>(data)) {
     return d.getRawData();
   }
   return {};
@@ -61,11 +61,28 @@ void releaseWeightData(llm::GlobalOp g) {
   // never freed), so its bytes would stay allocated for the whole compile:
   // at 7B that is gigabytes per rewrite. Dropping the blob runs its deleter
   // (a heap free, or one reference less on a mapped checkpoint file).
-  if (auto r = dyn_cast<DenseResourceElementsAttr>(g.getData())) {
+  if (auto r = dyn_cast_if_present<DenseResourceElementsAttr>(g.getDataAttr())) {
     if (auto *entry = r.getRawHandle().getResource()) {
       entry->setBlob(AsmResourceBlob());
     }
   }
+}
+
+void retypeShapesOnly(llm::GlobalOp g, llm::WeightType type) {
+  assert(!hasWeightValues(g) && "a global with values is rewritten, not retyped");
+  g.setTypeAttr(TypeAttr::get(type));
+}
+
+LogicalResult requireWeightValues(ModuleOp module, StringRef pass) {
+  for (llm::GlobalOp g : module.getOps<llm::GlobalOp>()) {
+    if (!hasWeightValues(g)) {
+      return g.emitError()
+             << pass << " needs the weights' values, and @" << g.getSymName()
+             << " has none (the module has shapes only: compiled from a "
+                "config with --random-weights)";
+    }
+  }
+  return success();
 }
 
 std::optional<std::vector<float>> readFloatWeight(llm::GlobalOp g) {
@@ -75,8 +92,8 @@ std::optional<std::vector<float>> readFloatWeight(llm::GlobalOp g) {
   }
   int64_t n = t.getNumElements();
   std::vector<float> out(static_cast<size_t>(n));
-  ArrayRef<char> raw = rawBytes(g.getData());
-  auto dense = dyn_cast<DenseElementsAttr>(g.getData());
+  ArrayRef<char> raw = rawBytes(g.getDataAttr());
+  auto dense = dyn_cast_if_present<DenseElementsAttr>(g.getDataAttr());
   int64_t elem = llm::floatElementBytes(t.getKind());
   if (dense && dense.isSplat()) {
     float v;
@@ -209,8 +226,8 @@ void writeQuantWeight(llm::GlobalOp g, llm::StorageKind kind, int64_t groupSize,
 
 std::optional<std::vector<char>> readStoredBytes(llm::GlobalOp g) {
   llm::WeightType t = g.getWeightType();
-  ArrayRef<char> raw = rawBytes(g.getData());
-  auto dense = dyn_cast<DenseElementsAttr>(g.getData());
+  ArrayRef<char> raw = rawBytes(g.getDataAttr());
+  auto dense = dyn_cast_if_present<DenseElementsAttr>(g.getDataAttr());
   if (dense && dense.isSplat()) {
     if (raw.empty() || t.getStorageBytes() % static_cast<int64_t>(raw.size())) {
       return std::nullopt;
@@ -247,6 +264,10 @@ void quantizeWeightRTN(llm::GlobalOp g, llm::StorageKind kind, int64_t groupSize
   if (!t.isFloat()) {
     return;
   }
+  if (!hasWeightValues(g)) {
+    retypeShapesOnly(g, t.withFormat(kind, groupSize, asymmetric));
+    return;
+  }
   const int64_t k = t.getShape().back();
   const int64_t rows = t.getNumElements() / k;
   const int32_t format = static_cast<int32_t>(kind);
@@ -254,8 +275,8 @@ void quantizeWeightRTN(llm::GlobalOp g, llm::StorageKind kind, int64_t groupSize
   // Rows come straight from the stored bytes, converted a row at a time per
   // thread: no float copy of the matrix (at 7B the embedding table alone
   // would be 500 MB of it). Only a splat is expanded first.
-  ArrayRef<char> raw = rawBytes(g.getData());
-  auto dense = dyn_cast<DenseElementsAttr>(g.getData());
+  ArrayRef<char> raw = rawBytes(g.getDataAttr());
+  auto dense = dyn_cast_if_present<DenseElementsAttr>(g.getDataAttr());
   const int64_t elem = llm::floatElementBytes(t.getKind());
   std::optional<std::vector<float>> whole;
   if ((dense && dense.isSplat()) ||
@@ -398,7 +419,9 @@ void applyFormat(llm::GlobalOp g, const TargetFormat &f, int64_t groupSize) {
     return; // already quantized by an earlier pass
   }
   if (llm::floatElementBytes(f.kind) != 0) {
-    if (f.kind != t.getKind()) {
+    if (f.kind != t.getKind() && !hasWeightValues(g)) {
+      retypeShapesOnly(g, llm::WeightType::get(g.getContext(), t.getShape(), f.kind));
+    } else if (f.kind != t.getKind()) {
       if (auto w = readFloatWeight(g)) {
         writeFloatWeight(g, f.kind, *w);
       }

@@ -12,6 +12,21 @@
 
 namespace llmc {
 
+/// Whether a global carries its values (a module compiled from a config
+/// alone has shapes only: see `llm.global`).
+inline bool hasWeightValues(llm::GlobalOp global) {
+  return static_cast<bool>(global.getDataAttr());
+}
+
+/// Gives a global without values the type `type` (a format or layout pass
+/// on a shapes-only module changes the type alone).
+void retypeShapesOnly(llm::GlobalOp global, llm::WeightType type);
+
+/// For passes that need the weights' values: fails, with an error naming
+/// `pass`, where a global of `module` has none.
+mlir::LogicalResult requireWeightValues(mlir::ModuleOp module,
+                                        llvm::StringRef pass);
+
 /// A global's values as floats (float formats only); std::nullopt if its
 /// data cannot be read.
 std::optional<std::vector<float>> readFloatWeight(llm::GlobalOp global);

@@ -48,7 +48,7 @@ struct DropZeroBias : OpRewritePattern<LinearOp> {
     }
     auto global = SymbolTable::lookupNearestSymbolFrom<GlobalOp>(
         op, ref.getGlobalAttr());
-    if (!global || !isAllZero(global.getData())) {
+    if (!global || !global.getDataAttr() || !isAllZero(global.getDataAttr())) {
       return failure();
     }
     rewriter.modifyOpInPlace(op, [&] { op.getBiasMutable().clear(); });

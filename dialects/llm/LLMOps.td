@@ -151,14 +151,21 @@ def LLM_GlobalOp : LLM_Op<"global", [Symbol, IsolatedFromAbove]> {
     safetensors file, so nothing is copied); for block formats a 1-D `i8`
     tensor of the format's byte size.
 
+    A global without `data` has a shape and a format but no values: it comes
+    from compiling a config alone (`llmc compile config.json
+    --random-weights`), where the executable synthesizes every weight at
+    load. Passes that only change a weight's format or layout retype it;
+    passes that need its values refuse the module.
+
     ```mlir
     llm.global @model.norm.weight : !llm.weight<64, f32> = dense_resource<w0> : tensor<64xf32>
+    llm.global @model.layers.0.mlp.up_proj.weight : !llm.weight<160x64, q4<g32>>
     ```
   }];
   let arguments = (ins SymbolNameAttr:$sym_name,
                        TypeAttrOf<LLM_WeightType>:$type,
-                       ElementsAttr:$data);
-  let assemblyFormat = "$sym_name `:` $type `=` $data attr-dict";
+                       OptionalAttr<ElementsAttr>:$data);
+  let assemblyFormat = "$sym_name `:` $type (`=` $data^)? attr-dict";
   let hasVerifier = 1;
   let extraClassDeclaration = [{
     WeightType getWeightType() { return llvm::cast<WeightType>(getType()); }

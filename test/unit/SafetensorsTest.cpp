@@ -14,6 +14,7 @@
 
 #include <cstring>
 #include <fstream>
+#include <map>
 #include <random>
 
 using namespace llmc;
@@ -619,6 +620,89 @@ TEST(ImportShared, Stories260K) {
     globals += op->getName().getStringRef() == "llm.global";
   });
   EXPECT_EQ(globals, 47);
+}
+
+TEST(ImportShared, AConfigAloneListsTheCheckpointsTensors) {
+  // `llmc compile config.json --random-weights`: the config alone lists
+  // every tensor the checkpoint has, with the same shapes, and no bytes; the
+  // import gives the same globals, without data.
+  std::string dir = std::string(LLMC_SHARED_DIR) + "/models/stories260K";
+  if (!llvm::sys::fs::exists(dir + "/config.json")) {
+    GTEST_SKIP() << "shared/models/stories260K not found at " << dir;
+  }
+  auto real = Checkpoint::open(dir);
+  ASSERT_TRUE(bool(real)) << llvm::toString(real.takeError());
+  auto alone = Checkpoint::open(dir + "/config.json");
+  ASSERT_TRUE(bool(alone)) << llvm::toString(alone.takeError());
+  EXPECT_TRUE((*alone)->shapesOnly());
+  EXPECT_FALSE((*real)->shapesOnly());
+  EXPECT_STREQ((*alone)->format(), "config");
+  EXPECT_EQ((*alone)->sourceBytes(), 0u);
+  std::map<std::string, std::vector<int64_t>> want, got;
+  for (const TensorView *t : (*real)->tensors()) {
+    want[t->name] = t->shape;
+  }
+  for (const TensorView *t : (*alone)->tensors()) {
+    got[t->name] = t->shape;
+    EXPECT_TRUE(t->shapesOnly);
+    EXPECT_TRUE(t->data.empty());
+  }
+  EXPECT_EQ(got, want);
+  // Beside its tokenizer.model, the config takes that tokenizer.
+  auto tok = (*alone)->tokenizer();
+  ASSERT_TRUE(bool(tok)) << llvm::toString(tok.takeError());
+  auto realTok = (*real)->tokenizer();
+  ASSERT_TRUE(bool(realTok)) << llvm::toString(realTok.takeError());
+  EXPECT_EQ(tok->pieces, realTok->pieces);
+  mlir::MLIRContext ctx;
+  auto module = importCheckpoint(ctx, **alone);
+  ASSERT_TRUE(bool(module)) << llvm::toString(module.takeError());
+  int globals = 0;
+  for (auto g : (*module)->getOps<llm::GlobalOp>()) {
+    ++globals;
+    EXPECT_FALSE(g.getDataAttr()) << g.getSymName().str();
+  }
+  EXPECT_EQ(globals, 47);
+}
+
+TEST(Checkpoint, AConfigWithoutATokenizerGetsTheByteTokenizer) {
+  TempDir dir;
+  auto config = [&](int64_t vocab, int64_t bos) {
+    writeFile(dir.file("c.json"),
+              R"({"architectures": ["LlamaForCausalLM"], "hidden_size": 64,
+                  "intermediate_size": 160, "num_hidden_layers": 1,
+                  "num_attention_heads": 4, "num_key_value_heads": 2,
+                  "vocab_size": )" +
+                  std::to_string(vocab) + R"(, "bos_token_id": )" +
+                  std::to_string(bos) + "}");
+    return Checkpoint::open(dir.file("c.json"));
+  };
+  auto ck = config(300, 1);
+  ASSERT_TRUE(bool(ck)) << llvm::toString(ck.takeError());
+  auto tok = (*ck)->tokenizer();
+  ASSERT_TRUE(bool(tok)) << llvm::toString(tok.takeError());
+  ASSERT_EQ(tok->pieces.size(), 300u);
+  EXPECT_EQ(tok->pieces[1], "<s>");
+  EXPECT_EQ(tok->pieces[3], "<0x00>");
+  EXPECT_EQ(tok->pieces[258], "<0xFF>");
+  EXPECT_EQ(tok->pieces[259], "\xE2\x96\x81");
+  EXPECT_EQ(tok->types[299], fb::TokenType::Unused);
+  // Too small a vocabulary, or other special ids: the config says so.
+  auto small = config(200, 1);
+  ASSERT_TRUE(bool(small)) << llvm::toString(small.takeError());
+  std::string err = errorOf((*small)->tokenizer());
+  EXPECT_NE(err.find("c.json: vocab_size 200 is below the 259 pieces"),
+            std::string::npos)
+      << err;
+  auto bos = config(300, 0);
+  ASSERT_TRUE(bool(bos)) << llvm::toString(bos.takeError());
+  err = errorOf((*bos)->tokenizer());
+  EXPECT_NE(err.find("c.json: the built-in byte tokenizer has <s> 1"),
+            std::string::npos)
+      << err;
+  EXPECT_NE(errorOf(Checkpoint::open(dir.file("missing.json"))).find(
+                "missing.json: no such file"),
+            std::string::npos);
 }
 
 } // namespace

@@ -74,6 +74,11 @@ cl::opt<bool> attentionBias("attention-bias",
                             cl::desc("Give q/k/v/o_proj biases "
                                      "(config attention_bias)"),
                             cl::init(false));
+cl::opt<bool> configOnly(
+    "config-only",
+    cl::desc("Write config.json and the tokenizer but no weights (for "
+             "`llmc compile DIR/config.json --random-weights`)"),
+    cl::init(false));
 cl::opt<bool> mlpBias("mlp-bias",
                       cl::desc("Give gate/up/down_proj biases (config mlp_bias)"),
                       cl::init(false));
@@ -348,57 +353,61 @@ int main(int argc, char **argv) {
     return sizes;
   }());
 
-  std::string path = outDir + "/model.safetensors";
-  std::string tmp = path + ".tmp" + std::to_string(::getpid());
-  std::FILE *f = std::fopen(tmp.c_str(), "wb");
-  if (!f) {
-    return fail(tmp + ": " + std::strerror(errno));
-  }
-  bool ok = std::fwrite(header.data(), 1, header.size(), f) == header.size();
-  Rng rng(seed);
-  std::vector<char> chunk;
-  uint64_t written = 0;
-  for (size_t i = 0; ok && i < specs.size(); ++i) {
-    int64_t n = 1;
-    for (int64_t d : specs[i].shape) {
-      n *= d;
+  // --config-only: the shapes and the tokenizer, for `llmc compile
+  // config.json --random-weights`.
+  if (!configOnly) {
+    std::string path = outDir + "/model.safetensors";
+    std::string tmp = path + ".tmp" + std::to_string(::getpid());
+    std::FILE *f = std::fopen(tmp.c_str(), "wb");
+    if (!f) {
+      return fail(tmp + ": " + std::strerror(errno));
     }
-    const int64_t step = 1 << 20;
-    for (int64_t b = 0; ok && b < n; b += step) {
-      int64_t m = std::min(step, n - b);
-      chunk.resize(static_cast<size_t>(m) * llmc::dtypeSize(dt));
-      for (int64_t j = 0; j < m; ++j) {
-        // Norms near 1, matrices with HF's initializer_range 0.02 (the
-        // tiny preset's larger, so its logits are not all alike), biases
-        // small.
-        const bool bias = specs[i].shape.size() == 1 && !specs[i].norm;
-        const float std = builtin ? 0.2f : 0.02f;
-        float v = specs[i].norm ? 1.0f + rng.next(0.1f)
-                  : bias        ? rng.next(0.05f)
-                                : rng.next(std);
-        if (dt == llmc::DType::F32) {
-          std::memcpy(&chunk[4 * j], &v, 4);
-        } else {
-          uint16_t h = dt == llmc::DType::F16 ? llmc::kernels::floatToHalf(v)
-                                              : llmc::kernels::floatToBF16(v);
-          std::memcpy(&chunk[2 * j], &h, 2);
-        }
+    bool ok = std::fwrite(header.data(), 1, header.size(), f) == header.size();
+    Rng rng(seed);
+    std::vector<char> chunk;
+    uint64_t written = 0;
+    for (size_t i = 0; ok && i < specs.size(); ++i) {
+      int64_t n = 1;
+      for (int64_t d : specs[i].shape) {
+        n *= d;
       }
-      ok = std::fwrite(chunk.data(), 1, chunk.size(), f) == chunk.size();
-      written += chunk.size();
+      const int64_t step = 1 << 20;
+      for (int64_t b = 0; ok && b < n; b += step) {
+        int64_t m = std::min(step, n - b);
+        chunk.resize(static_cast<size_t>(m) * llmc::dtypeSize(dt));
+        for (int64_t j = 0; j < m; ++j) {
+          // Norms near 1, matrices with HF's initializer_range 0.02 (the
+          // tiny preset's larger, so its logits are not all alike), biases
+          // small.
+          const bool bias = specs[i].shape.size() == 1 && !specs[i].norm;
+          const float std = builtin ? 0.2f : 0.02f;
+          float v = specs[i].norm ? 1.0f + rng.next(0.1f)
+                    : bias        ? rng.next(0.05f)
+                                  : rng.next(std);
+          if (dt == llmc::DType::F32) {
+            std::memcpy(&chunk[4 * j], &v, 4);
+          } else {
+            uint16_t h = dt == llmc::DType::F16 ? llmc::kernels::floatToHalf(v)
+                                                : llmc::kernels::floatToBF16(v);
+            std::memcpy(&chunk[2 * j], &h, 2);
+          }
+        }
+        ok = std::fwrite(chunk.data(), 1, chunk.size(), f) == chunk.size();
+        written += chunk.size();
+      }
+      if (isatty(2)) {
+        std::fprintf(stderr, "\rllmc-make-model: %5.1f%% of %.2f GB",
+                     100.0 * written / total, total / 1e9);
+      }
     }
+    ok = (std::fclose(f) == 0) && ok;
     if (isatty(2)) {
-      std::fprintf(stderr, "\rllmc-make-model: %5.1f%% of %.2f GB",
-                   100.0 * written / total, total / 1e9);
+      std::fprintf(stderr, "\n");
     }
-  }
-  ok = (std::fclose(f) == 0) && ok;
-  if (isatty(2)) {
-    std::fprintf(stderr, "\n");
-  }
-  if (!ok || std::rename(tmp.c_str(), path.c_str()) != 0) {
-    std::remove(tmp.c_str());
-    return fail(path + ": write failed: " + std::strerror(errno));
+    if (!ok || std::rename(tmp.c_str(), path.c_str()) != 0) {
+      std::remove(tmp.c_str());
+      return fail(path + ": write failed: " + std::strerror(errno));
+    }
   }
 
   nlohmann::ordered_json cfg = {
@@ -456,6 +465,7 @@ int main(int argc, char **argv) {
   }
   outs() << "wrote " << outDir << ": " << p->what << ", " << specs.size()
          << " tensors, " << format("%.2f", total / 1e9) << " GB of " << dtype
-         << " weights\n";
+         << " weights" << (configOnly ? " (config only: no weights written)" : "")
+         << "\n";
   return 0;
 }

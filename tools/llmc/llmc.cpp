@@ -73,8 +73,8 @@ cl::opt<std::string> exportType(
 
 cl::opt<std::string> checkpointPath(
     cl::Positional,
-    cl::desc("<checkpoint dir, .safetensors file, .gguf file, or .mlir llm "
-             "module>"),
+    cl::desc("<checkpoint dir, .safetensors file, .gguf file, .mlir llm "
+             "module, or a config .json with --random-weights>"),
     cl::Required, cl::sub(compileCmd), cl::cat(compileCat));
 
 cl::opt<std::string> outputPath(
@@ -241,12 +241,15 @@ cl::opt<std::string> cudaArch(
     cl::value_desc("sm_XX,..."), cl::init(""), cl::sub(compileCmd),
     cl::cat(compileCat));
 
-cl::opt<bool> randomWeights(
+cl::opt<std::string> randomWeights(
     "random-weights",
     cl::desc("Leave the weights out of the artifact: the executable fills "
-             "every tensor with deterministic random values where it runs "
-             "(for benchmarks at real shapes without carrying the weights)"),
-    cl::init(false), cl::sub(compileCmd), cl::cat(compileCat));
+             "every tensor with deterministic random values from SEED "
+             "(default 0) where it runs, for speed at real shapes without "
+             "carrying the weights (--perplexity refuses such a model). The "
+             "input may then be a config.json alone"),
+    cl::value_desc("SEED"), cl::ValueOptional, cl::init(""),
+    cl::sub(compileCmd), cl::cat(compileCat));
 
 cl::opt<int64_t> maxSeqLen(
     "max-seq",
@@ -569,8 +572,38 @@ int runCompile(int argc, char **argv) {
       return fail(toString(std::move(e)));
     }
   }
-  if (randomWeights && emitKind != EmitKind::Exe) {
-    return fail("--random-weights applies to --emit=exe");
+  const bool synthetic = randomWeights.getNumOccurrences() > 0;
+  uint64_t seed = 0;
+  if (synthetic && !randomWeights.empty() &&
+      StringRef(randomWeights).getAsInteger(10, seed)) {
+    return fail("--random-weights=SEED takes a non-negative integer, got '" +
+                randomWeights + "'");
+  }
+  // A config alone has shapes but no values: it compiles to a --random-weights
+  // executable, or to the module that shows what would be built.
+  const bool configOnly = StringRef(checkpointPath).ends_with(".json");
+  if (synthetic && emitKind != EmitKind::Exe &&
+      !(configOnly && emitKind == EmitKind::MLIR)) {
+    return fail("--random-weights applies to --emit=exe (and --emit=mlir "
+                "from a config alone)");
+  }
+  if (configOnly && !synthetic) {
+    return fail(checkpointPath + ": a config alone has no weights; compile "
+                "it with --random-weights[=SEED] (an executable for speed "
+                "only), or give the checkpoint's directory");
+  }
+  if (configOnly) {
+    const char *needsValues =
+        quantMethod != QuantMethod::RTN ? "--quant-method gptq|awq"
+        : pruneStructured.getNumOccurrences() ? "--prune-structured"
+        : pruneRatio.getNumOccurrences()      ? "--prune"
+        : lowrankSpec.getNumOccurrences()     ? "--lowrank"
+        : !calibPath.empty()                  ? "--calib"
+                                              : nullptr;
+    if (needsValues) {
+      return fail(Twine(needsValues) + " needs the weights' values; " +
+                  checkpointPath + " is a config alone (shapes only)");
+    }
   }
   llmc::CompileOptions options;
   options.quant = toQ8   ? llmc::CompileOptions::Quant::Q8
@@ -890,7 +923,12 @@ int runCompile(int argc, char **argv) {
     }
     contents->build.llmc_version = LLMC_VERSION;
     contents->build.target_cpu = targetCpu;
-    contents->syntheticWeights = randomWeights;
+    if (contents->syntheticWeights && !synthetic) {
+      return fail(checkpointPath + ": the module's globals have no data "
+                  "(shapes only); compile it with --random-weights[=SEED]");
+    }
+    contents->syntheticWeights = synthetic;
+    contents->syntheticSeed = seed;
     for (int i = 1; i < argc; ++i) {
       contents->build.flags.push_back(argv[i]);
     }
@@ -1154,7 +1192,8 @@ int runInspect() {
   outs() << "\n  size: " << r->size() << " bytes, weights: " << r->weightBytes()
          << " bytes"
          << (r->synthetic() ? " (not in the file: --random-weights, synthesized "
-                              "at load)"
+                              "at load from seed " +
+                                  std::to_string(r->syntheticSeed()) + ")"
                             : "")
          << "\n";
   outs() << "config:\n"
@@ -1275,6 +1314,26 @@ int main(int argc, char **argv) {
   mallopt(M_MMAP_THRESHOLD, 1 << 20);
   cl::SetVersionPrinter(printVersion);
   cl::HideUnrelatedOptions({&compileCat, &inspectCat, &exportCat});
+  // `--random-weights SEED` reads as `--random-weights=SEED` (the option's
+  // value is optional, so the parser alone would take SEED for the input).
+  std::vector<std::string> merged;
+  std::vector<char *> args;
+  for (int i = 0; i < argc; ++i) {
+    StringRef a(argv[i]);
+    if ((a == "--random-weights" || a == "-random-weights") && i + 1 < argc &&
+        !StringRef(argv[i + 1]).empty() &&
+        llvm::all_of(StringRef(argv[i + 1]),
+                      [](char c) { return c >= '0' && c <= '9'; })) {
+      merged.push_back("--random-weights=" + std::string(argv[++i]));
+    } else {
+      merged.push_back(argv[i]);
+    }
+  }
+  for (std::string &a : merged) {
+    args.push_back(a.data());
+  }
+  argc = static_cast<int>(args.size());
+  argv = args.data();
   cl::ParseCommandLineOptions(
       argc, argv,
       "llmc: an ahead-of-time compiler for LLaMA-family models\n\n"

@@ -15,6 +15,9 @@ module attributes {llm.config = {hidden_size = 16 : i64, intermediate_size = 24 
   // CHECK-DAG: llm.global @wv : !llm.weight<8x16, q4<g32, asym>> = dense<0> : tensor<160xi8>
   llm.global @wv : !llm.weight<8x16, q4<g32, asym>> = dense<0> : tensor<160xi8>
   llm.global @bias : !llm.weight<8, f32> = dense<0.25> : tensor<8xf32>
+  // Shapes only (a config compiled with --random-weights): no data.
+  // CHECK-DAG: llm.global @unused : !llm.weight<8x16, q4x8<g32>>{{$}}
+  llm.global @unused : !llm.weight<8x16, q4x8<g32>>
 
   // CHECK-LABEL: func.func @forward
   // CHECK-SAME: (%[[IDS:.+]]: tensor<?xi32>, %[[POS:.+]]: index, %[[CACHE:.+]]: !llm.kv_cache<layers = 1, max_seq = 32>)
