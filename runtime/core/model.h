@@ -6,6 +6,7 @@
 #include "runtime/artifact/reader.h"
 #include "runtime/core/exec.h"
 #include "runtime/core/evaluator.h"
+#include "runtime/core/pages.h"
 #include "runtime/tokenizer/tokenizer.h"
 
 #include <memory>
@@ -25,8 +26,10 @@ struct llmc_model {
   // The reference program: the artifact's op list and its view of the tensors.
   std::optional<llmc::eval::Evaluator> evaluator;
   std::vector<llmc::eval::Weight> evalWeights;
-  // --random-weights: host copies filled on the first CPU session.
-  std::vector<std::unique_ptr<uint8_t[]>> synthesized;
+  // --random-weights: host copies filled on the first CPU session, page
+  // aligned as the artifact's tensors are aligned (a 16-byte aligned heap
+  // block makes every 64-byte vector load of a decode straddle two lines).
+  std::vector<std::unique_ptr<llmc::PageBuffer<uint8_t>>> synthesized;
 };
 
 struct llmc_session {

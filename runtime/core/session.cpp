@@ -57,7 +57,8 @@ llmc_status synthesizeOnHost(llmc_model &m, int threads) {
   const auto &tensors = m.reader->tensors();
   try {
     for (size_t i = 0; i < tensors.size(); ++i) {
-      m.synthesized.emplace_back(new uint8_t[tensors[i].size]);
+      m.synthesized.push_back(std::make_unique<PageBuffer<uint8_t>>());
+      m.synthesized.back()->assign(tensors[i].size);
     }
   } catch (const std::bad_alloc &) {
     m.synthesized.clear();
@@ -70,7 +71,7 @@ llmc_status synthesizeOnHost(llmc_model &m, int threads) {
       const artifact::TensorRef &t = tensors[i];
       synth::fillTensor(synth::tensorKey(i, m.reader->syntheticSeed()),
                         static_cast<int32_t>(t.format), t.groupSize,
-                        t.asymmetric, t.shape, m.synthesized[i].get());
+                        t.asymmetric, t.shape, m.synthesized[i]->data());
     }
   };
   std::vector<std::thread> helpers;
@@ -86,7 +87,7 @@ llmc_status synthesizeOnHost(llmc_model &m, int threads) {
     t.join();
   }
   for (size_t i = 0; i < tensors.size(); ++i) {
-    m.weights[i] = m.synthesized[i].get();
+    m.weights[i] = m.synthesized[i]->data();
     if (i < m.evalWeights.size()) {
       m.evalWeights[i].data = m.weights[i];
     }
