@@ -356,6 +356,7 @@ importCheckpoint(MLIRContext &ctx, const Checkpoint &ckpt, int64_t maxSeqLen) {
     headW = *hw;
   }
   Value logits = llm::LMHeadOp::create(b, mb.loc("lm_head"), act(V), x, headW,
+                                       /*norm=*/Value(), /*norm_eps=*/FloatAttr(),
                                        tied ? b.getUnitAttr() : UnitAttr());
   func::ReturnOp::create(b, fileLoc, logits);
 

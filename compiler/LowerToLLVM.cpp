@@ -442,6 +442,10 @@ LogicalResult Lowering::lowerOp(Operation &op) {
         return success();
       })
       .Case([&](llm::LMHeadOp h) -> LogicalResult {
+        if (h.getNorm() && cuda_) {
+          return h.emitError() << "llm-lower-to-llvm: an LM head with a fused "
+                                  "norm has no CUDA kernel";
+        }
         // Only the last `logits_rows` rows: x + (n - rows) * width floats.
         int64_t d = width(h.getInput());
         Value skip = LLVM::SubOp::create(b_, loc_, n_, rows_);
@@ -451,9 +455,12 @@ LogicalResult Lowering::lowerOp(Operation &op) {
                                       ArrayRef<LLVM::GEPArg>{skipElems});
         Value none = LLVM::ZeroOp::create(b_, loc_, ptrT_);
         auto st = storage(h.getWeight());
-        call("llmc_k_linear", {exec_, x, rows_, i64(d), buffer(h.getWeight()),
-                               st[0], st[1], st[2], i64(width(h.getResult())),
-                               none, i32(0), logits_});
+        Value norm = h.getNorm();
+        call("llmc_k_lm_head",
+             {exec_, x, rows_, i64(d), buffer(h.getWeight()), st[0], st[1],
+              st[2], i64(width(h.getResult())), norm ? buffer(norm) : none,
+              norm ? format(norm) : i32(0),
+              f32(norm ? h.getNormEps()->convertToFloat() : 0.0f), logits_});
         return success();
       })
       .Case([&](func::ReturnOp) -> LogicalResult {

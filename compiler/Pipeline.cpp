@@ -63,7 +63,7 @@ llvm::Error checkOptions(const CompileOptions &o) {
     if (llvm::find(llvm::ArrayRef(kFusionNames), llvm::StringRef(f)) ==
         std::end(kFusionNames)) {
       return err("--disable-fusion: unknown fusion '" + llvm::Twine(f) +
-                 "' (projections, swiglu, residual, rope, norm)");
+                 "' (projections, swiglu, residual, rope, norm, lm-head)");
     }
   }
   if (o.method != CompileOptions::Method::RTN) {
@@ -246,6 +246,9 @@ void buildCompressionPipeline(mlir::OpPassManager &pm,
     if (o.fusionOn("norm")) {
       pm.addPass(createFuseNormPass());
     }
+    if (o.fusionOn("lm-head")) {
+      pm.addPass(createFuseLMHeadPass());
+    }
   }
   // Last: the layout the CPU kernels read (after fusion, which concatenates
   // rows).
@@ -255,8 +258,8 @@ void buildCompressionPipeline(mlir::OpPassManager &pm,
   pm.addPass(mlir::createCanonicalizerPass());
 }
 
-const char *const kFusionNames[5] = {"projections", "swiglu", "residual",
-                                     "rope", "norm"};
+const char *const kFusionNames[6] = {"projections", "swiglu", "residual",
+                                     "rope", "norm", "lm-head"};
 
 bool CompileOptions::fusionOn(const std::string &name) const {
   return fuse && llvm::find(disabledFusions, name) == disabledFusions.end();
@@ -298,12 +301,13 @@ struct CompressOptions : mlir::PassPipelineOptions<CompressOptions> {
                         llvm::cl::init(false)};
   Option<bool> fuse{*this, "fuse",
                     llvm::cl::desc("Fuse projections and (target cpu) "
-                                   "norm, SwiGLU, residual and RoPE"),
+                                   "norm, SwiGLU, residual, RoPE and the "
+                                   "LM head's norm"),
                     llvm::cl::init(true)};
   ListOption<std::string> disableFusion{
       *this, "disable-fusion",
       llvm::cl::desc("Fusions left out: projections, swiglu, residual, rope, "
-                     "norm")};
+                     "norm, lm-head")};
   Option<std::string> target{*this, "target", llvm::cl::desc("cpu or cuda"),
                              llvm::cl::init("cpu")};
   Option<bool> interleave{*this, "interleave",

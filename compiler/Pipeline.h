@@ -67,7 +67,7 @@ struct CompileOptions {
 /// gate/up into one linear), swiglu (silu(gate)*up as the gate/up
 /// epilogue), residual (the add as the o/down_proj epilogue), rope (into
 /// the attention's input), norm (RMSNorm into the linears' input stage).
-extern const char *const kFusionNames[5];
+extern const char *const kFusionNames[6];
 
 /// A number as the user would write it ("0.5", "1e-09").
 std::string fmtNum(double v);

@@ -174,13 +174,34 @@ def FuseNormPass : Pass<"llm-fuse-norm", "mlir::ModuleOp"> {
     in one pass, with the row in L1, instead of writing the normalized f32
     activations to memory and reading them back. The arithmetic is the
     norm's own, so the result is bit-identical. The final norm before
-    `llm.lm_head` stays.
+    `llm.lm_head` is llm-fuse-lm-head's.
 
     Before / after:
     ```mlir
     %n = llm.rms_norm %h, %g {eps = 1.0e-05 : f32} : tensor<?x64xf32>, !llm.weight<64, f32>
     %q, %k, %v = llm.linear %n, %w : ...
     %q, %k, %v = llm.linear %h, %w norm(%g : !llm.weight<64, f32>) {norm_eps = 1.0e-05 : f32} : ...
+    ```
+  }];
+}
+
+def FuseLMHeadPass : Pass<"llm-fuse-lm-head", "mlir::ModuleOp"> {
+  let summary = "Fold the final RMSNorm into the LM head's input stage";
+  let description = [{
+    The `llm.rms_norm` whose only use is the input of `llm.lm_head`
+    disappears; the head takes the norm's input and carries the norm as
+    `norm(%g : W) {norm_eps = E}`. The CPU kernel then normalizes only the
+    rows whose logits are kept (one in decode; a prefill's other rows are
+    never normalized), with the norm's own arithmetic, so the logits are
+    bit-identical. With the norm in the head, greedy decoding
+    (`llmc_session_prefill_argmax`) finds the largest logit inside the
+    kernel, block by block, and never writes the logits.
+
+    Before / after:
+    ```mlir
+    %n = llm.rms_norm %h, %g {eps = 1.0e-05 : f32} : tensor<?x64xf32>, !llm.weight<64, f32>
+    %l = llm.lm_head %n, %emb {tied} : tensor<?x64xf32>, !llm.weight<512x64, f32> -> tensor<?x512xf32>
+    %l = llm.lm_head %h, %emb norm(%g : !llm.weight<64, f32>) {norm_eps = 1.0e-05 : f32, tied} : tensor<?x64xf32>, !llm.weight<512x64, f32> -> tensor<?x512xf32>
     ```
   }];
 }

@@ -174,6 +174,10 @@ FailureOr<ProgramView> buildProgram(ModuleOp module, StringRef who) {
             .Case([&](llm::LMHeadOp h) {
               op.kind = eval::OpKind::LMHead;
               op.weight = tensor(h.getWeight());
+              if (h.getNorm()) {
+                op.norm = tensor(h.getNorm());
+                op.eps = h.getNormEps()->convertToFloat();
+              }
               return inputs({h.getInput()});
             })
             .Default([&](Operation *) {

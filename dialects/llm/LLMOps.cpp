@@ -275,6 +275,16 @@ LogicalResult LMHeadOp::verify() {
     return emitOpError() << "weight " << w << " must be [" << vocab << ", "
                          << in << "]";
   }
+  if (static_cast<bool>(getNorm()) != getNormEps().has_value()) {
+    return emitOpError() << "norm and norm_eps go together";
+  }
+  if (Value norm = getNorm()) {
+    auto g = cast<WeightType>(norm.getType());
+    if (g.getShape().size() != 1 || g.getShape()[0] != in || !g.isFloat()) {
+      return emitOpError() << "norm weight " << g << " must be [" << in
+                           << "] in a float format";
+    }
+  }
   if (getTied()) {
     // A tied head must read the same global as an embedding lookup.
     auto ref = getWeight().getDefiningOp<WeightOp>();

@@ -390,16 +390,22 @@ def LLM_LMHeadOp : LLM_Op<"lm_head", [Pure]> {
   let description = [{
     `logits = x · Wᵀ` with the `[vocab, hidden]` weight. `tied` records that
     the weight is the token embedding table (tie_word_embeddings), which the
-    verifier checks by symbol.
+    verifier checks by symbol. `norm(%g : W)` with `norm_eps` (from
+    llm-fuse-lm-head): the rows are RMS-normalized with weight `%g` first,
+    as `llm.rms_norm` would, in the kernel's input stage; only the rows whose
+    logits are kept are normalized.
 
     ```mlir
     %l = llm.lm_head %h, %emb {tied} : tensor<?x64xf32>, !llm.weight<512x64, f32> -> tensor<?x512xf32>
+    %l = llm.lm_head %x, %emb norm(%g : !llm.weight<64, f32>) {norm_eps = 1.0e-05 : f32, tied} : tensor<?x64xf32>, !llm.weight<512x64, f32> -> tensor<?x512xf32>
     ```
   }];
-  let arguments = (ins LLM_Activation:$input, LLM_WeightType:$weight, UnitAttr:$tied);
+  let arguments = (ins LLM_Activation:$input, LLM_WeightType:$weight,
+                       Optional<LLM_WeightType>:$norm,
+                       OptionalAttr<F32Attr>:$norm_eps, UnitAttr:$tied);
   let results = (outs LLM_Activation:$result);
   let assemblyFormat = [{
-    $input `,` $weight attr-dict `:` type($input) `,` type($weight) `->` type($result)
+    $input `,` $weight (`norm` `(` $norm^ `:` type($norm) `)`)? attr-dict `:` type($input) `,` type($weight) `->` type($result)
   }];
   let hasVerifier = 1;
 }

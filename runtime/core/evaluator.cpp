@@ -131,8 +131,8 @@ std::string Evaluator::validate(const std::vector<Weight> &weights,
         return bad("weight must be [" + std::to_string(rows) + ", " +
                    std::to_string(in.empty() ? 0 : in[0]) + "]");
       }
-      if ((op.norm >= 0 || residual || swiglu) && op.kind != OpKind::Linear) {
-        return bad("only a linear takes a fused norm, residual or SwiGLU");
+      if ((residual || swiglu) && op.kind != OpKind::Linear) {
+        return bad("only a linear takes a fused residual or SwiGLU");
       }
       if (op.norm >= 0) {
         const Weight *g = weight(op.norm);
@@ -301,13 +301,11 @@ void Evaluator::runOp(size_t i, llmc_exec *exec,
   }
   case OpKind::LMHead: {
     const int64_t d = w->shape[1];
-    if (logits) {
-      llmc_k_linear(exec, in(0) + (n - logitsRows) * d, logitsRows, d, w->data,
-                    w->format, w->group, w->asym, W, nullptr, 0, logits);
-    } else {
-      llmc_k_linear(exec, in(0), n, d, w->data, w->format, w->group, w->asym,
-                    W, nullptr, 0, out(0));
-    }
+    const Weight *g = op.norm >= 0 ? &weights[op.norm] : nullptr;
+    const int64_t rows = logits ? logitsRows : n;
+    llmc_k_lm_head(exec, in(0) + (n - rows) * d, rows, d, w->data, w->format,
+                   w->group, w->asym, W, g ? g->data : nullptr,
+                   g ? g->format : 0, op.eps, logits ? logits : out(0));
     break;
   }
   }

@@ -34,6 +34,13 @@ struct llmc_exec {
   std::vector<float> normed;     // RMS-normalized input rows (float weights)
   std::vector<float> rows;       // per thread: one row of scratch
   std::vector<float> ropeCos, ropeSin; // [n][head_dim / 2] angles of a call
+  // Greedy decoding (llmc_session_prefill_argmax): the LM head of a one-row
+  // call finds its largest logit (into `argmax`) instead of writing logits;
+  // per thread, the best value and id so far.
+  bool argmaxOnly = false;
+  int32_t argmax = -1;
+  std::vector<float> bestValue;
+  std::vector<int64_t> bestIndex;
 
   /// Allocates the cache of `cacheLayers` (f16 elements when `half`) and
   /// scratch for `nCtx` positions.

@@ -495,8 +495,12 @@ void llmc_session_release(llmc_session *session) {
   }
 }
 
-llmc_status llmc_session_prefill(llmc_session *s, const int32_t *tokens,
-                                 int64_t n, int64_t logits_rows) {
+namespace {
+
+/// llmc_session_prefill; with `argmaxOnly`, the LM head of each one-row call
+/// on the CPU keeps the argmax in s->exec.argmax and writes no logits.
+llmc_status runPrefill(llmc_session *s, const int32_t *tokens, int64_t n,
+                       int64_t logits_rows, bool argmaxOnly) {
   const llmc_model &m = *s->model;
   if (n <= 0) {
     return fail(LLMC_ERROR_INVALID_ARGUMENT, "prefill needs at least one token");
@@ -527,6 +531,8 @@ llmc_status llmc_session_prefill(llmc_session *s, const int32_t *tokens,
   for (int64_t done = 0; done < n; done += chunk, chunk = maxTokens) {
     bool last = done + chunk == n;
     int64_t rows = last ? logits_rows : 1;
+    s->exec.argmaxOnly = argmaxOnly;
+    s->exec.argmax = -1;
     if (s->gpu) {
       std::string error;
       if (!s->gpu->forward(&s->exec, tokens + done, chunk, s->position, rows,
@@ -541,10 +547,33 @@ llmc_status llmc_session_prefill(llmc_session *s, const int32_t *tokens,
       m.program->forward(&s->exec, m.weights.data(), s->arena, tokens + done,
                          chunk, s->position, rows, s->logits.data());
     }
+    s->exec.argmaxOnly = false;
     s->position += chunk;
-    s->logitsRows = rows;
+    // No logits were written when the head kept the argmax alone.
+    s->logitsRows = s->exec.argmax >= 0 ? 0 : rows;
   }
   return LLMC_OK;
+}
+
+} // namespace
+
+llmc_status llmc_session_prefill(llmc_session *s, const int32_t *tokens,
+                                 int64_t n, int64_t logits_rows) {
+  return runPrefill(s, tokens, n, logits_rows, false);
+}
+
+llmc_status llmc_session_prefill_argmax(llmc_session *s, const int32_t *tokens,
+                                        int64_t n, int32_t *token) {
+  if (llmc_status st = runPrefill(s, tokens, n, 1, true)) {
+    return st;
+  }
+  if (s->exec.argmax >= 0) {
+    *token = s->exec.argmax;
+    return LLMC_OK;
+  }
+  // A head that did not fuse it (a GPU session; a model compiled before
+  // llmc_k_lm_head): the logits were written.
+  return llmc_session_argmax(s, token);
 }
 
 llmc_status llmc_session_decode(llmc_session *session, int32_t token) {

@@ -246,11 +246,21 @@ template <typename T> T *grow(std::vector<T> &v, size_t size) {
   return v.data();
 }
 
+/// Whether logit v of row j beats the best so far (bi < 0: none yet): the
+/// larger value, the smaller id on a tie; a NaN never wins.
+inline bool beats(float v, int64_t j, float bv, int64_t bi) {
+  return bi < 0 ? !std::isnan(v) : v > bv || (v == bv && j < bi);
+}
+
+/// With `argmax` (one row, one plain output: the LM head of a greedy step),
+/// each thread keeps its best column and exec->argmax gets the overall one;
+/// the outputs are not written.
 void runLinear(llmc_exec *exec, const float *x, int64_t n, int64_t in,
                const void *w, int32_t format, int32_t group, bool asym,
                int64_t out, const void *bias, int32_t biasFormat,
                const void *norm, int32_t normFormat, float eps,
-               const float *residual, int64_t swiglu, const Outputs &y) {
+               const float *residual, int64_t swiglu, const Outputs &y,
+               bool argmax = false) {
   using namespace llmc::kernels;
   Linear l{exec->k, x,    n,        in,       out,      w,       format,
            group,   asym, nullptr,  0,        bias,     biasFormat,
@@ -301,7 +311,12 @@ void runLinear(llmc_exec *exec, const float *x, int64_t n, int64_t in,
     j1 = swiglu > 0 ? j0 + 2 * std::min(swiglu, out / 2 - u * swiglu)
                     : std::min(out, j0 + unit);
   };
-  parallelFor(exec, units, n * in * out, [&](int64_t b, int64_t e, int) {
+  if (argmax) {
+    const size_t threads = static_cast<size_t>(exec->pool->size());
+    exec->bestValue.assign(threads, 0.0f);
+    exec->bestIndex.assign(threads, -1);
+  }
+  parallelFor(exec, units, n * in * out, [&](int64_t b, int64_t e, int thread) {
     alignas(64) float buf[kMaxBlockRows * kBlockTokens];
     for (int64_t t0 = 0; t0 < n; t0 += kTokenBlock) {
       const int64_t t1 = std::min(n, t0 + kTokenBlock);
@@ -311,11 +326,35 @@ void runLinear(llmc_exec *exec, const float *x, int64_t n, int64_t in,
         for (int64_t t = t0; t < t1; t += kBlockTokens) {
           const int m = static_cast<int>(std::min<int64_t>(kBlockTokens, t1 - t));
           l.computeBlock(j0, j1, t, m, buf);
-          l.finish(j0, j1, t, m, buf);
+          if (!argmax) {
+            l.finish(j0, j1, t, m, buf);
+            continue;
+          }
+          float &bv = exec->bestValue[thread];
+          int64_t &bi = exec->bestIndex[thread];
+          for (int64_t j = j0; j < j1; ++j) {
+            const float v = buf[(j - j0) * kBlockTokens] + biasAt(bias, biasFormat, j);
+            if (beats(v, j, bv, bi)) {
+              bv = v;
+              bi = j;
+            }
+          }
         }
       }
     }
   });
+  if (argmax) {
+    float bv = 0.0f;
+    int64_t bi = -1;
+    for (size_t i = 0; i < exec->bestIndex.size(); ++i) {
+      if (exec->bestIndex[i] >= 0 &&
+          beats(exec->bestValue[i], exec->bestIndex[i], bv, bi)) {
+        bv = exec->bestValue[i];
+        bi = exec->bestIndex[i];
+      }
+    }
+    exec->argmax = static_cast<int32_t>(bi < 0 ? 0 : bi);
+  }
 }
 
 /// The angles of RoPE for positions start..start+n-1 (cos and sin of
@@ -507,6 +546,21 @@ void llmc_k_linear_fused(llmc_exec *exec, const float *x, int64_t n,
   runLinear(exec, x, n, in_dim, w, format, group, asym != 0, out_dim, bias,
             bias_format, norm, norm_format, eps, residual, swiglu_block,
             Outputs{parts, widths, ys});
+}
+
+void llmc_k_lm_head(llmc_exec *exec, const float *x, int64_t n, int64_t in_dim,
+                    const void *w, int32_t format, int32_t group, int32_t asym,
+                    int64_t vocab, const void *norm, int32_t norm_format,
+                    float eps, float *logits) {
+  if (exec->gpu) {
+    // The GPU target never fuses the norm (compiler/Pipeline.cpp) and finds
+    // its argmax on the device from the logits.
+    return llmc_k_linear(exec, x, n, in_dim, w, format, group, asym, vocab,
+                         nullptr, 0, logits);
+  }
+  runLinear(exec, x, n, in_dim, w, format, group, asym != 0, vocab, nullptr, 0,
+            norm, norm_format, eps, nullptr, 0, Outputs{1, &vocab, &logits},
+            exec->argmaxOnly && n == 1);
 }
 
 void llmc_k_linear(llmc_exec *exec, const float *x, int64_t n, int64_t in_dim,

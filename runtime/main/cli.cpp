@@ -453,19 +453,16 @@ int runBench(const char *argv0, llmc_session *session,
     }
     llmc_session_reset(session);
     double t0 = now();
-    if (llmc_session_prefill(session, prompt.data(), o.benchPrefill, 1)) {
-      return apiError(argv0);
-    }
+    // Greedy steps, as generation takes them: the argmax alone (on a GPU
+    // it waits for the device, so each step's time is whole).
     int32_t next = 3;
-    // The prefill ends when its logits are read (on a GPU, the argmax
-    // waits for the device).
-    if (llmc_session_argmax(session, &next)) {
+    if (llmc_session_prefill_argmax(session, prompt.data(), o.benchPrefill,
+                                    &next)) {
       return apiError(argv0);
     }
     double t1 = now();
     for (int64_t i = 0; i < o.benchDecode; ++i) {
-      if (llmc_session_decode(session, next) ||
-          llmc_session_argmax(session, &next)) {
+      if (llmc_session_prefill_argmax(session, &next, 1, &next)) {
         return apiError(argv0);
       }
     }
@@ -540,8 +537,13 @@ int runGenerate(const char *argv0, llmc_model *model, llmc_session *session,
   llmc_sampler_create(&so, &sampler);
   const int64_t n = static_cast<int64_t>(ids.size());
   int64_t rows = o.printLogits ? std::min(n, info.max_tokens) : 1;
+  // Greedy decoding asks each step for the argmax alone: the CPU's LM head
+  // finds it without writing the logits.
+  const bool greedy = o.temperature <= 0.0f && !o.printLogits;
+  int32_t greedyNext = 0;
   double t0 = now();
-  if (llmc_session_prefill(session, ids.data(), n, rows)) {
+  if (greedy ? llmc_session_prefill_argmax(session, ids.data(), n, &greedyNext)
+             : llmc_session_prefill(session, ids.data(), n, rows)) {
     llmc_sampler_release(sampler);
     return apiError(argv0);
   }
@@ -580,12 +582,8 @@ int runGenerate(const char *argv0, llmc_model *model, llmc_session *session,
   int64_t limit = std::min(o.steps, ctx - n);
   for (; generated < limit && !interrupted; ++generated) {
     int32_t next;
-    if (o.temperature <= 0.0f) {
-      // Greedy: the argmax (on a GPU, found there).
-      if (llmc_session_argmax(session, &next)) {
-        llmc_sampler_release(sampler);
-        return apiError(argv0);
-      }
+    if (greedy) {
+      next = greedyNext;
     } else {
       lg = llmc_session_logits(session, &got);
       if (!lg) {
@@ -607,7 +605,9 @@ int runGenerate(const char *argv0, llmc_model *model, llmc_session *session,
       std::fwrite(s, 1, len, stdout);
     }
     std::fflush(stdout);
-    if (generated + 1 < limit && llmc_session_decode(session, next)) {
+    if (generated + 1 < limit &&
+        (greedy ? llmc_session_prefill_argmax(session, &next, 1, &greedyNext)
+                : llmc_session_decode(session, next))) {
       llmc_sampler_release(sampler);
       return apiError(argv0);
     }

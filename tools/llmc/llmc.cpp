@@ -284,8 +284,10 @@ cl::list<std::string> disableFusion(
              "projections (q/k/v, gate/up into one product), swiglu "
              "(silu(gate)*up as the gate/up kernel's epilogue), residual (the "
              "add as the o/down_proj epilogue), rope (into the attention's "
-             "input), norm (RMSNorm into the next product's input stage). The "
-             "last four are CPU-target kernel fusions"),
+             "input), norm (RMSNorm into the next product's input stage), "
+             "lm-head (the final RMSNorm into the LM head, whose greedy "
+             "decode then finds the argmax without writing logits). The "
+             "last five are CPU-target kernel fusions"),
     cl::value_desc("name"), cl::CommaSeparated, cl::sub(compileCmd),
     cl::cat(compileCat));
 
@@ -874,7 +876,7 @@ int runCompile(int argc, char **argv) {
   if (options.target == "cpu") {
     // One line after the last of the kernel fusions (pipeline order).
     std::string kernelFusions, last;
-    for (const char *name : {"swiglu", "residual", "rope", "norm"}) {
+    for (const char *name : {"swiglu", "residual", "rope", "norm", "lm-head"}) {
       if (options.fusionOn(name)) {
         kernelFusions += (kernelFusions.empty() ? "" : ", ") + std::string(name);
         last = std::string("llm-fuse-") + name;

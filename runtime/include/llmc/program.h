@@ -154,6 +154,17 @@ void llmc_k_linear_fused(llmc_exec *exec, const float *x, int64_t n,
                          int64_t parts, const int64_t *widths,
                          float *const *ys);
 
+/* The LM head: the `n` rows of x (RMS-normalized first with `norm`, as
+ * llmc_k_rms_norm would, when it is not null: llm-fuse-lm-head) times the
+ * [vocab, in_dim] weight into `logits` [n, vocab]. When the session asked
+ * for the argmax alone (llmc_session_prefill_argmax) and n is 1, the CPU
+ * keeps the largest logit's id (the first on ties) block by block and does
+ * not write `logits`. */
+void llmc_k_lm_head(llmc_exec *exec, const float *x, int64_t n, int64_t in_dim,
+                    const void *w, int32_t format, int32_t group, int32_t asym,
+                    int64_t vocab, const void *norm, int32_t norm_format,
+                    float eps, float *logits);
+
 /* Rotary embedding (rotate_half pairs j, j + head_dim/2), row i at position
  * start + i. `x` and `y` may alias. */
 void llmc_k_rope(llmc_exec *exec, const float *x, float *y, int64_t n,

@@ -110,6 +110,13 @@ const float *llmc_session_logits(const llmc_session *session, int64_t *rows);
 /* The id of the largest logit of the last row kept (the first on ties); on a
  * GPU it is found there, and the logits are not copied back. */
 llmc_status llmc_session_argmax(llmc_session *session, int32_t *token);
+/* Greedy decoding: llmc_session_prefill of `n` tokens whose only output is
+ * the argmax of the last row's logits (as llmc_session_argmax). On the CPU
+ * the LM head finds it block by block and never writes the logits
+ * (llmc_session_logits then has no rows); on a GPU, as prefill + argmax. */
+llmc_status llmc_session_prefill_argmax(llmc_session *session,
+                                        const int32_t *tokens, int64_t n,
+                                        int32_t *token);
 /* The name of the session's device ("cpu", or the GPU's name). */
 const char *llmc_session_device(const llmc_session *session);
 int64_t llmc_session_position(const llmc_session *session);

@@ -176,6 +176,22 @@ func.func @f(%x: tensor<?x16xf32>, %w: !llm.weight<8x16, f32>) {
 
 // -----
 
+func.func @f(%x: tensor<?x16xf32>, %w: !llm.weight<8x16, f32>, %g: !llm.weight<8, f32>) {
+  // expected-error @+1 {{norm weight '!llm.weight<8, f32>' must be [16] in a float format}}
+  %l = llm.lm_head %x, %w norm(%g : !llm.weight<8, f32>) {norm_eps = 1.0e-05 : f32} : tensor<?x16xf32>, !llm.weight<8x16, f32> -> tensor<?x8xf32>
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<?x16xf32>, %w: !llm.weight<8x16, f32>, %g: !llm.weight<16, f32>) {
+  // expected-error @+1 {{norm and norm_eps go together}}
+  %l = llm.lm_head %x, %w norm(%g : !llm.weight<16, f32>) : tensor<?x16xf32>, !llm.weight<8x16, f32> -> tensor<?x8xf32>
+  return
+}
+
+// -----
+
 // The model config's head counts must be consistent.
 // expected-error @+1 {{llm.config: num_kv_heads (3) must divide num_heads (4)}}
 module attributes {llm.config = {hidden_size = 16 : i64, intermediate_size = 24 : i64, num_layers = 1 : i64, num_heads = 4 : i64, num_kv_heads = 3 : i64, head_dim = 4 : i64, vocab_size = 8 : i64, max_seq_len = 32 : i64, rms_norm_eps = 1.0e-05 : f64, rope_theta = 1.0e+04 : f64}} {

@@ -25,9 +25,10 @@
 // CHECK: llvm.call @llmc_k_linear
 // CHECK: scf.for
 // CHECK: arith.addf %{{.+}} : vector<4xf32>
-// lm_head reads only the last `rows` rows and writes the caller's logits.
+// lm_head reads only the last `rows` rows and writes the caller's logits
+// (no norm: a null pointer).
 // CHECK: %[[SKIP:.+]] = llvm.sub %[[N]], %[[ROWS]]
-// CHECK: llvm.call @llmc_k_linear(%[[EXEC]], %{{.+}}, %[[ROWS]], {{.+}}, %[[LOGITS]])
+// CHECK: llvm.call @llmc_k_lm_head(%[[EXEC]], %{{.+}}, %[[ROWS]], {{.+}}, %[[LOGITS]])
 // CHECK: llvm.return
 // The descriptor: ABI 2, 3 weights, 896-byte arena, 4 tokens, fingerprint 77.
 // CHECK: llvm.mlir.global external constant @llmc_compiled_program()

@@ -16,7 +16,7 @@
 // The residual: ADD (2), with the embedding's buffer at arena offset 0.
 // CHECK: %[[ADD:.+]] = llvm.mlir.constant(2 : i32) : i32
 // CHECK: llvm.call @llmc_k_elementwise(%[[EXEC]], %[[ADD]],
-// CHECK: llvm.call @llmc_k_linear
+// CHECK: llvm.call @llmc_k_lm_head
 // CHECK: llvm.return
 // The descriptor's last field is LLMC_TARGET_CUDA.
 // CHECK: llvm.mlir.global external constant @llmc_compiled_program()

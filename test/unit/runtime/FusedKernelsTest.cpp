@@ -1,4 +1,4 @@
-// The fused kernels of --fuse (llmc_k_linear_fused, llmc_k_attention_rope) against the unfused
+// The fused kernels of --fuse (llmc_k_linear_fused, llmc_k_lm_head, llmc_k_attention_rope) against the unfused
 // kernels they replace, in every weight format and on every kernel table this CPU has.
 #include "runtime/core/evaluator.h"
 #include "runtime/core/exec.h"
@@ -157,6 +157,75 @@ TEST(FusedKernels, NormInTheInputStageEqualsNormThenLinear) {
       }
     }
   }
+}
+
+// The LM head with its norm: the logits of llmc_k_rms_norm then
+// llmc_k_linear, bit for bit; asked for the argmax alone (one row), it
+// returns the first id of the largest of those logits and writes none.
+TEST(FusedKernels, LMHeadNormAndArgmaxEqualNormLinearThenScan) {
+  std::mt19937 rng(27);
+  for (const KernelTable *kt : tables()) {
+    for (int threads : {1, 2}) {
+      Exec ex(threads, *kt);
+      for (const Format &f : kFormats) {
+        for (int64_t n : {1, 3}) {
+          for (int64_t vocab : {40, 517}) {
+            const int64_t in = 96;
+            auto w = randomVec(vocab * in, rng);
+            auto bytes = store(f, w, vocab, in);
+            auto x = randomVec(n * in, rng, -3.0f, 3.0f);
+            auto g = randomVec(in, rng, 0.5f, 1.5f);
+            std::vector<float> normed(n * in), y1(n * vocab), y2(n * vocab);
+            llmc_k_rms_norm(&ex.e, x.data(), n, in, g.data(), LLMC_FORMAT_F32,
+                            1e-5f, normed.data());
+            llmc_k_linear(&ex.e, normed.data(), n, in, bytes.data(), f.format,
+                          f.group, f.asym, vocab, nullptr, 0, y1.data());
+            llmc_k_lm_head(&ex.e, x.data(), n, in, bytes.data(), f.format,
+                           f.group, f.asym, vocab, g.data(), LLMC_FORMAT_F32,
+                           1e-5f, y2.data());
+            ASSERT_EQ(y1, y2) << kt->name << " " << f.name << " n=" << n;
+            // The argmax of the last row, alone.
+            const float *last = y1.data() + (n - 1) * vocab;
+            int32_t want = 0;
+            for (int64_t j = 1; j < vocab; ++j) {
+              if (last[j] > last[want]) {
+                want = static_cast<int32_t>(j);
+              }
+            }
+            std::vector<float> untouched(vocab, -7.0f);
+            ex.e.argmaxOnly = true;
+            ex.e.argmax = -1;
+            llmc_k_lm_head(&ex.e, x.data() + (n - 1) * in, 1, in, bytes.data(),
+                           f.format, f.group, f.asym, vocab, g.data(),
+                           LLMC_FORMAT_F32, 1e-5f, untouched.data());
+            ex.e.argmaxOnly = false;
+            EXPECT_EQ(ex.e.argmax, want) << kt->name << " " << f.name
+                                         << " vocab=" << vocab
+                                         << " threads=" << threads;
+            EXPECT_EQ(untouched, std::vector<float>(vocab, -7.0f));
+          }
+        }
+      }
+    }
+  }
+}
+
+// Ties go to the first id, within a thread's rows and across threads (the
+// product is large enough to be split).
+TEST(FusedKernels, LMHeadArgmaxTakesTheFirstOfEqualLogits) {
+  Exec ex(2, genericKernels());
+  const int64_t in = 32, vocab = 3000;
+  std::vector<float> w(vocab * in, 0.0f);
+  for (int64_t j : {2500, 1499, 1501, 1700}) {
+    w[j * in] = 1.0f; // the same largest logit, on both sides of the middle
+  }
+  std::vector<float> x(in, 0.0f), logits(vocab);
+  x[0] = 2.0f;
+  ex.e.argmaxOnly = true;
+  ex.e.argmax = -1;
+  llmc_k_lm_head(&ex.e, x.data(), 1, in, w.data(), LLMC_FORMAT_F32, 0, 0, vocab,
+                 nullptr, 0, 0.0f, logits.data());
+  EXPECT_EQ(ex.e.argmax, 1499);
 }
 
 // The residual epilogue: (x · Wᵀ) + r, the add the program did after the

@@ -64,6 +64,33 @@ TEST_F(Session, PrefillEqualsTokenByTokenDecode) {
   llmc_session_release(b);
 }
 
+TEST_F(Session, GreedyStepsGiveTheArgmaxOfTheLogitsWithoutThem) {
+  // llmc_session_prefill_argmax: the token llmc_session_argmax would pick
+  // after a plain prefill, step after step; the logits are not written.
+  const int32_t ids[] = {1, 5, 9, 17};
+  llmc_session *plain = session(2), *greedy = session(2);
+  int32_t a = 0, b = 0;
+  ASSERT_EQ(llmc_session_prefill(plain, ids, 4, 1), LLMC_OK);
+  ASSERT_EQ(llmc_session_argmax(plain, &a), LLMC_OK);
+  ASSERT_EQ(llmc_session_prefill_argmax(greedy, ids, 4, &b), LLMC_OK)
+      << llmc_last_error();
+  for (int step = 0; step < 12; ++step) {
+    ASSERT_EQ(a, b) << "step " << step;
+    int64_t rows = -1;
+    llmc_session_logits(greedy, &rows);
+    EXPECT_EQ(rows, 0);
+    ASSERT_EQ(llmc_session_decode(plain, a), LLMC_OK);
+    ASSERT_EQ(llmc_session_argmax(plain, &a), LLMC_OK);
+    ASSERT_EQ(llmc_session_prefill_argmax(greedy, &b, 1, &b), LLMC_OK);
+  }
+  EXPECT_EQ(llmc_session_position(greedy), llmc_session_position(plain));
+  // No logits to take an argmax of.
+  int32_t t;
+  EXPECT_NE(llmc_session_argmax(greedy, &t), LLMC_OK);
+  llmc_session_release(plain);
+  llmc_session_release(greedy);
+}
+
 TEST_F(Session, ResetStartsOver) {
   const int32_t ids[] = {1, 4, 7};
   llmc_session *s = session(1);
