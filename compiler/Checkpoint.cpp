@@ -41,6 +41,10 @@ namespace {
 llvm::Expected<ModelConfig> parseConfigFields(const std::string &path);
 } // namespace
 
+bool isConfigPath(llvm::StringRef path) {
+  return path.ends_with(".json") && !llvm::sys::fs::is_directory(path);
+}
+
 llvm::Expected<ModelConfig> parseConfig(const std::string &path) {
   return withJsonTypeErrors(path, [&] { return parseConfigFields(path); });
 }
@@ -162,7 +166,7 @@ llvm::Expected<ModelConfig> parseConfigFields(const std::string &path) {
 } // namespace
 
 llvm::Expected<std::unique_ptr<Checkpoint>>
-Checkpoint::open(const std::string &path) {
+Checkpoint::open(const std::string &path, bool allowShapesOnly) {
   auto ckpt = std::make_unique<Checkpoint>();
   std::vector<std::string> shardPaths;
   // A GGUF file by name, or by its magic whatever its name.
@@ -188,8 +192,12 @@ Checkpoint::open(const std::string &path) {
     }
     return ckpt;
   }
-  if (llvm::StringRef(path).ends_with(".json") &&
-      !llvm::sys::fs::is_directory(path)) {
+  if (isConfigPath(path)) {
+    if (!allowShapesOnly) {
+      return fileError(path, "a config alone has no weights (only `llmc "
+                             "compile --random-weights` takes one); give "
+                             "the checkpoint's directory");
+    }
     if (auto e = openShapesOnly(*ckpt, path)) {
       return e;
     }

@@ -30,6 +30,10 @@ struct ModelConfig {
   std::string torchDtype;
 };
 
+/// Whether `path` names a config file (*.json, not a directory): a
+/// checkpoint of shapes only.
+bool isConfigPath(llvm::StringRef path);
+
 /// Parses and checks config.json; errors read "PATH: problem".
 llvm::Expected<ModelConfig> parseConfig(const std::string &path);
 
@@ -45,7 +49,10 @@ public:
   /// .gguf file, or a config (.json) alone: then every tensor a
   /// LlamaForCausalLM of that config has is listed with its shape and the
   /// config's torch_dtype but no bytes (shapesOnly(); --random-weights).
-  static llvm::Expected<std::unique_ptr<Checkpoint>> open(const std::string &path);
+  /// A config alone is opened only when `allowShapesOnly` (a --random-weights
+  /// compile); otherwise it is an error saying so.
+  static llvm::Expected<std::unique_ptr<Checkpoint>>
+  open(const std::string &path, bool allowShapesOnly = false);
   ~Checkpoint();
 
   const ModelConfig &config() const { return config_; }

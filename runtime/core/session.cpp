@@ -66,12 +66,17 @@ llmc_status synthesizeOnHost(llmc_model &m, int threads) {
                 "out of memory for the synthesized weights");
   }
   std::atomic<size_t> next{0};
+  std::atomic<bool> outOfMemory{false};
   auto work = [&] {
-    for (size_t i = next++; i < tensors.size(); i = next++) {
-      const artifact::TensorRef &t = tensors[i];
-      synth::fillTensor(synth::tensorKey(i, m.reader->syntheticSeed()),
-                        static_cast<int32_t>(t.format), t.groupSize,
-                        t.asymmetric, t.shape, m.synthesized[i]->data());
+    try {
+      for (size_t i = next++; i < tensors.size() && !outOfMemory; i = next++) {
+        const artifact::TensorRef &t = tensors[i];
+        synth::fillTensor(synth::tensorKey(i, m.reader->syntheticSeed()),
+                          static_cast<int32_t>(t.format), t.groupSize,
+                          t.asymmetric, t.shape, m.synthesized[i]->data());
+      }
+    } catch (const std::bad_alloc &) {
+      outOfMemory = true; // a fill's row buffer
     }
   };
   std::vector<std::thread> helpers;
@@ -85,6 +90,11 @@ llmc_status synthesizeOnHost(llmc_model &m, int threads) {
   work();
   for (std::thread &t : helpers) {
     t.join();
+  }
+  if (outOfMemory) {
+    m.synthesized.clear();
+    return fail(LLMC_ERROR_OUT_OF_MEMORY,
+                "out of memory while synthesizing the weights");
   }
   for (size_t i = 0; i < tensors.size(); ++i) {
     m.weights[i] = m.synthesized[i]->data();
@@ -531,7 +541,8 @@ llmc_status runPrefill(llmc_session *s, const int32_t *tokens, int64_t n,
   for (int64_t done = 0; done < n; done += chunk, chunk = maxTokens) {
     bool last = done + chunk == n;
     int64_t rows = last ? logits_rows : 1;
-    s->exec.argmaxOnly = argmaxOnly;
+    // A GPU head finds its argmax on the device, from the logits.
+    s->exec.argmaxOnly = argmaxOnly && !s->gpu;
     s->exec.argmax = -1;
     if (s->gpu) {
       std::string error;
@@ -582,6 +593,14 @@ llmc_status llmc_session_decode(llmc_session *session, int32_t token) {
 
 const float *llmc_session_logits(const llmc_session *session, int64_t *rows) {
   *rows = session->logitsRows;
+  if (session->logitsRows <= 0) {
+    fail(LLMC_ERROR_INVALID_ARGUMENT,
+         session->exec.argmax >= 0
+             ? "no logits: the last call kept the argmax alone "
+               "(llmc_session_prefill_argmax)"
+             : "no logits yet: prefill first");
+    return nullptr;
+  }
   if (!session->logitsOnHost) {
     // The logits stay on the GPU until asked for (greedy decoding never
     // asks: llmc_session_argmax runs there).
@@ -597,6 +616,10 @@ const float *llmc_session_logits(const llmc_session *session, int64_t *rows) {
 }
 
 llmc_status llmc_session_argmax(llmc_session *s, int32_t *token) {
+  if (s->logitsRows <= 0 && s->exec.argmax >= 0) {
+    *token = s->exec.argmax; // llmc_session_prefill_argmax kept it
+    return LLMC_OK;
+  }
   if (s->logitsRows <= 0) {
     return fail(LLMC_ERROR_INVALID_ARGUMENT, "no logits yet: prefill first");
   }

@@ -28,7 +28,8 @@
 namespace llmc::synth {
 
 /// The `tensor` coordinate of tensor `index` under `seed` (seed 0: the index
-/// itself, so artifacts from before seeds keep their values).
+/// itself, so artifacts from before seeds keep their values). Seeds are 32
+/// bits (llmc compile refuses larger ones), indices below 2^32.
 LLMC_HD uint64_t tensorKey(uint64_t index, uint64_t seed) {
   return index + (seed << 32);
 }

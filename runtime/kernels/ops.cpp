@@ -2,6 +2,7 @@
 #include "runtime/core/exec.h"
 
 #include <algorithm>
+#include <cassert>
 #include <cmath>
 #include <cstring>
 
@@ -318,6 +319,8 @@ void runLinear(llmc_exec *exec, const float *x, int64_t n, int64_t in,
   }
   parallelFor(exec, units, n * in * out, [&](int64_t b, int64_t e, int thread) {
     alignas(64) float buf[kMaxBlockRows * kBlockTokens];
+    float bv = 0.0f; // argmax: this thread's best so far (kept local: the
+    int64_t bi = -1; // threads' slots share a cache line)
     for (int64_t t0 = 0; t0 < n; t0 += kTokenBlock) {
       const int64_t t1 = std::min(n, t0 + kTokenBlock);
       for (int64_t u = b; u < e; ++u) {
@@ -330,8 +333,6 @@ void runLinear(llmc_exec *exec, const float *x, int64_t n, int64_t in,
             l.finish(j0, j1, t, m, buf);
             continue;
           }
-          float &bv = exec->bestValue[thread];
-          int64_t &bi = exec->bestIndex[thread];
           for (int64_t j = j0; j < j1; ++j) {
             const float v = buf[(j - j0) * kBlockTokens] + biasAt(bias, biasFormat, j);
             if (beats(v, j, bv, bi)) {
@@ -341,6 +342,10 @@ void runLinear(llmc_exec *exec, const float *x, int64_t n, int64_t in,
           }
         }
       }
+    }
+    if (argmax) {
+      exec->bestValue[thread] = bv;
+      exec->bestIndex[thread] = bi;
     }
   });
   if (argmax) {
@@ -553,8 +558,10 @@ void llmc_k_lm_head(llmc_exec *exec, const float *x, int64_t n, int64_t in_dim,
                     int64_t vocab, const void *norm, int32_t norm_format,
                     float eps, float *logits) {
   if (exec->gpu) {
-    // The GPU target never fuses the norm (compiler/Pipeline.cpp) and finds
-    // its argmax on the device from the logits.
+    // The GPU target never fuses the norm (compiler/Pipeline.cpp; lowering
+    // refuses a fused one for it), and finds its argmax on the device from
+    // the logits.
+    assert(!norm && "an LM head's fused norm has no GPU kernel");
     return llmc_k_linear(exec, x, n, in_dim, w, format, group, asym, vocab,
                          nullptr, 0, logits);
   }

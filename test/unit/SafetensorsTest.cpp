@@ -632,7 +632,11 @@ TEST(ImportShared, AConfigAloneListsTheCheckpointsTensors) {
   }
   auto real = Checkpoint::open(dir);
   ASSERT_TRUE(bool(real)) << llvm::toString(real.takeError());
-  auto alone = Checkpoint::open(dir + "/config.json");
+  // Only when asked: otherwise a config alone is an error saying so.
+  EXPECT_NE(errorOf(Checkpoint::open(dir + "/config.json"))
+                .find("config.json: a config alone has no weights"),
+            std::string::npos);
+  auto alone = Checkpoint::open(dir + "/config.json", /*allowShapesOnly=*/true);
   ASSERT_TRUE(bool(alone)) << llvm::toString(alone.takeError());
   EXPECT_TRUE((*alone)->shapesOnly());
   EXPECT_FALSE((*real)->shapesOnly());
@@ -675,7 +679,7 @@ TEST(Checkpoint, AConfigWithoutATokenizerGetsTheByteTokenizer) {
                   "vocab_size": )" +
                   std::to_string(vocab) + R"(, "bos_token_id": )" +
                   std::to_string(bos) + "}");
-    return Checkpoint::open(dir.file("c.json"));
+    return Checkpoint::open(dir.file("c.json"), /*allowShapesOnly=*/true);
   };
   auto ck = config(300, 1);
   ASSERT_TRUE(bool(ck)) << llvm::toString(ck.takeError());
@@ -700,7 +704,7 @@ TEST(Checkpoint, AConfigWithoutATokenizerGetsTheByteTokenizer) {
   EXPECT_NE(err.find("c.json: the built-in byte tokenizer has <s> 1"),
             std::string::npos)
       << err;
-  EXPECT_NE(errorOf(Checkpoint::open(dir.file("missing.json"))).find(
+  EXPECT_NE(errorOf(Checkpoint::open(dir.file("missing.json"), true)).find(
                 "missing.json: no such file"),
             std::string::npos);
 }

@@ -285,9 +285,9 @@ cl::list<std::string> disableFusion(
              "(silu(gate)*up as the gate/up kernel's epilogue), residual (the "
              "add as the o/down_proj epilogue), rope (into the attention's "
              "input), norm (RMSNorm into the next product's input stage), "
-             "lm-head (the final RMSNorm into the LM head, whose greedy "
-             "decode then finds the argmax without writing logits). The "
-             "last five are CPU-target kernel fusions"),
+             "lm-head (the final RMSNorm into the LM head's input stage). "
+             "The last five are CPU-target kernel fusions; greedy decoding "
+             "on the CPU finds the argmax in the LM head, fused or not"),
     cl::value_desc("name"), cl::CommaSeparated, cl::sub(compileCmd),
     cl::cat(compileCat));
 
@@ -577,13 +577,13 @@ int runCompile(int argc, char **argv) {
   const bool synthetic = randomWeights.getNumOccurrences() > 0;
   uint64_t seed = 0;
   if (synthetic && !randomWeights.empty() &&
-      StringRef(randomWeights).getAsInteger(10, seed)) {
-    return fail("--random-weights=SEED takes a non-negative integer, got '" +
-                randomWeights + "'");
+      (StringRef(randomWeights).getAsInteger(10, seed) || seed > 0xFFFFFFFFull)) {
+    return fail("--random-weights=SEED takes an integer from 0 to 4294967295, "
+                "got '" + randomWeights + "'");
   }
   // A config alone has shapes but no values: it compiles to a --random-weights
   // executable, or to the module that shows what would be built.
-  const bool configOnly = StringRef(checkpointPath).ends_with(".json");
+  const bool configOnly = llmc::isConfigPath(checkpointPath);
   if (synthetic && emitKind != EmitKind::Exe &&
       !(configOnly && emitKind == EmitKind::MLIR)) {
     return fail("--random-weights applies to --emit=exe (and --emit=mlir "
@@ -689,7 +689,7 @@ int runCompile(int argc, char **argv) {
     }
     configMaxSeq = seq.getInt();
   } else {
-    auto opened = llmc::Checkpoint::open(checkpointPath);
+    auto opened = llmc::Checkpoint::open(checkpointPath, configOnly);
     if (!opened) {
       return fail(toString(opened.takeError()));
     }
@@ -823,7 +823,9 @@ int runCompile(int argc, char **argv) {
     uint64_t ckptBytes = ckpt->sourceBytes();
     progress.step("imported " + checkpointPath + " (" +
                   Twine(ckpt->config().numLayers) + " layers, " +
-                  mib(ckptBytes) + " MiB of weights)");
+                  (ckpt->shapesOnly() ? std::string("shapes only")
+                                      : mib(ckptBytes) + " MiB of weights") +
+                  ")");
   } else {
     progress.step("read the llm module " + checkpointPath);
   }

@@ -105,15 +105,17 @@ llmc_status llmc_session_prefill(llmc_session *session, const int32_t *tokens,
                                  int64_t n, int64_t logits_rows);
 /* prefill of one token. */
 llmc_status llmc_session_decode(llmc_session *session, int32_t token);
-/* Logits of the last call: `*rows` rows of vocab_size floats. */
+/* Logits of the last call: `*rows` rows of vocab_size floats; null (and
+ * `*rows` 0) before the first call and after llmc_session_prefill_argmax. */
 const float *llmc_session_logits(const llmc_session *session, int64_t *rows);
 /* The id of the largest logit of the last row kept (the first on ties); on a
  * GPU it is found there, and the logits are not copied back. */
 llmc_status llmc_session_argmax(llmc_session *session, int32_t *token);
 /* Greedy decoding: llmc_session_prefill of `n` tokens whose only output is
- * the argmax of the last row's logits (as llmc_session_argmax). On the CPU
- * the LM head finds it block by block and never writes the logits
- * (llmc_session_logits then has no rows); on a GPU, as prefill + argmax. */
+ * the argmax of the last row's logits (as llmc_session_argmax, which
+ * returns it again until the next call). On the CPU the LM head finds it
+ * block by block and never writes the logits (llmc_session_logits then has
+ * no rows); on a GPU, as prefill + argmax. */
 llmc_status llmc_session_prefill_argmax(llmc_session *session,
                                         const int32_t *tokens, int64_t n,
                                         int32_t *token);

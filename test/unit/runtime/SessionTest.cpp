@@ -77,16 +77,20 @@ TEST_F(Session, GreedyStepsGiveTheArgmaxOfTheLogitsWithoutThem) {
   for (int step = 0; step < 12; ++step) {
     ASSERT_EQ(a, b) << "step " << step;
     int64_t rows = -1;
-    llmc_session_logits(greedy, &rows);
+    EXPECT_EQ(llmc_session_logits(greedy, &rows), nullptr);
     EXPECT_EQ(rows, 0);
+    EXPECT_NE(std::string(llmc_last_error()).find("kept the argmax alone"),
+              std::string::npos)
+        << llmc_last_error();
     ASSERT_EQ(llmc_session_decode(plain, a), LLMC_OK);
     ASSERT_EQ(llmc_session_argmax(plain, &a), LLMC_OK);
     ASSERT_EQ(llmc_session_prefill_argmax(greedy, &b, 1, &b), LLMC_OK);
   }
   EXPECT_EQ(llmc_session_position(greedy), llmc_session_position(plain));
-  // No logits to take an argmax of.
-  int32_t t;
-  EXPECT_NE(llmc_session_argmax(greedy, &t), LLMC_OK);
+  // llmc_session_argmax gives the kept argmax again.
+  int32_t t = -1;
+  EXPECT_EQ(llmc_session_argmax(greedy, &t), LLMC_OK) << llmc_last_error();
+  EXPECT_EQ(t, b);
   llmc_session_release(plain);
   llmc_session_release(greedy);
 }
