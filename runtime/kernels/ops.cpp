@@ -2,6 +2,7 @@
 #include "runtime/core/exec.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cassert>
 #include <cmath>
 #include <cstring>
@@ -317,10 +318,10 @@ void runLinear(llmc_exec *exec, const float *x, int64_t n, int64_t in,
     exec->bestValue.assign(threads, 0.0f);
     exec->bestIndex.assign(threads, -1);
   }
-  parallelFor(exec, units, n * in * out, [&](int64_t b, int64_t e, int thread) {
+  // Units [b, e) for all tokens; `bv`/`bi`: the argmax so far of the
+  // calling thread (kept local: the threads' slots share a cache line).
+  auto run = [&](int64_t b, int64_t e, float &bv, int64_t &bi) {
     alignas(64) float buf[kMaxBlockRows * kBlockTokens];
-    float bv = 0.0f; // argmax: this thread's best so far (kept local: the
-    int64_t bi = -1; // threads' slots share a cache line)
     for (int64_t t0 = 0; t0 < n; t0 += kTokenBlock) {
       const int64_t t1 = std::min(n, t0 + kTokenBlock);
       for (int64_t u = b; u < e; ++u) {
@@ -342,6 +343,21 @@ void runLinear(llmc_exec *exec, const float *x, int64_t n, int64_t in,
           }
         }
       }
+    }
+  };
+  // The units are taken in chunks, each thread the next one as it finishes
+  // the last (about 8 a thread): the two cores of these machines do not
+  // always run at one speed, and a static half each left the faster one
+  // waiting (16% of a two-thread prefill's samples). A chunk's rows are
+  // reused across all the call's token blocks while they are in L2.
+  const int threads = exec->pool->size();
+  const int64_t chunk = std::max<int64_t>(1, units / (8 * threads));
+  std::atomic<int64_t> nextChunk{0};
+  parallelFor(exec, threads, n * in * out, [&](int64_t, int64_t, int thread) {
+    float bv = 0.0f;
+    int64_t bi = -1;
+    for (int64_t c = nextChunk++; c * chunk < units; c = nextChunk++) {
+      run(c * chunk, std::min(units, (c + 1) * chunk), bv, bi);
     }
     if (argmax) {
       exec->bestValue[thread] = bv;
@@ -439,7 +455,11 @@ void attention(llmc_exec *exec, int64_t layer, const float *q, const float *k,
   parallelFor(exec, n * heads, work, [&](int64_t b, int64_t e, int thread) {
     float *scores = exec->scratch.data() + thread * ctx;
     for (int64_t u = b; u < e; ++u) {
-      int64_t i = u / heads, h = u % heads, kvh = h / group;
+      // Tokens in the order 0, n-1, 1, n-2, ...: token i reads i + 1 keys,
+      // so contiguous ranges of units carry even shares of the work.
+      const int64_t p = u / heads;
+      const int64_t i = p % 2 == 0 ? p / 2 : n - 1 - p / 2;
+      const int64_t h = u % heads, kvh = h / group;
       int64_t last = start + i;
       const float *qr = q + (i * heads + h) * hd;
       if (rope) {
