@@ -5,9 +5,9 @@
 #include "runtime/core/synth_fill.h"
 #include "runtime/tokenizer/from_artifact.h"
 
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
-#include <atomic>
 #include <new>
 #include <system_error>
 #include <thread>
@@ -582,8 +582,8 @@ llmc_status llmc_session_prefill_argmax(llmc_session *s, const int32_t *tokens,
     *token = s->exec.argmax;
     return LLMC_OK;
   }
-  // A head that did not fuse it (a GPU session; a model compiled before
-  // llmc_k_lm_head): the logits were written.
+  // A GPU session: its head wrote the logits, and the argmax is found on
+  // the device.
   return llmc_session_argmax(s, token);
 }
 

@@ -433,8 +433,9 @@ int main(int argc, char **argv) {
       {"torch_dtype", dt == llmc::DType::F16   ? "float16"
                       : dt == llmc::DType::BF16 ? "bfloat16"
                                                : "float32"},
-      {"llmc_note", std::string("random weights, preset ") + p->name +
-                        ", seed " + std::to_string(seed)}};
+      {"llmc_note", configOnly ? std::string("config only, preset ") + p->name
+                               : std::string("random weights, preset ") +
+                                     p->name + ", seed " + std::to_string(seed)}};
   std::string cfgPath = outDir + "/config.json";
   if (Error e = writeToOutput(cfgPath, [&](raw_ostream &os) {
         os << cfg.dump(2) << "\n";
