@@ -364,7 +364,9 @@ const KernelTable &genericKernels() {
       "generic",    dotF32Generic, dotF16Generic, dotBF16Generic,
       axpyGeneric,  dotGeneric,    dotQ8Generic,  dotQ4Generic,
       dotQ4AsymGeneric, axpyF16Generic, dotSparseGeneric,
-      dotQ8X8Generic, dotQ4X8Generic, dotF16X16Generic};
+      dotQ8X8Generic, dotQ4X8Generic, dotF16X16Generic,
+      x8StreamsOneByOne<dotQ8X8Generic>, x8StreamsOneByOne<dotQ4X8Generic>,
+      f16x16StreamsOneByOne<dotF16X16Generic>};
   return table;
 }
 

@@ -325,7 +325,10 @@ const KernelTable *avx2Kernels() {
       "avx2",   dotF32Avx2, dotF16Avx2, dotBF16Avx2,  axpyAvx2,
       dotAvx2,  dotQuant<Avx2Dot, 0>, dotQuant<Avx2Dot, 1>,
       dotQuant<Avx2Dot, 2>, axpyF16Avx2, dotSparseAvx2,
-      dotX8Avx2<Avx2Dot, true>, dotX8Avx2<Avx2Dot, false>, dotF16X16Avx2};
+      dotX8Avx2<Avx2Dot, true>, dotX8Avx2<Avx2Dot, false>, dotF16X16Avx2,
+      x8StreamsOneByOne<dotX8Avx2<Avx2Dot, true>>,
+      x8StreamsOneByOne<dotX8Avx2<Avx2Dot, false>>,
+      f16x16StreamsOneByOne<dotF16X16Avx2>};
   static const bool supported = __builtin_cpu_supports("avx2") &&
                                 __builtin_cpu_supports("fma") &&
                                 cpuHasF16C();

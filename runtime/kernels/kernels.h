@@ -12,6 +12,9 @@ namespace llmc::kernels {
 /// The most activation rows one dotQ8X8 / dotQ4X8 call takes.
 constexpr int kX8Tokens = 8;
 
+/// The most weight streams one *Streams call reads side by side.
+constexpr int kMaxStreams = 8;
+
 /// Inner loops that have SIMD variants. Every function pointer of a variant
 /// table computes what the generic one does (up to float reassociation).
 struct KernelTable {
@@ -58,7 +61,42 @@ struct KernelTable {
   /// out[t * 16 + i] for i < 16 (out holds 128 floats).
   void (*dotF16X16)(const uint16_t *w, int64_t k, const float *x, int64_t ldx,
                     int m, float *out);
+  /// Decode (one activation row): the s groups at w[0..s) (s <=
+  /// kMaxStreams, each an interleaved group as dotQ8X8 / dotQ4X8 /
+  /// dotF16X16 take it) against the same row, out[g * 8 + i] (x8) or
+  /// out[g * 16 + i] (f16x16). The caller passes groups far apart in
+  /// memory: the kernel reads them side by side, so the hardware prefetcher
+  /// follows s streams at once instead of one.
+  void (*dotQ8X8Streams)(const uint8_t *const *w, int s, const ActBlock *a,
+                         int64_t nb, int64_t group, float *out);
+  void (*dotQ4X8Streams)(const uint8_t *const *w, int s, const ActBlock *a,
+                         int64_t nb, int64_t group, float *out);
+  void (*dotF16X16Streams)(const uint16_t *const *w, int s, int64_t k,
+                           const float *x, float *out);
 };
+
+/// A *Streams entry built from a one-group kernel: the groups one after
+/// another (the portable table, and ISAs without a side-by-side kernel).
+template <void (*F)(const uint8_t *, const ActBlock *, int64_t, int, int64_t,
+                    float *)>
+void x8StreamsOneByOne(const uint8_t *const *w, int s, const ActBlock *a,
+                       int64_t nb, int64_t group, float *out) {
+  float tile[kInterleaveRows * kX8Tokens];
+  for (int g = 0; g < s; ++g) {
+    F(w[g], a, nb, 1, group, tile);
+    for (int i = 0; i < kInterleaveRows; ++i) {
+      out[g * kInterleaveRows + i] = tile[i * kX8Tokens];
+    }
+  }
+}
+template <void (*F)(const uint16_t *, int64_t, const float *, int64_t, int,
+                    float *)>
+void f16x16StreamsOneByOne(const uint16_t *const *w, int s, int64_t k,
+                           const float *x, float *out) {
+  for (int g = 0; g < s; ++g) {
+    F(w[g], k, x, k, 1, out + g * kF16GroupRows);
+  }
+}
 
 const KernelTable &genericKernels();
 /// The portable 2:4 kernel (the SIMD ones finish a row's partial last block

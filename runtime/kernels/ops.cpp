@@ -86,9 +86,63 @@ struct Linear {
   /// work (unitRows): an interleaved format's groups never straddle it.
   void computeBlock(int64_t j0, int64_t j1, int64_t t, int m, float *buf) const;
   /// Writes block [j0, j1) of tokens t..t+m-1 to the outputs: bias and
-  /// residual added, or SwiGLU applied.
-  void finish(int64_t j0, int64_t j1, int64_t t, int m, const float *buf) const;
+  /// residual added, or SwiGLU applied. Row j's products are at
+  /// buf[(j - j0) * ld].
+  void finish(int64_t j0, int64_t j1, int64_t t, int m, const float *buf,
+              int64_t ld = kBlockTokens) const;
+  /// Whether one token's products come from the *Streams kernels.
+  bool streams() const {
+    return n == 1 && (format == LLMC_FORMAT_Q8X8 || format == LLMC_FORMAT_Q4X8 ||
+                      format == LLMC_FORMAT_F16X16);
+  }
+  /// One token (decode): rows [j0, j1), a run of whole units, into dst[j -
+  /// j0]. The interleaved groups are split into up to kMaxStreams runs of
+  /// consecutive groups, read side by side.
+  void computeStreams(int64_t j0, int64_t j1, float *dst) const;
 };
+
+void Linear::computeStreams(int64_t j0, int64_t j1, float *dst) const {
+  using namespace llmc::kernels;
+  const bool f16 = format == LLMC_FORMAT_F16X16;
+  const int64_t gr = f16 ? kF16GroupRows : kInterleaveRows;
+  const int64_t full = std::min(j1, out / gr * gr);
+  const int64_t groups = std::max<int64_t>(0, full - j0) / gr;
+  const int64_t s = std::min<int64_t>(kMaxStreams, groups);
+  const int64_t per = s > 0 ? (groups + s - 1) / s : 0;
+  const uint8_t *wb = static_cast<const uint8_t *>(w);
+  const size_t groupBytes = f16 ? static_cast<size_t>(gr * in * 2)
+                                : gr * quantRowBytes(format, in, group, asym);
+  float tile[kMaxStreams * kF16GroupRows];
+  const uint8_t *ws[kMaxStreams];
+  for (int64_t i = 0; i < per; ++i) {
+    // Stream g reads groups g * per .. (g + 1) * per - 1 of the run: the
+    // streams still going at step i are a prefix.
+    int live = 0;
+    while (live < s && live * per + i < groups) {
+      ws[live] = wb + (j0 / gr + live * per + i) * groupBytes;
+      ++live;
+    }
+    if (f16) {
+      k->dotF16X16Streams(reinterpret_cast<const uint16_t *const *>(ws), live, in, x,
+                          tile);
+    } else {
+      (format == LLMC_FORMAT_Q8X8 ? k->dotQ8X8Streams : k->dotQ4X8Streams)(
+          ws, live, act, nb, group, tile);
+    }
+    for (int g = 0; g < live; ++g) {
+      std::memcpy(dst + (g * per + i) * gr, tile + g * gr, gr * sizeof(float));
+    }
+  }
+  // Rows past the last whole group (stored row by row).
+  alignas(64) float buf[kMaxBlockRows * kBlockTokens];
+  for (int64_t j = std::max(j0, full); j < j1; j += kMaxBlockRows) {
+    const int64_t e = std::min(j1, j + kMaxBlockRows);
+    computeBlock(j, e, 0, 1, buf);
+    for (int64_t r = j; r < e; ++r) {
+      dst[r - j0] = buf[(r - j) * kBlockTokens];
+    }
+  }
+}
 
 void Linear::computeBlock(int64_t j0, int64_t j1, int64_t t, int m,
                           float *buf) const {
@@ -180,7 +234,7 @@ void Linear::computeBlock(int64_t j0, int64_t j1, int64_t t, int m,
 }
 
 void Linear::finish(int64_t j0, int64_t j1, int64_t t, int m,
-                    const float *buf) const {
+                    const float *buf, int64_t ld) const {
   if (swiglu > 0) {
     // Block j0 / (2 * swiglu): b gate rows, then b up rows.
     const int64_t b = (j1 - j0) / 2;
@@ -189,8 +243,8 @@ void Linear::finish(int64_t j0, int64_t j1, int64_t t, int m,
       const float bg = biasAt(bias, biasFormat, j0 + i);
       const float bu = biasAt(bias, biasFormat, j0 + b + i);
       for (int q = 0; q < m; ++q) {
-        const float g = buf[i * kBlockTokens + q] + bg;
-        const float u = buf[(b + i) * kBlockTokens + q] + bu;
+        const float g = buf[i * ld + q] + bg;
+        const float u = buf[(b + i) * ld + q] + bu;
         y.ys[0][(t + q) * width + c0 + i] = g / (1.0f + std::exp(-g)) * u;
       }
     }
@@ -198,16 +252,16 @@ void Linear::finish(int64_t j0, int64_t j1, int64_t t, int m,
   }
   for (int64_t j = j0; j < j1; ++j) {
     const float b = biasAt(bias, biasFormat, j);
-    int64_t ld;
-    float *col = y.column(j, ld);
-    const float *row = buf + (j - j0) * kBlockTokens;
+    int64_t stride;
+    float *col = y.column(j, stride);
+    const float *row = buf + (j - j0) * ld;
     if (residual) {
       for (int q = 0; q < m; ++q) {
-        col[(t + q) * ld] = (row[q] + b) + residual[(t + q) * out + j];
+        col[(t + q) * stride] = (row[q] + b) + residual[(t + q) * out + j];
       }
     } else {
       for (int q = 0; q < m; ++q) {
-        col[(t + q) * ld] = row[q] + b;
+        col[(t + q) * stride] = row[q] + b;
       }
     }
   }
@@ -318,9 +372,39 @@ void runLinear(llmc_exec *exec, const float *x, int64_t n, int64_t in,
     exec->bestValue.assign(threads, 0.0f);
     exec->bestIndex.assign(threads, -1);
   }
+  const int threads = exec->pool->size();
+  const int64_t chunk = std::max<int64_t>(1, units / (8 * threads));
+  // One token over an interleaved format: a chunk's rows at once, into a
+  // row of this thread's scratch.
+  const bool streams = l.streams();
+  const int64_t chunkRows = chunk * (swiglu > 0 ? 2 * swiglu : unit);
+  float *streamRows = streams ? grow(exec->streamRows, static_cast<size_t>(threads * chunkRows))
+                              : nullptr;
   // Units [b, e) for all tokens; `bv`/`bi`: the argmax so far of the
   // calling thread (kept local: the threads' slots share a cache line).
-  auto run = [&](int64_t b, int64_t e, float &bv, int64_t &bi) {
+  auto run = [&](int64_t b, int64_t e, float &bv, int64_t &bi, int thread) {
+    if (streams) {
+      int64_t j0, j1, a0, a1;
+      rowsOf(b, j0, a1);
+      rowsOf(e - 1, a0, j1);
+      float *rows = streamRows + thread * chunkRows;
+      l.computeStreams(j0, j1, rows);
+      if (!argmax) {
+        for (int64_t u = b; u < e; ++u) {
+          rowsOf(u, a0, a1);
+          l.finish(a0, a1, 0, 1, rows + (a0 - j0), 1);
+        }
+        return;
+      }
+      for (int64_t j = j0; j < j1; ++j) {
+        const float v = rows[j - j0] + biasAt(bias, biasFormat, j);
+        if (beats(v, j, bv, bi)) {
+          bv = v;
+          bi = j;
+        }
+      }
+      return;
+    }
     alignas(64) float buf[kMaxBlockRows * kBlockTokens];
     for (int64_t t0 = 0; t0 < n; t0 += kTokenBlock) {
       const int64_t t1 = std::min(n, t0 + kTokenBlock);
@@ -350,14 +434,12 @@ void runLinear(llmc_exec *exec, const float *x, int64_t n, int64_t in,
   // always run at one speed, and a static half each left the faster one
   // waiting (16% of a two-thread prefill's samples). A chunk's rows are
   // reused across all the call's token blocks while they are in L2.
-  const int threads = exec->pool->size();
-  const int64_t chunk = std::max<int64_t>(1, units / (8 * threads));
   std::atomic<int64_t> nextChunk{0};
   parallelFor(exec, threads, n * in * out, [&](int64_t, int64_t, int thread) {
     float bv = 0.0f;
     int64_t bi = -1;
     for (int64_t c = nextChunk++; c * chunk < units; c = nextChunk++) {
-      run(c * chunk, std::min(units, (c + 1) * chunk), bv, bi);
+      run(c * chunk, std::min(units, (c + 1) * chunk), bv, bi, thread);
     }
     if (argmax) {
       exec->bestValue[thread] = bv;

@@ -409,6 +409,51 @@ TEST_P(QuantSimd, InterleavedMatchesGeneric) {
   }
 }
 
+TEST_P(QuantSimd, InterleavedStreamsMatchOneGroupAtATime) {
+  std::string why;
+  const KernelTable *simd = table(why);
+  if (!simd) {
+    GTEST_SKIP() << why;
+  }
+  const KernelTable &gen = genericKernels();
+  std::mt19937 rng(14);
+  for (const Format &f : kInterleaved) {
+    for (int64_t k : kLengths) {
+      const int64_t nb = (k + f.group - 1) / f.group * f.group / 32;
+      std::vector<ActBlock> a(nb);
+      auto x = randomVec(k, rng);
+      quantizeActivations(x.data(), k, nb, a.data());
+      // kMaxStreams groups, each in its own buffer (the kernel gets
+      // pointers to groups far apart).
+      std::vector<std::vector<uint8_t>> groups;
+      const uint8_t *ws[kMaxStreams];
+      for (int g = 0; g < kMaxStreams; ++g) {
+        auto q = quantRows(rowFormat(f.format), 8, k, f.group, rng);
+        groups.emplace_back(q.size());
+        interleaveRows(q.data(), 8, k, f.format, f.group, groups.back().data());
+        ws[g] = groups.back().data();
+      }
+      auto single = f.format == LLMC_FORMAT_Q8X8 ? gen.dotQ8X8 : gen.dotQ4X8;
+      auto streams = f.format == LLMC_FORMAT_Q8X8 ? simd->dotQ8X8Streams
+                                                  : simd->dotQ4X8Streams;
+      for (int s = 1; s <= kMaxStreams; ++s) {
+        float v[kMaxStreams * 8];
+        streams(ws, s, a.data(), nb, f.group, v);
+        for (int g = 0; g < s; ++g) {
+          float want[8 * kX8Tokens];
+          single(ws[g], a.data(), nb, 1, f.group, want);
+          for (int i = 0; i < 8; ++i) {
+            const float w = want[i * kX8Tokens];
+            EXPECT_NEAR(w, v[g * 8 + i], 1e-4 * (1 + std::fabs(w)))
+                << f.name << " k=" << k << " streams=" << s << " group " << g
+                << " row " << i;
+          }
+        }
+      }
+    }
+  }
+}
+
 TEST(Quant, LinearOnInterleavedWeightsEqualsRowByRow) {
   std::mt19937 rng(13);
   for (const KernelTable *kt : {&genericKernels(), avx2Kernels(), avx512Kernels()}) {
@@ -422,9 +467,13 @@ TEST(Quant, LinearOnInterleavedWeightsEqualsRowByRow) {
       for (const Format &f : kInterleaved) {
         // 8 rows per group, then a tail of 5 row-by-row rows; 1 and 70
         // tokens (decode, and prefill past one token block).
-        for (int64_t out : {8, 29, 64, 172}) {
+        // 1205 rows: decode chunks of several groups, read as streams.
+        for (int64_t out : {8, 29, 64, 172, 1205}) {
           for (int64_t n : {1, 16, 70}) {
            for (int64_t in : {64, 172}) {
+            if (out > 172 && n > 1) {
+              continue;
+            }
             const int32_t base = rowFormat(f.format);
             auto q = quantRows(base, out, in, f.group, rng);
             // Bytes past the matrix are garbage: a kernel must not read
