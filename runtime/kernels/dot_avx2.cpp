@@ -153,6 +153,46 @@ void dotF16X16Avx2(const uint16_t *w, int64_t k, const float *x, int64_t ldx,
   }
 }
 
+/// Decode over f16x16 with 256-bit registers: S groups side by side, one
+/// broadcast of x[c] for all of them, each stream prefetched 2 KB ahead.
+template <int S>
+void dotF16X16StreamsTile(const uint16_t *const *w, int64_t k, const float *x,
+                          float *out) {
+  __m256 acc[S][2];
+  for (int g = 0; g < S; ++g) {
+    acc[g][0] = acc[g][1] = _mm256_setzero_ps();
+  }
+  for (int64_t c = 0; c < k; ++c) {
+    const __m256 xv = _mm256_broadcast_ss(x + c);
+    for (int g = 0; g < S; ++g) {
+      const uint16_t *col = w[g] + c * kF16GroupRows;
+      if ((c & 1) == 0) { // one 64-byte line holds two columns
+        _mm_prefetch(reinterpret_cast<const char *>(col) + 2048, _MM_HINT_T0);
+      }
+      acc[g][0] = _mm256_fmadd_ps(loadF16(col), xv, acc[g][0]);
+      acc[g][1] = _mm256_fmadd_ps(loadF16(col + 8), xv, acc[g][1]);
+    }
+  }
+  for (int g = 0; g < S; ++g) {
+    _mm256_storeu_ps(out + g * kF16GroupRows, acc[g][0]);
+    _mm256_storeu_ps(out + g * kF16GroupRows + 8, acc[g][1]);
+  }
+}
+
+void dotF16X16StreamsAvx2(const uint16_t *const *w, int s, int64_t k, const float *x,
+                          float *out) {
+  switch (s) {
+  case 1: return dotF16X16StreamsTile<1>(w, k, x, out);
+  case 2: return dotF16X16StreamsTile<2>(w, k, x, out);
+  case 3: return dotF16X16StreamsTile<3>(w, k, x, out);
+  case 4: return dotF16X16StreamsTile<4>(w, k, x, out);
+  case 5: return dotF16X16StreamsTile<5>(w, k, x, out);
+  case 6: return dotF16X16StreamsTile<6>(w, k, x, out);
+  case 7: return dotF16X16StreamsTile<7>(w, k, x, out);
+  default: return dotF16X16StreamsTile<8>(w, k, x, out);
+  }
+}
+
 template <int R, typename W, typename Load, typename Scalar>
 void dispatchTokens(const W *w, int64_t ldw, const float *x, int64_t ldx,
                     int m, int64_t k, float *out, Load load, Scalar scalar) {
@@ -326,9 +366,8 @@ const KernelTable *avx2Kernels() {
       dotAvx2,  dotQuant<Avx2Dot, 0>, dotQuant<Avx2Dot, 1>,
       dotQuant<Avx2Dot, 2>, axpyF16Avx2, dotSparseAvx2,
       dotX8Avx2<Avx2Dot, true>, dotX8Avx2<Avx2Dot, false>, dotF16X16Avx2,
-      x8StreamsOneByOne<dotX8Avx2<Avx2Dot, true>>,
-      x8StreamsOneByOne<dotX8Avx2<Avx2Dot, false>>,
-      f16x16StreamsOneByOne<dotF16X16Avx2>};
+      dotX8StreamsAvx2Entry<Avx2Dot, true>, dotX8StreamsAvx2Entry<Avx2Dot, false>,
+      dotF16X16StreamsAvx2};
   static const bool supported = __builtin_cpu_supports("avx2") &&
                                 __builtin_cpu_supports("fma") &&
                                 cpuHasF16C();

@@ -75,29 +75,6 @@ struct KernelTable {
                            const float *x, float *out);
 };
 
-/// A *Streams entry built from a one-group kernel: the groups one after
-/// another (the portable table, and ISAs without a side-by-side kernel).
-template <void (*F)(const uint8_t *, const ActBlock *, int64_t, int, int64_t,
-                    float *)>
-void x8StreamsOneByOne(const uint8_t *const *w, int s, const ActBlock *a,
-                       int64_t nb, int64_t group, float *out) {
-  float tile[kInterleaveRows * kX8Tokens];
-  for (int g = 0; g < s; ++g) {
-    F(w[g], a, nb, 1, group, tile);
-    for (int i = 0; i < kInterleaveRows; ++i) {
-      out[g * kInterleaveRows + i] = tile[i * kX8Tokens];
-    }
-  }
-}
-template <void (*F)(const uint16_t *, int64_t, const float *, int64_t, int,
-                    float *)>
-void f16x16StreamsOneByOne(const uint16_t *const *w, int s, int64_t k,
-                           const float *x, float *out) {
-  for (int g = 0; g < s; ++g) {
-    F(w[g], k, x, k, 1, out + g * kF16GroupRows);
-  }
-}
-
 const KernelTable &genericKernels();
 /// The portable 2:4 kernel (the SIMD ones finish a row's partial last block
 /// with it).

@@ -258,6 +258,102 @@ void dotX8Avx2(const uint8_t *w, const ActBlock *a, int64_t nb, int m,
   }
 }
 
+/// How far ahead of its loads each stream of dotX8StreamsAvx2 prefetches.
+constexpr size_t kX8StreamAhead = 2048;
+
+/// Decode with 256-bit registers: S interleaved groups, each its own
+/// stream, against one activation row, at the same sub-block in lockstep
+/// (the activation's broadcasts made once for all S). q4's 8·Σx comes off
+/// inside the loop, half on each lane of a row's pair (q8 needs none: its
+/// products are |w| against sign-adjusted x).
+template <class Dot, bool Q8, int S>
+void dotX8StreamsAvx2(const uint8_t *const *w, const ActBlock *a, int64_t nb,
+                      int64_t group, float *out) {
+  const int64_t sub = group / kQuantSubBlock;
+  const size_t piece = Q8 ? kQuantSubBlock : kQuantSubBlock / 2;
+  const size_t chunkBytes = kInterleaveRows * (2 + sub * piece);
+  const __m256i low = _mm256_set1_epi8(0x0F);
+  const __m256i pairsA = _mm256_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3);
+  const __m256i pairsB = _mm256_setr_epi32(4, 4, 5, 5, 6, 6, 7, 7);
+  __m256 accA[S], accB[S], dA[S], dB[S];
+  for (int g = 0; g < S; ++g) {
+    accA[g] = accB[g] = dA[g] = dB[g] = _mm256_setzero_ps();
+  }
+  size_t chunk = 0; // byte offset of the current chunk in every group
+  for (int64_t b = 0, s = 0; b < nb; ++b, s = s + 1 == sub ? 0 : s + 1) {
+    if (s == 0) {
+      chunk = b == 0 ? 0 : chunk + chunkBytes;
+      for (int g = 0; g < S; ++g) {
+        const __m256 d8 =
+            _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i *>(w[g] + chunk)));
+        dA[g] = _mm256_permutevar8x32_ps(d8, pairsA);
+        dB[g] = _mm256_permutevar8x32_ps(d8, pairsB);
+      }
+    }
+    const ActBlock &x = a[b];
+    const __m256 xd = _mm256_set1_ps(x.d);
+    const __m256 xoff = _mm256_set1_ps(Q8 ? 0.0f : 4.0f * x.sum);
+    const size_t at = chunk + 2 * kInterleaveRows + s * kInterleaveRows * piece;
+    for (int g = 0; g < S; ++g) {
+      const uint8_t *q = w[g] + at;
+      for (size_t line = 0; line < kInterleaveRows * piece; line += 64) {
+        _mm_prefetch(reinterpret_cast<const char *>(q) + kX8StreamAhead + line, _MM_HINT_T0);
+      }
+      __m256i sumA = _mm256_setzero_si256(), sumB = sumA;
+      if constexpr (Q8) {
+        for (int h = 0; h < 4; ++h) {
+          const __m256i xb = broadcast8x4(x.q + 8 * h);
+          const __m256i wa = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(q + 64 * h));
+          const __m256i wb =
+              _mm256_loadu_si256(reinterpret_cast<const __m256i *>(q + 64 * h + 32));
+          sumA = _mm256_add_epi32(sumA, Dot::sum(_mm256_sign_epi8(wa, wa), _mm256_sign_epi8(xb, wa)));
+          sumB = _mm256_add_epi32(sumB, Dot::sum(_mm256_sign_epi8(wb, wb), _mm256_sign_epi8(xb, wb)));
+        }
+      } else {
+        for (int h = 0; h < 2; ++h) {
+          const __m256i xl = broadcast8x4(x.q + 8 * h);
+          const __m256i xh = broadcast8x4(x.q + 16 + 8 * h);
+          const __m256i va = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(q + 64 * h));
+          const __m256i vb =
+              _mm256_loadu_si256(reinterpret_cast<const __m256i *>(q + 64 * h + 32));
+          sumA = _mm256_add_epi32(
+              sumA, _mm256_add_epi32(Dot::sum(_mm256_and_si256(va, low), xl),
+                                     Dot::sum(_mm256_and_si256(_mm256_srli_epi16(va, 4), low), xh)));
+          sumB = _mm256_add_epi32(
+              sumB, _mm256_add_epi32(Dot::sum(_mm256_and_si256(vb, low), xl),
+                                     Dot::sum(_mm256_and_si256(_mm256_srli_epi16(vb, 4), low), xh)));
+        }
+      }
+      accA[g] = _mm256_fmadd_ps(dA[g], _mm256_fmsub_ps(_mm256_cvtepi32_ps(sumA), xd, xoff), accA[g]);
+      accB[g] = _mm256_fmadd_ps(dB[g], _mm256_fmsub_ps(_mm256_cvtepi32_ps(sumB), xd, xoff), accB[g]);
+    }
+  }
+  for (int g = 0; g < S; ++g) {
+    alignas(32) float lanes[16];
+    _mm256_store_ps(lanes, accA[g]);
+    _mm256_store_ps(lanes + 8, accB[g]);
+    for (int i = 0; i < 8; ++i) {
+      out[g * kInterleaveRows + i] = lanes[2 * i] + lanes[2 * i + 1];
+    }
+  }
+}
+
+/// The table entry: s streams (s <= kMaxStreams).
+template <class Dot, bool Q8>
+void dotX8StreamsAvx2Entry(const uint8_t *const *w, int s, const ActBlock *a, int64_t nb,
+                           int64_t group, float *out) {
+  switch (s) {
+  case 1: return dotX8StreamsAvx2<Dot, Q8, 1>(w, a, nb, group, out);
+  case 2: return dotX8StreamsAvx2<Dot, Q8, 2>(w, a, nb, group, out);
+  case 3: return dotX8StreamsAvx2<Dot, Q8, 3>(w, a, nb, group, out);
+  case 4: return dotX8StreamsAvx2<Dot, Q8, 4>(w, a, nb, group, out);
+  case 5: return dotX8StreamsAvx2<Dot, Q8, 5>(w, a, nb, group, out);
+  case 6: return dotX8StreamsAvx2<Dot, Q8, 6>(w, a, nb, group, out);
+  case 7: return dotX8StreamsAvx2<Dot, Q8, 7>(w, a, nb, group, out);
+  default: return dotX8StreamsAvx2<Dot, Q8, 8>(w, a, nb, group, out);
+  }
+}
+
 /// `Tile(R, M)` for r in 1..2 and m in 1..4.
 template <class Dot, int Kind> struct QuantTile {
   template <int R, int M>
