@@ -377,7 +377,7 @@ void runLinear(llmc_exec *exec, const float *x, int64_t n, int64_t in,
   // One token over an interleaved format: a chunk's rows at once, into a
   // row of this thread's scratch.
   const bool streams = l.streams();
-  const int64_t chunkRows = chunk * (swiglu > 0 ? 2 * swiglu : unit);
+  const int64_t chunkRows = chunk * unit;
   float *streamRows = streams ? grow(exec->streamRows, static_cast<size_t>(threads * chunkRows))
                               : nullptr;
   // Units [b, e) for all tokens; `bv`/`bi`: the argmax so far of the
