@@ -46,6 +46,18 @@ __attribute__((target("avx2"))) uint64_t sumAvx2(const uint64_t *p, size_t n) {
   return out[0] ^ out[1] ^ out[2] ^ out[3];
 }
 
+/// The 8 words of v folded with xor (not _mm512_reduce_add_epi64, whose
+/// signed adds overflow on these arbitrary words: undefined behaviour).
+__attribute__((target("avx512f"))) uint64_t foldXor(__m512i v) {
+  alignas(64) uint64_t w[8];
+  _mm512_store_si512(w, v);
+  uint64_t s = 0;
+  for (uint64_t x : w) {
+    s ^= x;
+  }
+  return s;
+}
+
 __attribute__((target("avx512f"))) uint64_t sumAvx512(const uint64_t *p, size_t n) {
   __m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0;
   for (size_t i = 0; i + 32 <= n; i += 32) {
@@ -54,8 +66,7 @@ __attribute__((target("avx512f"))) uint64_t sumAvx512(const uint64_t *p, size_t 
     a2 = _mm512_xor_si512(a2, _mm512_load_si512(p + i + 16));
     a3 = _mm512_xor_si512(a3, _mm512_load_si512(p + i + 24));
   }
-  return static_cast<uint64_t>(_mm512_reduce_add_epi64(
-      _mm512_xor_si512(_mm512_xor_si512(a0, a1), _mm512_xor_si512(a2, a3))));
+  return foldXor(_mm512_xor_si512(_mm512_xor_si512(a0, a1), _mm512_xor_si512(a2, a3)));
 }
 
 /// How many runs a thread's part is cut into, and how far ahead (words)
@@ -82,7 +93,7 @@ __attribute__((target("avx512f"))) uint64_t sumStreamsAvx512(const uint64_t *p, 
   for (size_t s = 1; s < kStreams; ++s) {
     a[0] = _mm512_xor_si512(a[0], a[s]);
   }
-  return static_cast<uint64_t>(_mm512_reduce_add_epi64(a[0]));
+  return foldXor(a[0]);
 }
 
 template <bool Prefetch>
