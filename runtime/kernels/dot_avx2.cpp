@@ -181,16 +181,9 @@ void dotF16X16StreamsTile(const uint16_t *const *w, int64_t k, const float *x,
 
 void dotF16X16StreamsAvx2(const uint16_t *const *w, int s, int64_t k, const float *x,
                           float *out) {
-  switch (s) {
-  case 1: return dotF16X16StreamsTile<1>(w, k, x, out);
-  case 2: return dotF16X16StreamsTile<2>(w, k, x, out);
-  case 3: return dotF16X16StreamsTile<3>(w, k, x, out);
-  case 4: return dotF16X16StreamsTile<4>(w, k, x, out);
-  case 5: return dotF16X16StreamsTile<5>(w, k, x, out);
-  case 6: return dotF16X16StreamsTile<6>(w, k, x, out);
-  case 7: return dotF16X16StreamsTile<7>(w, k, x, out);
-  default: return dotF16X16StreamsTile<8>(w, k, x, out);
-  }
+  withStreamCount(s, [&](auto n) {
+    dotF16X16StreamsTile<decltype(n)::value>(w, k, x, out);
+  });
 }
 
 template <int R, typename W, typename Load, typename Scalar>

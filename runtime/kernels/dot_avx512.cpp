@@ -366,7 +366,7 @@ void dotX8Tile(const uint8_t *w, const ActBlock *a, int64_t nb, int64_t group,
 template <int M>
 void dotF16X16Tile(const uint16_t *w, int64_t k, const float *x, int64_t ldx,
                    float *out) {
-  constexpr int kPhases = M == 2 ? 2 : 1; // one token: dotF16X16Split
+  constexpr int kPhases = M == 1 ? 4 : M == 2 ? 2 : 1;
   __m512 acc[M][kPhases];
   for (int t = 0; t < M; ++t) {
     for (int p = 0; p < kPhases; ++p) {
@@ -403,45 +403,10 @@ void dotF16X16Tile(const uint16_t *w, int64_t k, const float *x, int64_t ldx,
   }
 }
 
-/// How many runs the one-token f16x16 kernel splits a group's columns into.
-constexpr int kF16Streams = 8;
-
-/// f16x16 for one token, one group: the group's columns split into
-/// kF16Streams runs read side by side, each with its own accumulator (on
-/// the Xeon measured, 16 GB/s on a thread against 12 for one stream with
-/// software prefetch; decode itself runs dotF16X16Streams, whose streams
-/// are longer).
-void dotF16X16Split(const uint16_t *w, int64_t k, const float *x, float *out) {
-  const int64_t run = k / kF16Streams;
-  __m512 acc[kF16Streams];
-  for (int s = 0; s < kF16Streams; ++s) {
-    acc[s] = _mm512_setzero_ps();
-  }
-  for (int64_t c = 0; c < run; ++c) {
-    for (int s = 0; s < kF16Streams; ++s) {
-      const int64_t col = s * run + c;
-      const __m512 wv = _mm512_cvtph_ps(
-          _mm256_loadu_si256(reinterpret_cast<const __m256i *>(w + col * 16)));
-      acc[s] = _mm512_fmadd_ps(wv, _mm512_set1_ps(x[col]), acc[s]);
-    }
-  }
-  for (int64_t col = run * kF16Streams; col < k; ++col) {
-    const __m512 wv = _mm512_cvtph_ps(
-        _mm256_loadu_si256(reinterpret_cast<const __m256i *>(w + col * 16)));
-    acc[0] = _mm512_fmadd_ps(wv, _mm512_set1_ps(x[col]), acc[0]);
-  }
-  for (int width = kF16Streams / 2; width > 0; width /= 2) {
-    for (int s = 0; s < width; ++s) {
-      acc[s] = _mm512_add_ps(acc[s], acc[s + width]);
-    }
-  }
-  _mm512_storeu_ps(out, acc[0]);
-}
-
 void dotF16X16(const uint16_t *w, int64_t k, const float *x, int64_t ldx,
                int m, float *out) {
   switch (m) {
-  case 1: return dotF16X16Split(w, k, x, out);
+  case 1: return dotF16X16Tile<1>(w, k, x, ldx, out);
   case 2: return dotF16X16Tile<2>(w, k, x, ldx, out);
   case 3: return dotF16X16Tile<3>(w, k, x, ldx, out);
   case 4: return dotF16X16Tile<4>(w, k, x, ldx, out);
@@ -535,16 +500,9 @@ void dotX8StreamsTile(const uint8_t *const *w, const ActBlock *a, int64_t nb,
 template <bool Q8>
 void dotX8Streams(const uint8_t *const *w, int s, const ActBlock *a, int64_t nb,
                   int64_t group, float *out) {
-  switch (s) {
-  case 1: return dotX8StreamsTile<Q8, 1>(w, a, nb, group, out);
-  case 2: return dotX8StreamsTile<Q8, 2>(w, a, nb, group, out);
-  case 3: return dotX8StreamsTile<Q8, 3>(w, a, nb, group, out);
-  case 4: return dotX8StreamsTile<Q8, 4>(w, a, nb, group, out);
-  case 5: return dotX8StreamsTile<Q8, 5>(w, a, nb, group, out);
-  case 6: return dotX8StreamsTile<Q8, 6>(w, a, nb, group, out);
-  case 7: return dotX8StreamsTile<Q8, 7>(w, a, nb, group, out);
-  default: return dotX8StreamsTile<Q8, 8>(w, a, nb, group, out);
-  }
+  withStreamCount(s, [&](auto n) {
+    dotX8StreamsTile<Q8, decltype(n)::value>(w, a, nb, group, out);
+  });
 }
 
 /// Decode over f16x16: S groups side by side, one broadcast of x[c] for
@@ -575,16 +533,9 @@ void dotF16X16StreamsTile(const uint16_t *const *w, int64_t k, const float *x,
 
 void dotF16X16Streams(const uint16_t *const *w, int s, int64_t k, const float *x,
                       float *out) {
-  switch (s) {
-  case 1: return dotF16X16StreamsTile<1>(w, k, x, out);
-  case 2: return dotF16X16StreamsTile<2>(w, k, x, out);
-  case 3: return dotF16X16StreamsTile<3>(w, k, x, out);
-  case 4: return dotF16X16StreamsTile<4>(w, k, x, out);
-  case 5: return dotF16X16StreamsTile<5>(w, k, x, out);
-  case 6: return dotF16X16StreamsTile<6>(w, k, x, out);
-  case 7: return dotF16X16StreamsTile<7>(w, k, x, out);
-  default: return dotF16X16StreamsTile<8>(w, k, x, out);
-  }
+  withStreamCount(s, [&](auto n) {
+    dotF16X16StreamsTile<decltype(n)::value>(w, k, x, out);
+  });
 }
 
 template <bool Q8>

@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <type_traits>
 
 namespace llmc::kernels {
 
@@ -14,6 +15,23 @@ constexpr int kX8Tokens = 8;
 
 /// The most weight streams one *Streams call reads side by side.
 constexpr int kMaxStreams = 8;
+
+/// Calls f(std::integral_constant<int, S>{}) with S = s for 1 <= s <
+/// kMaxStreams, else with kMaxStreams: the SIMD *Streams kernels are
+/// templates on their stream count, so each stream's accumulators stay in
+/// registers.
+template <class F> void withStreamCount(int s, F &&f) {
+  switch (s) {
+  case 1: return f(std::integral_constant<int, 1>{});
+  case 2: return f(std::integral_constant<int, 2>{});
+  case 3: return f(std::integral_constant<int, 3>{});
+  case 4: return f(std::integral_constant<int, 4>{});
+  case 5: return f(std::integral_constant<int, 5>{});
+  case 6: return f(std::integral_constant<int, 6>{});
+  case 7: return f(std::integral_constant<int, 7>{});
+  default: return f(std::integral_constant<int, kMaxStreams>{});
+  }
+}
 
 /// Inner loops that have SIMD variants. Every function pointer of a variant
 /// table computes what the generic one does (up to float reassociation).

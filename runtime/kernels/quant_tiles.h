@@ -342,16 +342,9 @@ void dotX8StreamsAvx2(const uint8_t *const *w, const ActBlock *a, int64_t nb,
 template <class Dot, bool Q8>
 void dotX8StreamsAvx2Entry(const uint8_t *const *w, int s, const ActBlock *a, int64_t nb,
                            int64_t group, float *out) {
-  switch (s) {
-  case 1: return dotX8StreamsAvx2<Dot, Q8, 1>(w, a, nb, group, out);
-  case 2: return dotX8StreamsAvx2<Dot, Q8, 2>(w, a, nb, group, out);
-  case 3: return dotX8StreamsAvx2<Dot, Q8, 3>(w, a, nb, group, out);
-  case 4: return dotX8StreamsAvx2<Dot, Q8, 4>(w, a, nb, group, out);
-  case 5: return dotX8StreamsAvx2<Dot, Q8, 5>(w, a, nb, group, out);
-  case 6: return dotX8StreamsAvx2<Dot, Q8, 6>(w, a, nb, group, out);
-  case 7: return dotX8StreamsAvx2<Dot, Q8, 7>(w, a, nb, group, out);
-  default: return dotX8StreamsAvx2<Dot, Q8, 8>(w, a, nb, group, out);
-  }
+  withStreamCount(s, [&](auto n) {
+    dotX8StreamsAvx2<Dot, Q8, decltype(n)::value>(w, a, nb, group, out);
+  });
 }
 
 /// `Tile(R, M)` for r in 1..2 and m in 1..4.
