@@ -358,7 +358,7 @@ const KernelTable *avx2Kernels() {
       "avx2",   dotF32Avx2, dotF16Avx2, dotBF16Avx2,  axpyAvx2,
       dotAvx2,  dotQuant<Avx2Dot, 0>, dotQuant<Avx2Dot, 1>,
       dotQuant<Avx2Dot, 2>, axpyF16Avx2, dotSparseAvx2,
-      dotX8Avx2<Avx2Dot, true>, dotX8Avx2<Avx2Dot, false>, dotF16X16Avx2,
+      dotX8Avx2<true>, dotX8Avx2<false>, dotF16X16Avx2,
       dotX8StreamsAvx2Entry<Avx2Dot, true>, dotX8StreamsAvx2Entry<Avx2Dot, false>,
       dotF16X16StreamsAvx2};
   static const bool supported = __builtin_cpu_supports("avx2") &&
