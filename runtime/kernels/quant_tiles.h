@@ -355,20 +355,25 @@ void dotX8StreamsAvx2(const uint8_t *const *w, const ActBlock *a, int64_t nb,
           sumA = _mm256_add_epi32(sumA, Dot::sum(_mm256_sign_epi8(wa, wa), _mm256_sign_epi8(xb, wa)));
           sumB = _mm256_add_epi32(sumB, Dot::sum(_mm256_sign_epi8(wb, wb), _mm256_sign_epi8(xb, wb)));
         }
-      } else {
+      } else { // four nibble products sum in int16 (<= 15240), as in dotX8TileAvx2
+        __m256i hA = _mm256_setzero_si256(), hB = hA;
         for (int h = 0; h < 2; ++h) {
           const __m256i xl = broadcast8x4(x.q + 8 * h);
           const __m256i xh = broadcast8x4(x.q + 16 + 8 * h);
           const __m256i va = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(q + 64 * h));
           const __m256i vb =
               _mm256_loadu_si256(reinterpret_cast<const __m256i *>(q + 64 * h + 32));
-          sumA = _mm256_add_epi32(
-              sumA, _mm256_add_epi32(Dot::sum(_mm256_and_si256(va, low), xl),
-                                     Dot::sum(_mm256_and_si256(_mm256_srli_epi16(va, 4), low), xh)));
-          sumB = _mm256_add_epi32(
-              sumB, _mm256_add_epi32(Dot::sum(_mm256_and_si256(vb, low), xl),
-                                     Dot::sum(_mm256_and_si256(_mm256_srli_epi16(vb, 4), low), xh)));
+          hA = _mm256_add_epi16(
+              hA, _mm256_add_epi16(_mm256_maddubs_epi16(_mm256_and_si256(va, low), xl),
+                                   _mm256_maddubs_epi16(
+                                       _mm256_and_si256(_mm256_srli_epi16(va, 4), low), xh)));
+          hB = _mm256_add_epi16(
+              hB, _mm256_add_epi16(_mm256_maddubs_epi16(_mm256_and_si256(vb, low), xl),
+                                   _mm256_maddubs_epi16(
+                                       _mm256_and_si256(_mm256_srli_epi16(vb, 4), low), xh)));
         }
+        sumA = _mm256_madd_epi16(hA, _mm256_set1_epi16(1));
+        sumB = _mm256_madd_epi16(hB, _mm256_set1_epi16(1));
       }
       accA[g] = _mm256_fmadd_ps(dA[g], _mm256_fmsub_ps(_mm256_cvtepi32_ps(sumA), xd, xoff), accA[g]);
       accB[g] = _mm256_fmadd_ps(dB[g], _mm256_fmsub_ps(_mm256_cvtepi32_ps(sumB), xd, xoff), accB[g]);
