@@ -69,7 +69,8 @@ struct KernelTable {
   /// activation rows t < m (m <= kX8Tokens) held as in dotQ8:
   /// out[i * kX8Tokens + t] for i < 8 (out holds 64 floats). One call
   /// covers a whole block of tokens, so a SIMD kernel loads and unpacks each
-  /// piece of the weights once for all of them.
+  /// piece of the weights once for all of them (the AVX2 one: once for each
+  /// 4).
   void (*dotQ8X8)(const uint8_t *w, const ActBlock *a, int64_t nb, int m,
                   int64_t group, float *out);
   void (*dotQ4X8)(const uint8_t *w, const ActBlock *a, int64_t nb, int m,

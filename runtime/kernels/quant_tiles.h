@@ -180,17 +180,48 @@ inline __m256i broadcast8x4(const int8_t *x) {
 /// page edges.
 constexpr size_t kX8PrefetchAhead = 8192;
 
+/// q4x8's sub-block at q (two 64-byte pieces, each 4 rows' codes per
+/// 256-bit half) unpacked into nib[4h..4h+3] for piece h: rows 0-3 low
+/// nibbles, rows 4-7 low, rows 0-3 high, rows 4-7 high.
+inline void unpackX8Q4(const uint8_t *q, __m256i *nib) {
+  const __m256i low = _mm256_set1_epi8(0x0F);
+  for (int h = 0; h < 2; ++h) {
+    const __m256i va = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(q + 64 * h));
+    const __m256i vb = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(q + 64 * h + 32));
+    nib[4 * h] = _mm256_and_si256(va, low);
+    nib[4 * h + 1] = _mm256_and_si256(vb, low);
+    nib[4 * h + 2] = _mm256_and_si256(_mm256_srli_epi16(va, 4), low);
+    nib[4 * h + 3] = _mm256_and_si256(_mm256_srli_epi16(vb, 4), low);
+  }
+}
+
+/// One token's q4x8 sub-block against unpacked nibbles: sA holds rows 0-3
+/// and sB rows 4-7, two int32 lanes a row. maddubs against a broadcast of
+/// the matching 8 activation bytes gives 4 int16 lanes a row; the four
+/// products of a nibble (<= 15) and x (|x| <= 127) sum to at most 15240,
+/// so they add in int16 and take one madd per half.
+inline void sumsX8Q4(const __m256i *nib, const int8_t *xq, __m256i &sA, __m256i &sB) {
+  __m256i hA = _mm256_setzero_si256(), hB = hA;
+  for (int h = 0; h < 2; ++h) {
+    const __m256i xl = broadcast8x4(xq + 8 * h);
+    const __m256i xh = broadcast8x4(xq + 16 + 8 * h);
+    hA = _mm256_add_epi16(hA, _mm256_add_epi16(_mm256_maddubs_epi16(nib[4 * h], xl),
+                                               _mm256_maddubs_epi16(nib[4 * h + 2], xh)));
+    hB = _mm256_add_epi16(hB, _mm256_add_epi16(_mm256_maddubs_epi16(nib[4 * h + 1], xl),
+                                               _mm256_maddubs_epi16(nib[4 * h + 3], xh)));
+  }
+  const __m256i ones = _mm256_set1_epi16(1);
+  sA = _mm256_madd_epi16(hA, ones);
+  sB = _mm256_madd_epi16(hB, ones);
+}
+
 /// Prefill with 256-bit registers: an interleaved group of 8 rows (q8x8
 /// when Q8, else q4x8) against M <= 4 activation rows, a sub-block at a
 /// time with the tokens inside, so q4's nibbles are unpacked once per
 /// sub-block for all M. A 256-bit load is one 8-byte piece of 4 rows'
 /// codes (quant.h): v[2h] rows 0-3 and v[2h + 1] rows 4-7 for q8's piece
-/// h; q4's pieces unpack into v[4h..4h+3] (rows 0-3 low nibbles, rows 4-7
-/// low, rows 0-3 high, rows 4-7 high). maddubs against a broadcast of the
-/// matching 8 activation bytes gives 4 int16 lanes per row. q4's four
-/// products of a nibble (<= 15) and x (|x| <= 127) sum to at most 15240, so
-/// they add in int16 and take one madd per half; q8's (up to 32258 each)
-/// take one madd each. q8 signs: |x| is the unsigned side and w takes x's
+/// h; q4 runs unpackX8Q4 once and sumsX8Q4 per token. q8's maddubs pairs
+/// (up to 32258 each) take one madd each. q8 signs: |x| is the unsigned side and w takes x's
 /// sign, which needs w != -128 (q8 codes are in [-127, 127]). One hadd of
 /// the two halves leaves one int32 lane per row, in the order
 /// `kX8HaddRows`, converted and scaled once per token. On a Zen 3 it
@@ -204,7 +235,6 @@ void dotX8TileAvx2(const uint8_t *w, const ActBlock *a, int64_t nb, int64_t grou
   const int64_t sub = group / kQuantSubBlock;
   const size_t piece = Q8 ? kQuantSubBlock : kQuantSubBlock / 2;
   const size_t chunkBytes = kInterleaveRows * (2 + sub * piece);
-  const __m256i low = _mm256_set1_epi8(0x0F);
   const __m256i ones = _mm256_set1_epi16(1);
   const __m256i order = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(kX8HaddRows));
   __m256 acc[M];
@@ -228,14 +258,7 @@ void dotX8TileAvx2(const uint8_t *w, const ActBlock *a, int64_t nb, int64_t grou
     alignas(32) __m256i nib[Q8 ? 1 : 8];
     const __m256i *v = reinterpret_cast<const __m256i *>(q);
     if constexpr (!Q8) {
-      for (int h = 0; h < 2; ++h) {
-        const __m256i va = _mm256_loadu_si256(v + 2 * h);
-        const __m256i vb = _mm256_loadu_si256(v + 2 * h + 1);
-        nib[4 * h] = _mm256_and_si256(va, low);
-        nib[4 * h + 1] = _mm256_and_si256(vb, low);
-        nib[4 * h + 2] = _mm256_and_si256(_mm256_srli_epi16(va, 4), low);
-        nib[4 * h + 3] = _mm256_and_si256(_mm256_srli_epi16(vb, 4), low);
-      }
+      unpackX8Q4(q, nib);
       v = nib;
     }
     for (int t = 0; t < M; ++t) {
@@ -259,17 +282,7 @@ void dotX8TileAvx2(const uint8_t *w, const ActBlock *a, int64_t nb, int64_t grou
           sB = h == 0 ? pB : _mm256_add_epi32(sB, pB);
         }
       } else {
-        __m256i hA = _mm256_setzero_si256(), hB = hA;
-        for (int h = 0; h < 2; ++h) {
-          const __m256i xl = broadcast8x4(x.q + 8 * h);
-          const __m256i xh = broadcast8x4(x.q + 16 + 8 * h);
-          hA = _mm256_add_epi16(hA, _mm256_add_epi16(_mm256_maddubs_epi16(v[4 * h], xl),
-                                                     _mm256_maddubs_epi16(v[4 * h + 2], xh)));
-          hB = _mm256_add_epi16(hB, _mm256_add_epi16(_mm256_maddubs_epi16(v[4 * h + 1], xl),
-                                                     _mm256_maddubs_epi16(v[4 * h + 3], xh)));
-        }
-        sA = _mm256_madd_epi16(hA, ones);
-        sB = _mm256_madd_epi16(hB, ones);
+        sumsX8Q4(v, x.q, sA, sB);
       }
       const __m256 sum = _mm256_cvtepi32_ps(_mm256_hadd_epi32(sA, sB));
       if constexpr (Q8) {
@@ -319,7 +332,6 @@ void dotX8StreamsAvx2(const uint8_t *const *w, const ActBlock *a, int64_t nb,
   const int64_t sub = group / kQuantSubBlock;
   const size_t piece = Q8 ? kQuantSubBlock : kQuantSubBlock / 2;
   const size_t chunkBytes = kInterleaveRows * (2 + sub * piece);
-  const __m256i low = _mm256_set1_epi8(0x0F);
   const __m256i pairsA = _mm256_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3);
   const __m256i pairsB = _mm256_setr_epi32(4, 4, 5, 5, 6, 6, 7, 7);
   __m256 accA[S], accB[S], dA[S], dB[S];
@@ -356,25 +368,10 @@ void dotX8StreamsAvx2(const uint8_t *const *w, const ActBlock *a, int64_t nb,
           sumA = _mm256_add_epi32(sumA, Dot::sum(_mm256_sign_epi8(wa, wa), _mm256_sign_epi8(xb, wa)));
           sumB = _mm256_add_epi32(sumB, Dot::sum(_mm256_sign_epi8(wb, wb), _mm256_sign_epi8(xb, wb)));
         }
-      } else { // four nibble products sum in int16 (<= 15240), as in dotX8TileAvx2
-        __m256i hA = _mm256_setzero_si256(), hB = hA;
-        for (int h = 0; h < 2; ++h) {
-          const __m256i xl = broadcast8x4(x.q + 8 * h);
-          const __m256i xh = broadcast8x4(x.q + 16 + 8 * h);
-          const __m256i va = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(q + 64 * h));
-          const __m256i vb =
-              _mm256_loadu_si256(reinterpret_cast<const __m256i *>(q + 64 * h + 32));
-          hA = _mm256_add_epi16(
-              hA, _mm256_add_epi16(_mm256_maddubs_epi16(_mm256_and_si256(va, low), xl),
-                                   _mm256_maddubs_epi16(
-                                       _mm256_and_si256(_mm256_srli_epi16(va, 4), low), xh)));
-          hB = _mm256_add_epi16(
-              hB, _mm256_add_epi16(_mm256_maddubs_epi16(_mm256_and_si256(vb, low), xl),
-                                   _mm256_maddubs_epi16(
-                                       _mm256_and_si256(_mm256_srli_epi16(vb, 4), low), xh)));
-        }
-        sumA = _mm256_madd_epi16(hA, _mm256_set1_epi16(1));
-        sumB = _mm256_madd_epi16(hB, _mm256_set1_epi16(1));
+      } else {
+        __m256i nib[8];
+        unpackX8Q4(q, nib);
+        sumsX8Q4(nib, x.q, sumA, sumB);
       }
       accA[g] = _mm256_fmadd_ps(dA[g], _mm256_fmsub_ps(_mm256_cvtepi32_ps(sumA), xd, xoff), accA[g]);
       accB[g] = _mm256_fmadd_ps(dB[g], _mm256_fmsub_ps(_mm256_cvtepi32_ps(sumB), xd, xoff), accB[g]);
