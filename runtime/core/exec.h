@@ -34,6 +34,7 @@ struct llmc_exec {
   std::vector<float> normed;     // RMS-normalized input rows (float weights)
   std::vector<float> rows;       // per thread: one row of scratch
   std::vector<float> streamRows; // per thread: a decode chunk's products
+  std::vector<float> blockRows;  // per thread: an f16x16 prefill block's products
   std::vector<float> ropeCos, ropeSin; // [n][head_dim / 2] angles of a call
   // Greedy decoding (llmc_session_prefill_argmax): the LM head of a one-row
   // call finds its largest logit (into `argmax`) instead of writing logits;

@@ -97,10 +97,15 @@ void dotRowTileAvx2(const W *w, int64_t ldw, const float *x, int64_t k,
 /// f16x16: column c of the 16 rows is two 8-float registers; every token
 /// broadcasts its x[c] into one FMA per register. One token keeps two
 /// column phases apart (four accumulators) so the FMA latency does not
-/// bound the stream; several tokens run four at a time.
+/// bound the stream; several tokens run six at a time: 12 accumulators,
+/// the two weight registers and a broadcast fill the 16 registers, and each
+/// converted column feeds 12 FMAs instead of 4 tokens' 8. Inlined into
+/// dotF16X16Avx2: GCC 12 compiled the tiles of 4 or more tokens, as
+/// functions of their own, with a stack copy of every accumulator stored
+/// every column.
 template <int M>
-void dotF16X16Tile(const uint16_t *w, int64_t k, const float *x, int64_t ldx,
-                   float *out) {
+__attribute__((always_inline)) inline void
+dotF16X16Tile(const uint16_t *w, int64_t k, const float *x, int64_t ldx, float *out) {
   constexpr int kPhases = M == 1 ? 2 : 1;
   __m256 acc[M][kPhases][2];
   for (int t = 0; t < M; ++t) {
@@ -141,14 +146,16 @@ void dotF16X16Tile(const uint16_t *w, int64_t k, const float *x, int64_t ldx,
 
 void dotF16X16Avx2(const uint16_t *w, int64_t k, const float *x, int64_t ldx,
                    int m, float *out) {
-  for (int t = 0; t < m; t += 4) {
+  for (int t = 0; t < m; t += 6) {
     const float *xt = x + t * ldx;
     float *ot = out + t * 16;
     switch (m - t) {
     case 1: dotF16X16Tile<1>(w, k, xt, ldx, ot); break;
     case 2: dotF16X16Tile<2>(w, k, xt, ldx, ot); break;
     case 3: dotF16X16Tile<3>(w, k, xt, ldx, ot); break;
-    default: dotF16X16Tile<4>(w, k, xt, ldx, ot); break;
+    case 4: dotF16X16Tile<4>(w, k, xt, ldx, ot); break;
+    case 5: dotF16X16Tile<5>(w, k, xt, ldx, ot); break;
+    default: dotF16X16Tile<6>(w, k, xt, ldx, ot); break;
     }
   }
 }

@@ -362,7 +362,8 @@ void dotX8Tile(const uint8_t *w, const ActBlock *a, int64_t nb, int64_t group,
 /// f16x16: column c of the 16 rows is one 16-float register (one 32-byte
 /// load and vcvtph2ps); every token broadcasts its x[c] into one FMA. One
 /// token keeps four column phases apart (four accumulators) so the FMA
-/// latency does not bound the stream; up to 8 tokens share each column.
+/// latency does not bound the stream; tokens run eight at a time, the eight
+/// sharing each column.
 template <int M>
 void dotF16X16Tile(const uint16_t *w, int64_t k, const float *x, int64_t ldx,
                    float *out) {
@@ -405,15 +406,19 @@ void dotF16X16Tile(const uint16_t *w, int64_t k, const float *x, int64_t ldx,
 
 void dotF16X16(const uint16_t *w, int64_t k, const float *x, int64_t ldx,
                int m, float *out) {
-  switch (m) {
-  case 1: return dotF16X16Tile<1>(w, k, x, ldx, out);
-  case 2: return dotF16X16Tile<2>(w, k, x, ldx, out);
-  case 3: return dotF16X16Tile<3>(w, k, x, ldx, out);
-  case 4: return dotF16X16Tile<4>(w, k, x, ldx, out);
-  case 5: return dotF16X16Tile<5>(w, k, x, ldx, out);
-  case 6: return dotF16X16Tile<6>(w, k, x, ldx, out);
-  case 7: return dotF16X16Tile<7>(w, k, x, ldx, out);
-  default: return dotF16X16Tile<8>(w, k, x, ldx, out);
+  for (int t = 0; t < m; t += 8) {
+    const float *xt = x + t * ldx;
+    float *ot = out + t * 16;
+    switch (m - t) {
+    case 1: dotF16X16Tile<1>(w, k, xt, ldx, ot); break;
+    case 2: dotF16X16Tile<2>(w, k, xt, ldx, ot); break;
+    case 3: dotF16X16Tile<3>(w, k, xt, ldx, ot); break;
+    case 4: dotF16X16Tile<4>(w, k, xt, ldx, ot); break;
+    case 5: dotF16X16Tile<5>(w, k, xt, ldx, ot); break;
+    case 6: dotF16X16Tile<6>(w, k, xt, ldx, ot); break;
+    case 7: dotF16X16Tile<7>(w, k, xt, ldx, ot); break;
+    default: dotF16X16Tile<8>(w, k, xt, ldx, ot); break;
+    }
   }
 }
 

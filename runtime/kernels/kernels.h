@@ -76,8 +76,10 @@ struct KernelTable {
   void (*dotQ4X8)(const uint8_t *w, const ActBlock *a, int64_t nb, int m,
                   int64_t group, float *out);
   /// f16x16: the group of 16 rows at `w` (`k` columns, column by column)
-  /// against activation rows t < m (m <= 8, `ldx` floats apart):
-  /// out[t * 16 + i] for i < 16 (out holds 128 floats).
+  /// against activation rows t < m (any m >= 1, `ldx` floats apart):
+  /// out[t * 16 + i] for i < 16 (out holds 16 * m floats). Prefill passes a
+  /// whole token block, so a SIMD kernel picks its own token tile (AVX2:
+  /// 6, AVX-512: 8) and converts each column once a tile.
   void (*dotF16X16)(const uint16_t *w, int64_t k, const float *x, int64_t ldx,
                     int m, float *out);
   /// Decode (one activation row): the s groups at w[0..s) (s <=

@@ -85,6 +85,13 @@ struct Linear {
   /// j0 <= j < j1 and q < m (m <= kBlockTokens). [j0, j1) is one unit of
   /// work (unitRows): an interleaved format's groups never straddle it.
   void computeBlock(int64_t j0, int64_t j1, int64_t t, int m, float *buf) const;
+  /// f16x16 rows [j0, j1) (whole groups) against tokens [t0, t1) (at most
+  /// kTokenBlock) into buf[(j - j0) * kTokenBlock + t - t0]: one kernel call
+  /// a group for the whole token block, so the kernel tiles the tokens as
+  /// its registers allow (computeBlock's 8 would leave AVX2's 6-token tile
+  /// a 2-token remainder every 8).
+  void computeF16Block(int64_t j0, int64_t j1, int64_t t0, int64_t t1,
+                       float *buf) const;
   /// Writes block [j0, j1) of tokens t..t+m-1 to the outputs: bias and
   /// residual added, or SwiGLU applied. Row j's products are at
   /// buf[(j - j0) * ld].
@@ -229,6 +236,23 @@ void Linear::computeBlock(int64_t j0, int64_t j1, int64_t t, int m,
         break;
       }
       put(j, r, q, mq, 4, 1);
+    }
+  }
+}
+
+void Linear::computeF16Block(int64_t j0, int64_t j1, int64_t t0, int64_t t1,
+                             float *buf) const {
+  using llmc::kernels::kF16GroupRows;
+  const uint16_t *wh = static_cast<const uint16_t *>(w);
+  const int m = static_cast<int>(t1 - t0);
+  float tile[kTokenBlock * kF16GroupRows];
+  for (int64_t j = j0; j < j1; j += kF16GroupRows) {
+    k->dotF16X16(wh + j * in, in, x + t0 * in, in, m, tile);
+    float *rows = buf + (j - j0) * kTokenBlock;
+    for (int i = 0; i < kF16GroupRows; ++i) {
+      for (int q = 0; q < m; ++q) {
+        rows[i * kTokenBlock + q] = tile[q * kF16GroupRows + i];
+      }
     }
   }
 }
@@ -380,6 +404,13 @@ void runLinear(llmc_exec *exec, const float *x, int64_t n, int64_t in,
   const int64_t chunkRows = chunk * unit;
   float *streamRows = streams ? grow(exec->streamRows, static_cast<size_t>(threads * chunkRows))
                               : nullptr;
+  // Several tokens over f16x16 (and no argmax): a unit of whole groups goes
+  // through computeF16Block into this thread's [rows][kTokenBlock] scratch;
+  // the rows past the last group take computeBlock.
+  const bool f16Block = !streams && !argmax && l.format == LLMC_FORMAT_F16X16;
+  const int64_t f16Full = l.out / llmc::kernels::kF16GroupRows * llmc::kernels::kF16GroupRows;
+  const size_t blockFloats = static_cast<size_t>(kMaxBlockRows * kTokenBlock);
+  float *blockRows = f16Block ? grow(exec->blockRows, threads * blockFloats) : nullptr;
   // Units [b, e) for all tokens; `bv`/`bi`: the argmax so far of the
   // calling thread (kept local: the threads' slots share a cache line).
   auto run = [&](int64_t b, int64_t e, float &bv, int64_t &bi, int thread) {
@@ -406,11 +437,17 @@ void runLinear(llmc_exec *exec, const float *x, int64_t n, int64_t in,
       return;
     }
     alignas(64) float buf[kMaxBlockRows * kBlockTokens];
+    float *block = f16Block ? blockRows + thread * blockFloats : nullptr;
     for (int64_t t0 = 0; t0 < n; t0 += kTokenBlock) {
       const int64_t t1 = std::min(n, t0 + kTokenBlock);
       for (int64_t u = b; u < e; ++u) {
         int64_t j0, j1;
         rowsOf(u, j0, j1);
+        if (f16Block && j1 <= f16Full) {
+          l.computeF16Block(j0, j1, t0, t1, block);
+          l.finish(j0, j1, t0, static_cast<int>(t1 - t0), block, kTokenBlock);
+          continue;
+        }
         for (int64_t t = t0; t < t1; t += kBlockTokens) {
           const int m = static_cast<int>(std::min<int64_t>(kBlockTokens, t1 - t));
           l.computeBlock(j0, j1, t, m, buf);

@@ -590,11 +590,13 @@ TEST_P(SimdTest, F16X16MatchesGeneric) {
   for (int64_t k : kOddSizes) {
     auto g = toHalf(randomVec(16 * k, rng));
     const int64_t ldx = k + 3;
-    auto x = randomVec(ldx * 8, rng);
-    for (int m = 1; m <= 8; ++m) {
-      float a[128], b[128];
-      gen.dotF16X16(g.data(), k, x.data(), ldx, m, a);
-      simd->dotF16X16(g.data(), k, x.data(), ldx, m, b);
+    // Every remainder of AVX2's 6-token and AVX-512's 8-token tiles, and
+    // the whole token block that prefill passes.
+    auto x = randomVec(ldx * 64, rng);
+    for (int m : {1, 2, 3, 4, 5, 6, 7, 8, 9, 11, 13, 17, 64}) {
+      std::vector<float> a(16 * m), b(16 * m);
+      gen.dotF16X16(g.data(), k, x.data(), ldx, m, a.data());
+      simd->dotF16X16(g.data(), k, x.data(), ldx, m, b.data());
       for (int i = 0; i < 16 * m; ++i) {
         EXPECT_NEAR(a[i], b[i], 1e-5f * k) << "k=" << k << " m=" << m << " at " << i;
       }
