@@ -146,18 +146,9 @@ dotF16X16Tile(const uint16_t *w, int64_t k, const float *x, int64_t ldx, float *
 
 void dotF16X16Avx2(const uint16_t *w, int64_t k, const float *x, int64_t ldx,
                    int m, float *out) {
-  for (int t = 0; t < m; t += 6) {
-    const float *xt = x + t * ldx;
-    float *ot = out + t * 16;
-    switch (m - t) {
-    case 1: dotF16X16Tile<1>(w, k, xt, ldx, ot); break;
-    case 2: dotF16X16Tile<2>(w, k, xt, ldx, ot); break;
-    case 3: dotF16X16Tile<3>(w, k, xt, ldx, ot); break;
-    case 4: dotF16X16Tile<4>(w, k, xt, ldx, ot); break;
-    case 5: dotF16X16Tile<5>(w, k, xt, ldx, ot); break;
-    default: dotF16X16Tile<6>(w, k, xt, ldx, ot); break;
-    }
-  }
+  forTokenTiles<6>(m, [&](auto n, int t) {
+    dotF16X16Tile<decltype(n)::value>(w, k, x + t * ldx, ldx, out + t * 16);
+  });
 }
 
 /// Decode over f16x16 with 256-bit registers: S groups side by side, one

@@ -406,20 +406,9 @@ void dotF16X16Tile(const uint16_t *w, int64_t k, const float *x, int64_t ldx,
 
 void dotF16X16(const uint16_t *w, int64_t k, const float *x, int64_t ldx,
                int m, float *out) {
-  for (int t = 0; t < m; t += 8) {
-    const float *xt = x + t * ldx;
-    float *ot = out + t * 16;
-    switch (m - t) {
-    case 1: dotF16X16Tile<1>(w, k, xt, ldx, ot); break;
-    case 2: dotF16X16Tile<2>(w, k, xt, ldx, ot); break;
-    case 3: dotF16X16Tile<3>(w, k, xt, ldx, ot); break;
-    case 4: dotF16X16Tile<4>(w, k, xt, ldx, ot); break;
-    case 5: dotF16X16Tile<5>(w, k, xt, ldx, ot); break;
-    case 6: dotF16X16Tile<6>(w, k, xt, ldx, ot); break;
-    case 7: dotF16X16Tile<7>(w, k, xt, ldx, ot); break;
-    default: dotF16X16Tile<8>(w, k, xt, ldx, ot); break;
-    }
-  }
+  forTokenTiles<8>(m, [&](auto n, int t) {
+    dotF16X16Tile<decltype(n)::value>(w, k, x + t * ldx, ldx, out + t * 16);
+  });
 }
 
 /// How far ahead of its loads each stream of a *Streams kernel prefetches

@@ -33,6 +33,24 @@ template <class F> void withStreamCount(int s, F &&f) {
   }
 }
 
+/// Runs m tokens as tiles of Tile and a smaller last one: f(std::
+/// integral_constant<int, M>{}, t) for the tile of M <= Tile tokens from
+/// token t. The SIMD f16x16 kernels are templates on M, so a tile's
+/// accumulators stay in registers; only M <= Tile are instantiated.
+template <int M, class F> void callTokenTile(int n, int t, F &f) {
+  if constexpr (M > 1) {
+    if (n < M) {
+      return callTokenTile<M - 1>(n, t, f);
+    }
+  }
+  f(std::integral_constant<int, M>{}, t);
+}
+template <int Tile, class F> void forTokenTiles(int m, F &&f) {
+  for (int t = 0; t < m; t += Tile) {
+    callTokenTile<Tile>(m - t < Tile ? m - t : Tile, t, f);
+  }
+}
+
 /// Inner loops that have SIMD variants. Every function pointer of a variant
 /// table computes what the generic one does (up to float reassociation).
 struct KernelTable {
