@@ -197,7 +197,7 @@ void Linear::computeBlock(int64_t j0, int64_t j1, int64_t t, int m,
     return;
   }
   int64_t j = j0;
-  if (format == LLMC_FORMAT_F16X16) {
+  if (format == LLMC_FORMAT_F16X16) { // only a unit with rows past the last group
     const uint16_t *wh = static_cast<const uint16_t *>(w);
     const int64_t full = out / kF16GroupRows * kF16GroupRows;
     for (; j + kF16GroupRows <= std::min(j1, full); j += kF16GroupRows) {
@@ -404,9 +404,10 @@ void runLinear(llmc_exec *exec, const float *x, int64_t n, int64_t in,
   const int64_t chunkRows = chunk * unit;
   float *streamRows = streams ? grow(exec->streamRows, static_cast<size_t>(threads * chunkRows))
                               : nullptr;
-  // Several tokens over f16x16 (and no argmax): a unit of whole groups goes
-  // through computeF16Block into this thread's [rows][kTokenBlock] scratch;
-  // the rows past the last group take computeBlock.
+  // Several tokens over f16x16 (argmax has one token, so streams): a unit of
+  // whole groups goes through computeF16Block into this thread's
+  // [rows][kTokenBlock] scratch; a unit reaching past the last group (a
+  // SwiGLU block can hold groups and row-major rows) takes computeBlock.
   const bool f16Block = !streams && !argmax && l.format == LLMC_FORMAT_F16X16;
   const int64_t f16Full = l.out / llmc::kernels::kF16GroupRows * llmc::kernels::kF16GroupRows;
   const size_t blockFloats = static_cast<size_t>(kMaxBlockRows * kTokenBlock);
