@@ -7,13 +7,15 @@
 // pairs), padded to 16 bytes, so a warp reads a row's codes with coalesced
 // 128-bit loads and the row's scales from the same lines.
 //
-// Decode (one token) multiplies with matrix-vector kernels: a block first
-// quantizes the activation row to int8 in blocks of 32 (as the CPU kernels
-// do) in shared memory, then each warp streams whole weight rows and sums
-// with dp4a. Prefill (several tokens) multiplies with a tensor-core (WMMA)
-// tile kernel that converts activations and dequantized weights to f16 in
-// shared memory and accumulates in f32. Attention splits the context across
-// blocks (flash-decoding) and merges the partial softmaxes.
+// Decode (one token) multiplies with matrix-vector kernels: a block stages
+// the activation row in shared memory (int8 blocks of 32 for q8/q4, as the
+// CPU kernels quantize it), each warp streams four weight rows and sums with
+// dp4a or FMAs; the norm before, and the residual add, SwiGLU or RoPE after,
+// are fused in. Prefill (several tokens) multiplies through cuBLAS, or a
+// tensor-core (WMMA) tile kernel that converts activations and dequantized
+// weights to f16 in shared memory and accumulates in f32. Attention splits
+// the context across blocks (flash-decoding) and merges the partial
+// softmaxes.
 //
 // Position and tokens live in device memory, so the captured decode step
 // (every kernel of one forward call) serves every position: a step is one
@@ -31,13 +33,14 @@
 #include <mma.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <dlfcn.h>
 #include <map>
 #include <string>
+#include <tuple>
+#include <type_traits>
 #include <vector>
 
 namespace llmc::cuda {
@@ -57,7 +60,7 @@ __host__ __device__ inline int64_t quantRowStride(int32_t format, int64_t cols,
   int64_t groups = (cols + group - 1) / group;
   int64_t kp = groups * group;
   int64_t codes = format == LLMC_FORMAT_Q8 ? kp : kp / 2;
-  int64_t scales = groups * 2 * (asym ? 2 : 1);
+  int64_t scales = groups * 2 * (asym && format == LLMC_FORMAT_Q4 ? 2 : 1);
   return (codes + scales + 15) / 16 * 16;
 }
 
@@ -105,13 +108,20 @@ struct Outs {
   float *y[kMaxParts];
   int64_t begin[kMaxParts + 1];
   int parts;
-  __device__ inline float *at(int64_t row, int64_t j) const {
-    int p = 0;
-    while (p + 1 < parts && j >= begin[p + 1]) {
-      ++p;
+  // Unrolled, so that no parameter array is indexed at run time (which
+  // would copy the struct to local memory in every thread).
+  __device__ __forceinline__ float *at(int64_t row, int64_t j) const {
+    float *base = y[0];
+    int64_t from = 0, w = begin[1];
+#pragma unroll
+    for (int p = 1; p < kMaxParts; ++p) {
+      if (p < parts && j >= begin[p]) {
+        base = y[p];
+        from = begin[p];
+        w = begin[p + 1] - begin[p];
+      }
     }
-    int64_t w = begin[p + 1] - begin[p];
-    return y[p] + row * w + (j - begin[p]);
+    return base + row * w + (j - from);
   }
 };
 
@@ -230,14 +240,48 @@ __device__ inline void storeOut(const Outs &o, int64_t row, int64_t j, float v,
   *o.at(row, j) = v;
 }
 
-constexpr int kGemvWarps = 4;
-constexpr int kGemvThreads = kGemvWarps * 32;
+// Matrix-vector kernels (decode). A warp owns R = 4 output rows at a time
+// and streams them with coalesced 128-bit loads, kGemvUnroll per row and
+// lane in flight; the block's warps share the activation row, staged in
+// shared memory. Three things keep the loads going:
+//  - a warp issues its first weight loads (and their scales) before
+//    anything that depends on the previous kernel: under programmatic
+//    dependent launch (sm_90) they overlap that kernel's tail, and the
+//    prologue's reads of the activation row overlap their latency;
+//  - the prologue is one pass: a fused RMSNorm's 1/rms is a scalar of the
+//    whole product, so the row is staged as normW * x (quantized to int8
+//    blocks of 32 for q8/q4) while the sum of squares is reduced beside it,
+//    and the scalar is applied to each row's sum;
+//  - the epilogue takes in what would be launches of their own: the
+//    residual add, SwiGLU (the warp's rows are two gate rows and the two
+//    matching up rows) and RoPE (two rotation pairs of one head).
+constexpr int kGemvMaxWarps = 8;
 constexpr int kGemvUnroll = 4; // 16-byte chunks per lane per row in flight
+constexpr int kGemvR = 4;      // rows per warp
 
-/// What a matrix-vector kernel may fuse: the RMSNorm before it (the row is
-/// normalized and scaled by `normW` on the way into shared memory; block 0
-/// also writes the normalized row to `normOut` for any other reader) and the
-/// residual add after it (y + `resid` also goes to `residOut`).
+/// Waits for the kernel this one was launched after (programmatic
+/// dependent launch), and lets the next one launch: no-ops before sm_90 or
+/// when launched without the attribute.
+__device__ inline void pdlWait() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.wait;" ::: "memory");
+#endif
+}
+__device__ inline void pdlLaunchNext() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
+#endif
+}
+
+/// What a matrix-vector kernel fuses: the RMSNorm before it (block 0 also
+/// writes the normalized row to `normOut` for any other reader), and after
+/// it the residual add (y + `resid` also goes to `residOut`), SwiGLU (rows
+/// [0, F) gate and [F, 2F) up; silu(gate) * up to `swiglu`; `raw0`,
+/// `raw1`: gate and up are written as well) or RoPE of the first one or two
+/// results (heads of `headDim`; the rotated values to `rot0` and `rot1`,
+/// which may reuse the space of the norm's output or of the results: what
+/// a later write of the unfused order covers is not written). Scalars
+/// rather than arrays, so that the kernel indexes no parameter array.
 struct Fuse {
   const void *normW = nullptr; // null: no norm
   int32_t normFormat = 0;
@@ -245,87 +289,284 @@ struct Fuse {
   float *normOut = nullptr;
   const float *resid = nullptr; // null: no residual
   float *residOut = nullptr;
+  float *swiglu = nullptr; // null: no SwiGLU
+  int64_t ropeRows = 0;    // 0: no RoPE; else rows [0, ropeRows) rotate
+  int64_t headDim = 0, rotBegin1 = 0; // rows of the second rotated result
+  float *rot0 = nullptr, *rot1 = nullptr;
+  int64_t rot0Len = 0, rot1Len = 0;
+  float theta = 0.0f;
+  const int64_t *pos = nullptr;
+  bool raw0 = true, raw1 = true; // per result (SwiGLU: gate, up)
 };
 
-/// 1 / rms(x) when the norm is fused, else 1 (a block-wide reduction).
-__device__ inline float fusedNormScale(const float *x, int64_t cols,
-                                       const Fuse &f, float *red) {
-  if (!f.normW) {
-    return 1.0f;
-  }
-  float ss = 0.0f;
-  for (int64_t c = threadIdx.x; c < cols; c += kGemvThreads) {
-    float v = x[c];
-    ss += v * v;
-  }
-  ss = warpSum(ss);
-  if (threadIdx.x % 32 == 0) {
-    red[threadIdx.x / 32] = ss;
-  }
-  __syncthreads();
-  float tot = 0.0f;
-  for (int w = 0; w < kGemvWarps; ++w) {
-    tot += red[w];
-  }
-  __syncthreads();
-  return rsqrtf(tot / static_cast<float>(cols) + f.eps);
+/// Whether a RoPE output written after p (in the unfused order) covers p.
+__device__ __forceinline__ bool laterRope(const float *p, const float *r, int64_t len) {
+  return r && p >= r && p < r + len;
 }
 
-/// Element c of the kernel's input row (normalized when fused; 0 past the
-/// row); block 0 writes the normalized row out.
-__device__ inline float inputAt(const float *x, int64_t c, int64_t cols,
-                                const Fuse &f, float scale) {
+/// Stores an unfused result of a RoPE product unless a rotation covers it.
+__device__ __forceinline__ void storeRaw(float *p, float v, const Fuse &f) {
+  if (!laterRope(p, f.rot0, f.rot0Len) && !laterRope(p, f.rot1, f.rot1Len)) {
+    *p = v;
+  }
+}
+
+/// Warp groups of a product with `outDim` rows under `f`.
+__host__ __device__ inline int64_t gemvGroups(int64_t outDim, const Fuse &f) {
+  if (f.swiglu) {
+    return outDim / 4; // (2 gate + 2 up) rows; outDim % 4 == 0
+  }
+  return f.ropeRows / 4 + (outDim - f.ropeRows + kGemvR - 1) / kGemvR;
+}
+
+/// The four rows of warp group `g` (clamped to the last row past outDim).
+__device__ __forceinline__ void gemvRows(int64_t g, int64_t outDim, const Fuse &f,
+                                int64_t rows[kGemvR]) {
+  if (f.swiglu) {
+    const int64_t F = outDim / 2;
+    rows[0] = 2 * g;
+    rows[1] = 2 * g + 1;
+    rows[2] = F + 2 * g;
+    rows[3] = F + 2 * g + 1;
+    return;
+  }
+  if (g < f.ropeRows / 4) {
+    // Rotation pairs (j, j + half) and (j + 1, j + 1 + half) of one head.
+    const int64_t half = f.headDim / 2, perHead = half / 2;
+    const int64_t base = (g / perHead) * f.headDim, j = 2 * (g % perHead);
+    rows[0] = base + j;
+    rows[1] = base + j + 1;
+    rows[2] = base + half + j;
+    rows[3] = base + half + j + 1;
+    return;
+  }
+  const int64_t r0 = f.ropeRows + (g - f.ropeRows / 4) * kGemvR;
+  for (int r = 0; r < kGemvR; ++r) {
+    rows[r] = r0 + r < outDim ? r0 + r : outDim - 1;
+  }
+}
+
+/// Writes warp group g's results: lane r (< 4) takes row r, or pair r
+/// (< 2) of a SwiGLU or RoPE group. `v` holds the four row sums, already
+/// scaled.
+__device__ __forceinline__ void gemvStore(int64_t g, const int64_t rows[kGemvR],
+                                 const float v[kGemvR], int64_t outDim,
+                                 const Outs &outs, const Fuse &f,
+                                 const void *bias, int32_t biasFormat, int lane) {
+  float b[kGemvR];
+  for (int r = 0; r < kGemvR; ++r) {
+    b[r] = v[r] + (bias ? loadFloat(bias, biasFormat, rows[r]) : 0.0f);
+  }
+  const bool pairs = f.swiglu || g < f.ropeRows / 4;
+  if (!pairs) {
+    const int64_t r0 = f.ropeRows + (g - f.ropeRows / 4) * kGemvR;
+    for (int r = 0; r < kGemvR; ++r) {
+      if (lane == r && r0 + r < outDim) {
+        storeRaw(outs.at(0, r0 + r), b[r], f);
+        if (f.resid) {
+          f.residOut[r0 + r] = b[r] + f.resid[r0 + r];
+        }
+      }
+    }
+    return;
+  }
+  for (int p = 0; p < 2; ++p) {
+    if (lane != p) {
+      continue;
+    }
+    const float a = b[p], c = b[p + 2];
+    if (f.swiglu) {
+      if (f.raw0) {
+        *outs.at(0, rows[p]) = a;
+      }
+      if (f.raw1) {
+        *outs.at(0, rows[p + 2]) = c;
+      }
+      // As elementwiseKernel's SWIGLU.
+      f.swiglu[rows[p]] = a / (1.0f + expf(-a)) * c;
+      continue;
+    }
+    const bool second = rows[p] >= f.rotBegin1;
+    storeRaw(outs.at(0, rows[p]), a, f);
+    storeRaw(outs.at(0, rows[p + 2]), c, f);
+    // As ropeKernel: the angle in double precision.
+    const int64_t j = rows[p] % f.headDim;
+    const double inv = exp2(-2.0 * static_cast<double>(j) /
+                            static_cast<double>(f.headDim) *
+                            log2(static_cast<double>(f.theta)));
+    double sn, cs;
+    sincos(static_cast<double>(*f.pos) * inv, &sn, &cs);
+    const float fc = static_cast<float>(cs), fs = static_cast<float>(sn);
+    float *y = second ? f.rot1 + (rows[p] - f.rotBegin1) : f.rot0 + rows[p];
+    float *y2 = y + f.headDim / 2;
+    // The second rotation is written after the first.
+    if (second || !laterRope(y, f.rot1, f.rot1Len)) {
+      *y = a * fc - c * fs;
+    }
+    if (second || !laterRope(y2, f.rot1, f.rot1Len)) {
+      *y2 = c * fc + a * fs;
+    }
+  }
+}
+
+/// The block's part of the prologue: stages normW * x (x past `cols` is 0)
+/// and returns this thread's share of sum(x^2).
+__device__ __forceinline__ float stageNormed(const float *x, int64_t c, int64_t cols,
+                                    const Fuse &f, float &ss) {
   if (c >= cols) {
     return 0.0f;
   }
-  float v = x[c];
+  const float v = x[c];
+  ss += v * v;
+  return f.normW ? loadFloat(f.normW, f.normFormat, c) * v : v;
+}
+
+/// Whether stageNormed4 may load four at a time: x 16-byte aligned and
+/// the norm weight (f32: 16, f16/bf16: 8 bytes) too.
+__device__ __forceinline__ bool stageAligned(const float *x, const Fuse &f) {
+  const uintptr_t w = reinterpret_cast<uintptr_t>(f.normW);
+  return reinterpret_cast<uintptr_t>(x) % 16 == 0 &&
+         (!f.normW || w % (f.normFormat == LLMC_FORMAT_F32 ? 16 : 8) == 0);
+}
+
+/// stageNormed of elements c..c+3 (c a multiple of 4) in one load each of
+/// x and the norm weight where the row holds all four.
+__device__ __forceinline__ void stageNormed4(const float *x, int64_t c, int64_t cols,
+                                             const Fuse &f, bool aligned, float &ss,
+                                             float out[4]) {
+  if (!aligned || c + 4 > cols) {
+#pragma unroll
+    for (int k = 0; k < 4; ++k) {
+      out[k] = stageNormed(x, c + k, cols, f, ss);
+    }
+    return;
+  }
+  const float4 v = *reinterpret_cast<const float4 *>(x + c);
+  ss += v.x * v.x + v.y * v.y + v.z * v.z + v.w * v.w;
+  float4 w = make_float4(1.0f, 1.0f, 1.0f, 1.0f);
   if (f.normW) {
-    v = loadFloat(f.normW, f.normFormat, c) * (v * scale);
-    if (blockIdx.x == 0) {
-      f.normOut[c] = v;
+    if (f.normFormat == LLMC_FORMAT_F32) {
+      w = *reinterpret_cast<const float4 *>(static_cast<const float *>(f.normW) + c);
+    } else {
+      const uint2 raw =
+          *reinterpret_cast<const uint2 *>(static_cast<const uint16_t *>(f.normW) + c);
+      float2 a, b;
+      if (f.normFormat == LLMC_FORMAT_F16) {
+        __half2 lo, hi;
+        memcpy(&lo, &raw.x, 4);
+        memcpy(&hi, &raw.y, 4);
+        a = __half22float2(lo);
+        b = __half22float2(hi);
+      } else {
+        __nv_bfloat162 lo, hi;
+        memcpy(&lo, &raw.x, 4);
+        memcpy(&hi, &raw.y, 4);
+        a = __bfloat1622float2(lo);
+        b = __bfloat1622float2(hi);
+      }
+      w = make_float4(a.x, a.y, b.x, b.y);
     }
   }
-  return v;
+  out[0] = w.x * v.x;
+  out[1] = w.y * v.y;
+  out[2] = w.z * v.z;
+  out[3] = w.w * v.w;
 }
 
-__device__ inline void gemvEpilogue(const Outs &outs, const Fuse &f, int64_t row,
-                                    float v, const void *bias,
-                                    int32_t biasFormat) {
-  if (bias) {
-    v += loadFloat(bias, biasFormat, row);
+/// 1 / rms of the row from the warps' partial sums (1 without a norm), and
+/// block 0's copy of the normalized row for other readers. After the
+/// block's barrier.
+__device__ __forceinline__ float normScale(const float *x, int64_t cols, const Fuse &f,
+                                  const float *red) {
+  if (!f.normW) {
+    return 1.0f;
   }
-  *outs.at(0, row) = v;
-  if (f.resid) {
-    f.residOut[row] = v + f.resid[row];
+  float tot = 0.0f;
+  for (int w = 0; w < static_cast<int>(blockDim.x / 32); ++w) {
+    tot += red[w];
   }
+  const float scale = rsqrtf(tot / static_cast<float>(cols) + f.eps);
+  if (blockIdx.x == 0 && f.normOut) {
+    // As rmsNormKernel.
+    for (int64_t c = threadIdx.x; c < cols; c += blockDim.x) {
+      storeRaw(f.normOut + c, loadFloat(f.normW, f.normFormat, c) * (x[c] * scale),
+               f);
+    }
+  }
+  return scale;
 }
 
-/// One activation row times block-quantized rows. The block quantizes the
-/// row to int8 blocks of 32 in shared memory (eight elements a thread, four
-/// threads a block), then each warp streams R weight rows, kGemvUnroll
-/// coalesced 128-bit loads per row in flight per lane, and sums with dp4a.
-template <int FMT, int R>
-__global__ void __launch_bounds__(kGemvThreads)
-    gemvQuantKernel(const uint8_t *w, int64_t cols, int32_t group, int32_t asym,
+/// One activation row times block-quantized rows: the row quantized to
+/// int8 blocks of 32 in shared memory (as the CPU kernels quantize it,
+/// eight elements a thread), dp4a sums.
+template <int FMT, bool ASYM>
+__global__ void __launch_bounds__(kGemvMaxWarps * 32, 2)
+    gemvQuantKernel(const uint8_t *w, int64_t cols, int32_t group,
                     int64_t outDim, const float *x, const void *bias,
                     int32_t biasFormat, Outs outs, Fuse fuse) {
   extern __shared__ __align__(16) uint8_t smem[];
-  __shared__ float red[kGemvWarps];
+  __shared__ float red[kGemvMaxWarps];
+  pdlLaunchNext();
   const int64_t kp = (cols + group - 1) / group * group;
   const int64_t nblk = kp / 32;
   int8_t *xq = reinterpret_cast<int8_t *>(smem);
   float *xd = reinterpret_cast<float *>(smem + kp);
   int *xs = reinterpret_cast<int *>(xd + nblk);
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
-  const float scale = fusedNormScale(x, cols, fuse, red);
-  for (int64_t p = 0; p < kp; p += kGemvThreads * 8) {
+  const int warps = blockDim.x / 32;
+  const int64_t stride = quantRowStride(FMT, cols, group, ASYM);
+  const int64_t codeBytes = quantCodeBytes(FMT, cols, group);
+  const int64_t groups = gemvGroups(outDim, fuse);
+  // q4: a 16-byte chunk is one sub-block of 32 elements; q8: half a block.
+  constexpr int kElems = FMT == LLMC_FORMAT_Q4 ? 32 : 16;
+  const int64_t chunks = kp / kElems;
+
+  int64_t g = int64_t(blockIdx.x) * warps + warp;
+  const uint8_t *rp[kGemvR];
+  uint4 wv[kGemvUnroll][kGemvR];
+  // Each chunk's group scale (and minimum) is loaded with its codes: the
+  // scales lie past the row's codes, in lines the code loads do not bring.
+  using Scale = typename std::conditional<ASYM, __half2, __half>::type;
+  Scale sv[kGemvUnroll][kGemvR];
+#define LLMC_GEMV_ROWS()                                                       \
+  do {                                                                         \
+    int64_t rows_[kGemvR];                                                     \
+    gemvRows(g, outDim, fuse, rows_);                                          \
+    _Pragma("unroll") for (int r = 0; r < kGemvR; ++r) {                       \
+      rp[r] = w + rows_[r] * stride;                                           \
+    }                                                                          \
+  } while (0)
+#define LLMC_GEMV_LOAD(c0)                                                     \
+  _Pragma("unroll") for (int u = 0; u < kGemvUnroll; ++u) {                    \
+    if ((c0) + 32 * u < chunks) {                                              \
+      const int64_t gi_ = (kElems * ((c0) + 32 * u)) / group;                  \
+      _Pragma("unroll") for (int r = 0; r < kGemvR; ++r) {                     \
+        wv[u][r] = __ldg(reinterpret_cast<const uint4 *>(rp[r]) + (c0) + 32 * u); \
+        sv[u][r] = __ldg(reinterpret_cast<const Scale *>(rp[r] + codeBytes) + gi_); \
+      }                                                                        \
+    }                                                                          \
+  }
+  // The first loads need nothing from the previous kernel.
+  if (g < groups) {
+    LLMC_GEMV_ROWS();
+    LLMC_GEMV_LOAD(lane);
+  }
+  pdlWait();
+  float ss = 0.0f;
+  const bool aligned = stageAligned(x, fuse);
+#pragma unroll 2
+  for (int64_t p = 0; p < kp; p += int64_t(blockDim.x) * 8) {
     // Uniform trip count: every lane takes part in the shuffles.
     const int64_t base = p + threadIdx.x * 8;
     const bool active = base < kp;
-    float v[8];
+    float v[8] = {0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f};
+    if (active) {
+      stageNormed4(x, base, cols, fuse, aligned, ss, v);
+      stageNormed4(x, base + 4, cols, fuse, aligned, ss, v + 4);
+    }
     float amax = 0.0f;
+#pragma unroll
     for (int k = 0; k < 8; ++k) {
-      v[k] = active ? inputAt(x, base + k, cols, fuse, scale) : 0.0f;
       amax = fmaxf(amax, fabsf(v[k]));
     }
     amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, 1));
@@ -335,6 +576,7 @@ __global__ void __launch_bounds__(kGemvThreads)
     const float inv = d != 0.0f ? 1.0f / d : 0.0f;
     int sum = 0;
     uint32_t packed[2] = {0, 0};
+#pragma unroll
     for (int k = 0; k < 8; ++k) {
       int q = __float2int_rn(v[k] * inv);
       sum += q;
@@ -350,169 +592,212 @@ __global__ void __launch_bounds__(kGemvThreads)
       }
     }
   }
+  ss = warpSum(ss);
+  if (lane == 0) {
+    red[warp] = ss;
+  }
   __syncthreads();
-  const int64_t stride = quantRowStride(FMT, cols, group, asym);
-  const int64_t codeBytes = quantCodeBytes(FMT, cols, group);
-  // Warps take R rows at a time (once, with the grid gemv() launches).
-  for (int64_t row0 = (int64_t(blockIdx.x) * kGemvWarps + warp) * R; row0 < outDim;
-       row0 += int64_t(gridDim.x) * kGemvWarps * R) {
-  const uint8_t *rows[R];
-  for (int r = 0; r < R; ++r) {
-    int64_t row = row0 + r < outDim ? row0 + r : outDim - 1;
-    rows[r] = w + row * stride;
-  }
-  float acc[R];
-  for (int r = 0; r < R; ++r) {
-    acc[r] = 0.0f;
-  }
-  // q4: a 16-byte chunk is one sub-block of 32 elements; q8: half a block.
-  constexpr int kElems = FMT == LLMC_FORMAT_Q4 ? 32 : 16;
-  const int64_t chunks = kp / kElems;
-  for (int64_t c0 = lane; c0 < chunks; c0 += 32 * kGemvUnroll) {
-    uint4 wv[kGemvUnroll][R];
-    for (int u = 0; u < kGemvUnroll; ++u) {
-      if (c0 + 32 * u < chunks) {
-        for (int r = 0; r < R; ++r) {
-          wv[u][r] = __ldg(reinterpret_cast<const uint4 *>(rows[r]) + c0 + 32 * u);
-        }
-      }
+  const float scale = normScale(x, cols, fuse, red);
+  bool loaded = true;
+  for (; g < groups; g += int64_t(gridDim.x) * warps) {
+    if (!loaded) {
+      LLMC_GEMV_ROWS();
     }
-    for (int u = 0; u < kGemvUnroll; ++u) {
-      const int64_t c = c0 + 32 * u;
-      if (c >= chunks) {
-        break;
+    float acc[kGemvR] = {0.0f, 0.0f, 0.0f, 0.0f};
+    for (int64_t c0 = lane; c0 < chunks; c0 += 32 * kGemvUnroll) {
+      if (!loaded) {
+        LLMC_GEMV_LOAD(c0);
       }
-      const int64_t g = (kElems * c) / group;
-      if (FMT == LLMC_FORMAT_Q4) {
-        const int4 xl = *reinterpret_cast<const int4 *>(xq + 32 * c);
-        const int4 xh = *reinterpret_cast<const int4 *>(xq + 32 * c + 16);
-        const float dx = xd[c];
-        const int sx = xs[c];
-        const int *lo = reinterpret_cast<const int *>(&xl);
-        const int *hi = reinterpret_cast<const int *>(&xh);
-        for (int r = 0; r < R; ++r) {
-          const uint32_t *wd = reinterpret_cast<const uint32_t *>(&wv[u][r]);
-          int dot = 0;
-          for (int j = 0; j < 4; ++j) {
-            dot = __dp4a(static_cast<int>(wd[j] & 0x0F0F0F0Fu), lo[j], dot);
-            dot = __dp4a(static_cast<int>((wd[j] >> 4) & 0x0F0F0F0Fu), hi[j], dot);
-          }
-          const __half *sc = reinterpret_cast<const __half *>(rows[r] + codeBytes);
-          if (asym) {
-            const __half2 dm = reinterpret_cast<const __half2 *>(sc)[g];
-            acc[r] += dx * (__low2float(dm) * static_cast<float>(dot) +
-                            __high2float(dm) * static_cast<float>(sx));
+      loaded = false;
+#pragma unroll
+      for (int u = 0; u < kGemvUnroll; ++u) {
+        const int64_t c = c0 + 32 * u;
+        if (c < chunks) {
+          if (FMT == LLMC_FORMAT_Q4) {
+            const int4 xl = *reinterpret_cast<const int4 *>(xq + 32 * c);
+            const int4 xh = *reinterpret_cast<const int4 *>(xq + 32 * c + 16);
+            const float dx = xd[c];
+            const int sx = xs[c];
+#pragma unroll
+            for (int r = 0; r < kGemvR; ++r) {
+              const uint32_t wd[4] = {wv[u][r].x, wv[u][r].y, wv[u][r].z, wv[u][r].w};
+              const int lo[4] = {xl.x, xl.y, xl.z, xl.w};
+              const int hi[4] = {xh.x, xh.y, xh.z, xh.w};
+              int dot = 0;
+#pragma unroll
+              for (int j = 0; j < 4; ++j) {
+                dot = __dp4a(static_cast<int>(wd[j] & 0x0F0F0F0Fu), lo[j], dot);
+                dot = __dp4a(static_cast<int>((wd[j] >> 4) & 0x0F0F0F0Fu), hi[j], dot);
+              }
+              if constexpr (ASYM) {
+                acc[r] += dx * (__low2float(sv[u][r]) * static_cast<float>(dot) +
+                                __high2float(sv[u][r]) * static_cast<float>(sx));
+              } else {
+                acc[r] += dx * __half2float(sv[u][r]) * static_cast<float>(dot - 8 * sx);
+              }
+            }
           } else {
-            acc[r] += dx * __half2float(sc[g]) * static_cast<float>(dot - 8 * sx);
+            const int4 xv = *reinterpret_cast<const int4 *>(xq + 16 * c);
+            const float dx = xd[c / 2];
+            const int xi[4] = {xv.x, xv.y, xv.z, xv.w};
+#pragma unroll
+            for (int r = 0; r < kGemvR; ++r) {
+              const int wd[4] = {static_cast<int>(wv[u][r].x), static_cast<int>(wv[u][r].y),
+                                 static_cast<int>(wv[u][r].z), static_cast<int>(wv[u][r].w)};
+              int dot = 0;
+#pragma unroll
+              for (int j = 0; j < 4; ++j) {
+                dot = __dp4a(wd[j], xi[j], dot);
+              }
+              if constexpr (!ASYM) {
+                acc[r] += dx * __half2float(sv[u][r]) * static_cast<float>(dot);
+              }
+            }
           }
-        }
-      } else {
-        const int4 xv = *reinterpret_cast<const int4 *>(xq + 16 * c);
-        const float dx = xd[c / 2];
-        const int *xi = reinterpret_cast<const int *>(&xv);
-        for (int r = 0; r < R; ++r) {
-          const int *wd = reinterpret_cast<const int *>(&wv[u][r]);
-          int dot = 0;
-          for (int j = 0; j < 4; ++j) {
-            dot = __dp4a(wd[j], xi[j], dot);
-          }
-          const __half *sc = reinterpret_cast<const __half *>(rows[r] + codeBytes);
-          acc[r] += dx * __half2float(sc[g]) * static_cast<float>(dot);
         }
       }
     }
-  }
-  for (int r = 0; r < R; ++r) {
-    float v = warpSum(acc[r]);
-    if (lane == 0 && row0 + r < outDim) {
-      gemvEpilogue(outs, fuse, row0 + r, v, bias, biasFormat);
+    loaded = false;
+    float v[kGemvR];
+    int64_t rows[kGemvR];
+#pragma unroll
+    for (int r = 0; r < kGemvR; ++r) {
+      v[r] = warpSum(acc[r]) * scale;
     }
+    gemvRows(g, outDim, fuse, rows);
+    gemvStore(g, rows, v, outDim, outs, fuse, bias, biasFormat, lane);
   }
-  }
+#undef LLMC_GEMV_LOAD
+#undef LLMC_GEMV_ROWS
 }
 
-/// One activation row times float rows; the row is staged (normalized when
-/// fused) in shared memory as f32.
-template <int FMT, int R>
-__global__ void __launch_bounds__(kGemvThreads)
+/// One activation row times float rows; the row is staged as f32 in shared
+/// memory.
+template <int FMT>
+__global__ void __launch_bounds__(kGemvMaxWarps * 32, 2)
     gemvFloatKernel(const void *w, int64_t cols, int64_t outDim, const float *x,
                     const void *bias, int32_t biasFormat, Outs outs, Fuse fuse) {
   extern __shared__ __align__(16) uint8_t smem[];
-  __shared__ float red[kGemvWarps];
+  __shared__ float red[kGemvMaxWarps];
+  pdlLaunchNext();
   float *xs = reinterpret_cast<float *>(smem);
-  const float scale = fusedNormScale(x, cols, fuse, red);
-  for (int64_t c = threadIdx.x; c < cols; c += kGemvThreads) {
-    xs[c] = inputAt(x, c, cols, fuse, scale);
-  }
-  __syncthreads();
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
-  for (int64_t row0 = (int64_t(blockIdx.x) * kGemvWarps + warp) * R; row0 < outDim;
-       row0 += int64_t(gridDim.x) * kGemvWarps * R) {
-  float acc[R];
-  int64_t rowOf[R];
-  for (int r = 0; r < R; ++r) {
-    acc[r] = 0.0f;
-    rowOf[r] = row0 + r < outDim ? row0 + r : outDim - 1;
-  }
+  const int warps = blockDim.x / 32;
   constexpr int kPer = FMT == LLMC_FORMAT_F32 ? 4 : 8; // elements per 16 bytes
   constexpr int kBytes = FMT == LLMC_FORMAT_F32 ? 4 : 2;
-  if (cols % kPer == 0) {
-    const int64_t chunks = cols / kPer;
+  const int64_t groups = gemvGroups(outDim, fuse);
+  // 128-bit loads where rows are whole chunks, else element by element.
+  const bool vec = cols % kPer == 0;
+  const int64_t chunks = vec ? cols / kPer : 0;
+  const auto *wb = static_cast<const uint8_t *>(w);
+
+  int64_t g = int64_t(blockIdx.x) * warps + warp;
+  const uint4 *rp[kGemvR];
+  uint4 wv[kGemvUnroll][kGemvR];
+#define LLMC_GEMV_ROWS()                                                       \
+  do {                                                                         \
+    int64_t rows_[kGemvR];                                                     \
+    gemvRows(g, outDim, fuse, rows_);                                          \
+    _Pragma("unroll") for (int r = 0; r < kGemvR; ++r) {                       \
+      rp[r] = reinterpret_cast<const uint4 *>(wb + rows_[r] * cols * kBytes);  \
+    }                                                                          \
+  } while (0)
+#define LLMC_GEMV_LOAD(c0)                                                     \
+  _Pragma("unroll") for (int u = 0; u < kGemvUnroll; ++u) {                    \
+    if ((c0) + 32 * u < chunks) {                                              \
+      _Pragma("unroll") for (int r = 0; r < kGemvR; ++r) {                     \
+        wv[u][r] = __ldg(rp[r] + (c0) + 32 * u);                               \
+      }                                                                        \
+    }                                                                          \
+  }
+  if (g < groups) {
+    LLMC_GEMV_ROWS();
+    LLMC_GEMV_LOAD(lane);
+  }
+  pdlWait();
+  float ss = 0.0f;
+  const bool aligned = stageAligned(x, fuse);
+#pragma unroll 4
+  for (int64_t c = 4 * threadIdx.x; c < cols; c += 4 * int64_t(blockDim.x)) {
+    float v[4];
+    stageNormed4(x, c, cols, fuse, aligned, ss, v);
+    const int64_t n = cols - c < 4 ? cols - c : 4;
+    for (int k = 0; k < n; ++k) {
+      xs[c + k] = v[k];
+    }
+  }
+  ss = warpSum(ss);
+  if (lane == 0) {
+    red[warp] = ss;
+  }
+  __syncthreads();
+  const float scale = normScale(x, cols, fuse, red);
+  bool loaded = true;
+  for (; g < groups; g += int64_t(gridDim.x) * warps) {
+    if (!loaded) {
+      LLMC_GEMV_ROWS();
+    }
+    float acc[kGemvR] = {0.0f, 0.0f, 0.0f, 0.0f};
     for (int64_t c0 = lane; c0 < chunks; c0 += 32 * kGemvUnroll) {
-      uint4 wv[kGemvUnroll][R];
-      for (int u = 0; u < kGemvUnroll; ++u) {
-        if (c0 + 32 * u < chunks) {
-          for (int r = 0; r < R; ++r) {
-            wv[u][r] = __ldg(reinterpret_cast<const uint4 *>(
-                                 static_cast<const uint8_t *>(w) +
-                                 rowOf[r] * cols * kBytes) +
-                             c0 + 32 * u);
-          }
-        }
+      if (!loaded) {
+        LLMC_GEMV_LOAD(c0);
       }
+      loaded = false;
+#pragma unroll
       for (int u = 0; u < kGemvUnroll; ++u) {
         const int64_t c = c0 + 32 * u;
-        if (c >= chunks) {
-          break;
-        }
-        const float *xv = xs + c * kPer;
-        for (int r = 0; r < R; ++r) {
-          if (FMT == LLMC_FORMAT_F32) {
-            const float *f = reinterpret_cast<const float *>(&wv[u][r]);
-            for (int j = 0; j < 4; ++j) {
-              acc[r] += f[j] * xv[j];
-            }
-          } else if (FMT == LLMC_FORMAT_F16) {
-            const __half2 *h = reinterpret_cast<const __half2 *>(&wv[u][r]);
-            for (int j = 0; j < 4; ++j) {
-              float2 f = __half22float2(h[j]);
-              acc[r] += f.x * xv[2 * j] + f.y * xv[2 * j + 1];
-            }
-          } else {
-            const __nv_bfloat162 *h =
-                reinterpret_cast<const __nv_bfloat162 *>(&wv[u][r]);
-            for (int j = 0; j < 4; ++j) {
-              float2 f = __bfloat1622float2(h[j]);
-              acc[r] += f.x * xv[2 * j] + f.y * xv[2 * j + 1];
+        if (c < chunks) {
+          const float4 *xv = reinterpret_cast<const float4 *>(xs + c * kPer);
+#pragma unroll
+          for (int r = 0; r < kGemvR; ++r) {
+            if (FMT == LLMC_FORMAT_F32) {
+              const float4 a = xv[0];
+              const uint4 q = wv[u][r];
+              acc[r] += __uint_as_float(q.x) * a.x + __uint_as_float(q.y) * a.y +
+                        __uint_as_float(q.z) * a.z + __uint_as_float(q.w) * a.w;
+            } else {
+              const uint32_t q[4] = {wv[u][r].x, wv[u][r].y, wv[u][r].z, wv[u][r].w};
+              float2 f[4];
+#pragma unroll
+              for (int j = 0; j < 4; ++j) {
+                if (FMT == LLMC_FORMAT_F16) {
+                  __half2 h;
+                  memcpy(&h, &q[j], 4);
+                  f[j] = __half22float2(h);
+                } else {
+                  __nv_bfloat162 h;
+                  memcpy(&h, &q[j], 4);
+                  f[j] = __bfloat1622float2(h);
+                }
+              }
+              const float4 a = xv[0], b = xv[1];
+              acc[r] += f[0].x * a.x + f[0].y * a.y + f[1].x * a.z + f[1].y * a.w +
+                        f[2].x * b.x + f[2].y * b.y + f[3].x * b.z + f[3].y * b.w;
             }
           }
         }
       }
     }
-  } else {
-    for (int64_t c = lane; c < cols; c += 32) {
-      for (int r = 0; r < R; ++r) {
-        acc[r] += loadFloat(w, FMT, rowOf[r] * cols + c) * xs[c];
+    loaded = false;
+    int64_t rows[kGemvR];
+    gemvRows(g, outDim, fuse, rows);
+    if (!vec) {
+      for (int64_t c = lane; c < cols; c += 32) {
+#pragma unroll
+        for (int r = 0; r < kGemvR; ++r) {
+          acc[r] += loadFloat(w, FMT, rows[r] * cols + c) * xs[c];
+        }
       }
     }
-  }
-  for (int r = 0; r < R; ++r) {
-    float v = warpSum(acc[r]);
-    if (lane == 0 && row0 + r < outDim) {
-      gemvEpilogue(outs, fuse, row0 + r, v, bias, biasFormat);
+    float v[kGemvR];
+#pragma unroll
+    for (int r = 0; r < kGemvR; ++r) {
+      v[r] = warpSum(acc[r]) * scale;
     }
+    gemvStore(g, rows, v, outDim, outs, fuse, bias, biasFormat, lane);
   }
-  }
+#undef LLMC_GEMV_LOAD
+#undef LLMC_GEMV_ROWS
 }
 
 // Tensor-core tiles for several activation rows: a block computes BM rows
@@ -705,6 +990,19 @@ __global__ void ropeKernel(const float *x1, float *y1, int64_t h1,
   }
 }
 
+/// Four consecutive cache elements (8- or 16-byte aligned).
+__device__ inline float4 load4(const float *p) {
+  return *reinterpret_cast<const float4 *>(p);
+}
+__device__ inline float4 load4(const __half *p) {
+  const uint2 raw = *reinterpret_cast<const uint2 *>(p);
+  __half2 lo, hi;
+  memcpy(&lo, &raw.x, 4);
+  memcpy(&hi, &raw.y, 4);
+  const float2 a = __half22float2(lo), b = __half22float2(hi);
+  return make_float4(a.x, a.y, b.x, b.y);
+}
+
 template <typename T> __device__ inline T toCache(float v);
 template <> __device__ inline float toCache<float>(float v) { return v; }
 template <> __device__ inline __half toCache<__half>(float v) {
@@ -732,27 +1030,30 @@ constexpr int kAttnWarps = kAttnThreads / 32;
 constexpr int kMaxHeadDim = 256;
 
 /// Combines the splits' (max, sum, weighted values) of one head into out.
-/// Reads through L2 (another block may have written them).
+/// Reads through L2 (another block may have written them); the loops are
+/// unrolled so that their loads are in flight together.
 __device__ inline void mergeHead(const float *p, int64_t splits, int64_t headDim,
                                  float *out) {
+  const int64_t stride = headDim + 2;
   float M = -INFINITY;
+#pragma unroll 8
   for (int64_t s = 0; s < splits; ++s) {
-    M = fmaxf(M, __ldcg(p + s * (headDim + 2)));
+    M = fmaxf(M, __ldcg(p + s * stride));
   }
+  auto weight = [&](int64_t s) {
+    const float ms = __ldcg(p + s * stride);
+    return ms == -INFINITY ? 0.0f : expf(ms - M);
+  };
   float L = 0.0f;
+#pragma unroll 8
   for (int64_t s = 0; s < splits; ++s) {
-    float ms = __ldcg(p + s * (headDim + 2));
-    if (ms != -INFINITY) {
-      L += expf(ms - M) * __ldcg(p + s * (headDim + 2) + 1);
-    }
+    L += weight(s) * __ldcg(p + s * stride + 1);
   }
   for (int64_t d = threadIdx.x; d < headDim; d += blockDim.x) {
     float v = 0.0f;
+#pragma unroll 8
     for (int64_t s = 0; s < splits; ++s) {
-      float ms = __ldcg(p + s * (headDim + 2));
-      if (ms != -INFINITY) {
-        v += expf(ms - M) * __ldcg(p + s * (headDim + 2) + 2 + d);
-      }
+      v += weight(s) * __ldcg(p + s * stride + 2 + d);
     }
     out[d] = v / L;
   }
@@ -776,15 +1077,24 @@ __global__ void __launch_bounds__(kAttnThreads)
                     const int64_t *pos, int64_t splits, int64_t chunk,
                     float *partial, const float *knew, const float *vnew,
                     int *counters, float *out) {
-  extern __shared__ float sh[]; // chunk scores, then the scaled query
+  // The chunk's scores, the scaled query, the value sums' slots.
+  extern __shared__ __align__(16) float sh[];
   __shared__ float red[kAttnWarps];
   __shared__ bool last;
   float *sc = sh, *qs = sh + chunk;
+  pdlLaunchNext();
+  pdlWait();
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
   const int64_t h = blockIdx.x, s = blockIdx.y, i = blockIdx.z;
   const int64_t p0 = *pos;
   const int64_t len = p0 + i + 1;
   const int64_t b = s * chunk, e = min(len, b + chunk), cnt = e - b;
+  // A decode step's grid covers the whole context: the splits past the
+  // position have nothing to do, and the merge waits only for the others.
+  const int64_t active = DECODE ? (len + chunk - 1) / chunk : splits;
+  if (s >= active) {
+    return;
+  }
   float *part = partial + ((i * heads + h) * splits + s) * (headDim + 2);
   const int64_t group = heads / kvHeads, kvh = h / group;
   T *kb = kc + (kvh * ctx + b) * headDim;
@@ -813,6 +1123,37 @@ __global__ void __launch_bounds__(kAttnThreads)
       qs[d] = qp[d] * scale;
     }
     __syncthreads();
+    // The positions read from the cache: all but the new one in decode.
+    const int64_t cached = DECODE && p0 >= b && p0 < e ? p0 - b : cnt;
+    constexpr int kPer = 16 / sizeof(T); // cache elements per 16 bytes
+    if (headDim % kPer == 0 && reinterpret_cast<uintptr_t>(kc) % 16 == 0) {
+      // Scores: a thread per cached position, its key row in 128-bit
+      // loads; the last warp takes the new position.
+      for (int64_t t = threadIdx.x; t < cached; t += kAttnThreads) {
+        float acc = 0.0f;
+        const uint4 *kr = reinterpret_cast<const uint4 *>(kb + t * headDim);
+#pragma unroll 8
+        for (int64_t c = 0; c < headDim / kPer; ++c) {
+          const uint4 raw = kr[c];
+          const T *kv = reinterpret_cast<const T *>(&raw);
+#pragma unroll
+          for (int j = 0; j < kPer; ++j) {
+            acc += qs[c * kPer + j] * fromCache(kv[j]);
+          }
+        }
+        sc[t] = acc;
+      }
+      if (cached < cnt && warp == kAttnWarps - 1) {
+        float acc = 0.0f;
+        for (int64_t d = lane; d < headDim; d += 32) {
+          acc += qs[d] * key(cached, d);
+        }
+        acc = warpSum(acc);
+        if (lane == 0) {
+          sc[cached] = acc;
+        }
+      }
+    } else
     // Scores: four positions per warp at a time.
     for (int64_t t0 = warp * 4; t0 < cnt; t0 += kAttnWarps * 4) {
       float acc[4] = {0.0f, 0.0f, 0.0f, 0.0f};
@@ -858,13 +1199,53 @@ __global__ void __launch_bounds__(kAttnThreads)
       red[warp] = l;
     }
     __syncthreads();
-    // Values: a thread per element, positions in a loop (independent loads).
-    for (int64_t d = threadIdx.x; d < headDim; d += kAttnThreads) {
-      float v = 0.0f;
-      for (int64_t t = 0; t < cnt; ++t) {
-        v += sc[t] * value(t, d);
+    const int64_t quads = headDim / 4; // threads per position below
+    if (headDim % 4 == 0 && kAttnThreads % quads == 0) {
+      // Values: each thread sums four elements of the head over every
+      // slots-th cached position (independent loads), the slots' sums
+      // meet in shared memory, then the new position.
+      const int64_t slots = kAttnThreads / quads;
+      const int64_t slot = threadIdx.x / quads, d4 = 4 * (threadIdx.x % quads);
+      float4 acc = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+#pragma unroll 8
+      for (int64_t t = slot; t < cached; t += slots) {
+        const float4 v = load4(vb + t * headDim + d4);
+        const float p = sc[t];
+        acc.x += p * v.x;
+        acc.y += p * v.y;
+        acc.z += p * v.z;
+        acc.w += p * v.w;
       }
-      part[2 + d] = v;
+      float *vs = qs + headDim; // [slots][headDim]
+      reinterpret_cast<float4 *>(vs + slot * headDim + d4)[0] = acc;
+      __syncthreads();
+      for (int64_t d = threadIdx.x; d < headDim; d += kAttnThreads) {
+        float v = 0.0f;
+        for (int64_t k = 0; k < slots; ++k) {
+          v += vs[k * headDim + d];
+        }
+        for (int64_t t = cached; t < cnt; ++t) {
+          v += sc[t] * value(t, d);
+        }
+        part[2 + d] = v;
+      }
+    } else
+    // Values: a thread per element, the cached positions four at a time
+    // (independent loads), then the new one.
+    for (int64_t d = threadIdx.x; d < headDim; d += kAttnThreads) {
+      float v0 = 0.0f, v1 = 0.0f, v2 = 0.0f, v3 = 0.0f;
+      int64_t t = 0;
+#pragma unroll 2
+      for (; t + 4 <= cached; t += 4) {
+        v0 += sc[t] * fromCache(vb[t * headDim + d]);
+        v1 += sc[t + 1] * fromCache(vb[(t + 1) * headDim + d]);
+        v2 += sc[t + 2] * fromCache(vb[(t + 2) * headDim + d]);
+        v3 += sc[t + 3] * fromCache(vb[(t + 3) * headDim + d]);
+      }
+      for (; t < cnt; ++t) {
+        v0 += sc[t] * value(t, d);
+      }
+      part[2 + d] = (v0 + v1) + (v2 + v3);
     }
     if (threadIdx.x == 0) {
       float L = 0.0f;
@@ -883,12 +1264,12 @@ __global__ void __launch_bounds__(kAttnThreads)
     __threadfence();
     __syncthreads();
     if (threadIdx.x == 0) {
-      last = atomicAdd(counters + h, 1) == splits - 1;
+      last = atomicAdd(counters + h, 1) == active - 1;
     }
     __syncthreads();
     if (last) {
       __threadfence();
-      mergeHead(partial + h * splits * (headDim + 2), splits, headDim,
+      mergeHead(partial + h * splits * (headDim + 2), active, headDim,
                 out + h * headDim);
       if (threadIdx.x == 0) {
         counters[h] = 0; // ready for the next step
@@ -1040,6 +1421,22 @@ class CudaSession final : public gpu::Session {
 public:
   ~CudaSession() override {
     if (profile_) {
+      // Each launch's time is the GPU time from the previous launch's end
+      // (or a forward call's start) to its own end.
+      cudaStreamSynchronize(stream_);
+      for (size_t i = 1; i < marks_.size(); ++i) {
+        float ms = 0.0f;
+        if (!marks_[i].first.empty() &&
+            cudaEventElapsedTime(&ms, marks_[i - 1].second, marks_[i].second) ==
+                cudaSuccess) {
+          Timing &t = timings_[marks_[i].first];
+          t.calls += 1;
+          t.seconds += ms * 1e-3;
+        }
+      }
+      for (auto &m : marks_) {
+        cudaEventDestroy(m.second);
+      }
       std::vector<std::pair<double, std::string>> order;
       double total = 0;
       for (const auto &[name, t] : timings_) {
@@ -1047,8 +1444,9 @@ public:
         total += t.seconds;
       }
       std::sort(order.rbegin(), order.rend());
-      std::fprintf(stderr, "LLMC_CUDA_PROFILE: %.3f ms in kernels (each call "
-                           "waited for)\n", total * 1e3);
+      std::fprintf(stderr, "LLMC_CUDA_PROFILE: %.3f ms in kernels (eager "
+                           "launches, CUDA events between consecutive ones)\n",
+                   total * 1e3);
       for (const auto &[sec, name] : order) {
         const Timing &t = timings_[name];
         std::fprintf(stderr, "  %10.3f ms %6.1f%% %8ld calls %9.2f us/call  %s\n",
@@ -1123,7 +1521,13 @@ public:
     }
     if (n == 1) {
       Fuse f;
-      if (pendNorm_.on && pendNorm_.out == x && pendNorm_.dim == in) {
+      // Every block reads the norm's input while block 0 writes its output
+      // and the blocks write theirs: none of these may overlap it.
+      bool apart = pendNorm_.on && !overlaps(pendNorm_.x, in, pendNorm_.out, in);
+      for (int p = 0; apart && p < o.parts; ++p) {
+        apart = !overlaps(o.y[p], o.begin[p + 1] - o.begin[p], pendNorm_.x, in);
+      }
+      if (pendNorm_.on && pendNorm_.out == x && pendNorm_.dim == in && apart) {
         f.normW = pendNorm_.w;
         f.normFormat = pendNorm_.format;
         f.eps = pendNorm_.eps;
@@ -1133,7 +1537,8 @@ public:
       }
       flush();
       PendingLinear l{true, x, in, w, format, group, asym, out, bias, biasFormat, o, f};
-      if (fusing_ && parts == 1) {
+      if (fusing_) {
+        // Waits for a residual add, a SwiGLU or RoPE of its results.
         pendLinear_ = l;
         return;
       }
@@ -1184,6 +1589,9 @@ public:
 
   void rope(const float *x, float *y, int64_t n, int64_t heads,
             int64_t headDim, float theta) override {
+    if (n == 1 && ropeIntoLinear(x, y, heads, headDim, theta)) {
+      return;
+    }
     if (pendRope_.on && pendRope_.n == n && pendRope_.headDim == headDim &&
         pendRope_.theta == theta) {
       launchRope(pendRope_.x, pendRope_.y, pendRope_.heads, x, y, heads, n,
@@ -1239,14 +1647,31 @@ public:
                    int64_t count) override {
     // Every block of the product reads its whole input row, so the sum
     // must not land on it (the memory plan may reuse the input's space).
-    auto overlaps = [](const float *p, int64_t n, const float *q, int64_t m) {
-      return p && q && p < q + m && q < p + n;
-    };
-    if (op == LLMC_EW_ADD && pendLinear_.on && count == pendLinear_.out &&
-        (a == pendLinear_.o.y[0] || b == pendLinear_.o.y[0]) &&
+    if (op == LLMC_EW_SWIGLU && pendLinear_.on && !pendLinear_.fuse.ropeRows &&
+        pendLinear_.o.parts == 2 && count * 2 == pendLinear_.out && count % 2 == 0 &&
+        pendLinear_.o.begin[1] == count && a == pendLinear_.o.y[0] &&
+        b == pendLinear_.o.y[1] &&
         !overlaps(y, count, pendLinear_.x, pendLinear_.in) &&
         !overlaps(y, count, pendLinear_.fuse.normOut, pendLinear_.in)) {
-      // The residual add becomes the product's epilogue.
+      // SwiGLU becomes the gate/up product's epilogue; the gate and up
+      // results are written too unless the output takes their place.
+      pendLinear_.fuse.swiglu = y;
+      pendLinear_.fuse.raw0 = !overlaps(y, count, a, count);
+      pendLinear_.fuse.raw1 = !overlaps(y, count, b, count);
+      PendingLinear l = pendLinear_;
+      pendLinear_.on = false;
+      gemv(l);
+      return;
+    }
+    if (op == LLMC_EW_ADD && pendLinear_.on && pendLinear_.o.parts == 1 &&
+        !pendLinear_.fuse.ropeRows && count == pendLinear_.out &&
+        (a == pendLinear_.o.y[0] || b == pendLinear_.o.y[0]) &&
+        !overlaps(y, count, pendLinear_.x, pendLinear_.in) &&
+        !overlaps(y, count, pendLinear_.fuse.normOut, pendLinear_.in) &&
+        !overlaps(a == pendLinear_.o.y[0] ? b : a, count, pendLinear_.fuse.normOut,
+                  pendLinear_.in)) {
+      // The residual add becomes the product's epilogue (its other operand
+      // is not the norm output that block 0 writes meanwhile).
       pendLinear_.fuse.resid = a == pendLinear_.o.y[0] ? b : a;
       pendLinear_.fuse.residOut = y;
       PendingLinear l = pendLinear_;
@@ -1293,8 +1718,7 @@ public:
 
   bool argmax(int32_t *token, std::string &error) override {
     if (profile_) {
-      cudaStreamSynchronize(stream_);
-      last_ = seconds();
+      mark("");
     }
     argmaxKernel<<<1, 1024, 0, stream_>>>(logits_ + (lastRows_ - 1) * vocab_,
                                           vocab_, &dstep_->tokens[0] + maxTokens_);
@@ -1359,6 +1783,63 @@ private:
     float theta = 0.0f;
   };
   void gemv(const PendingLinear &l);
+  static bool overlaps(const float *p, int64_t n, const float *q, int64_t m) {
+    return p && q && p < q + m && q < p + n;
+  }
+  /// A decode step's RoPE of the pending product's first result (q), then
+  /// of its second (k), becomes the product's epilogue. The rotated rows may
+  /// land on the norm's output or the results (the kernel then writes only
+  /// what the unfused order leaves there), but not on the product's input,
+  /// which every block reads, nor q's on the k that the second RoPE reads.
+  bool ropeIntoLinear(const float *x, float *y, int64_t heads, int64_t headDim,
+                      float theta) {
+    PendingLinear &l = pendLinear_;
+    Fuse &f = l.fuse;
+    if (!fusing_ || !l.on || f.swiglu || f.resid || headDim % 4 != 0) {
+      return false;
+    }
+    const int s = f.ropeRows == 0 ? 0 : 1; // the result this one rotates
+    if (s >= l.o.parts ||
+        (s == 1 && (f.headDim != headDim || f.theta != theta ||
+                    f.ropeRows != l.o.begin[1]))) {
+      return false;
+    }
+    const int64_t width = l.o.begin[s + 1] - l.o.begin[s];
+    if (x != l.o.y[s] || heads * headDim != width ||
+        overlaps(y, width, l.x, l.in) ||
+        (s == 1 && overlaps(f.rot0, f.rot0Len, x, width))) {
+      return false;
+    }
+    (s ? f.rot1 : f.rot0) = y;
+    (s ? f.rot1Len : f.rot0Len) = width;
+    f.headDim = headDim;
+    f.theta = theta;
+    f.pos = &dstep_->pos;
+    f.ropeRows = l.o.begin[s + 1];
+    f.rotBegin1 = l.o.begin[1];
+    return true;
+  }
+  /// Launches `kernel` after the stream's last work; with programmatic
+  /// dependent launch (sm_90, unless LLMC_CUDA_PDL=0) its blocks may start
+  /// while that work finishes, and wait in pdlWait() for its results.
+  template <typename... Params, typename... Args>
+  void launch(void (*kernel)(Params...), dim3 grid, unsigned threads,
+              size_t smem, Args... args) {
+    cudaLaunchConfig_t cfg{};
+    cfg.gridDim = grid;
+    cfg.blockDim = dim3(threads);
+    cfg.dynamicSmemBytes = smem;
+    cfg.stream = stream_;
+    cudaLaunchAttribute attr[1];
+    attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    attr[0].val.programmaticStreamSerializationAllowed = 1;
+    cfg.attrs = attr;
+    cfg.numAttrs = pdl_ ? 1 : 0;
+    cudaError_t e = cudaLaunchKernelEx(&cfg, kernel, static_cast<Params>(args)...);
+    if (e != cudaSuccess) {
+      setError(std::string("CUDA error launching a kernel: ") + cudaGetErrorString(e));
+    }
+  }
   /// One decode step: a single launch (append, splits, merge); a prefill:
   /// the append, the splits, then attention's merge kernel (by the caller).
   template <typename T>
@@ -1366,13 +1847,15 @@ private:
                        const float *v, int64_t n, int64_t heads,
                        int64_t kvHeads, int64_t headDim, int64_t splits,
                        int64_t chunk, float *out) {
-    const size_t smem = sizeof(float) * static_cast<size_t>(chunk + headDim);
+    // Scores, the query, then the value sums of attnSplitKernel.
+    const size_t smem =
+        sizeof(float) * static_cast<size_t>(chunk + headDim + 4 * kAttnThreads);
     const dim3 grid(static_cast<unsigned>(heads), static_cast<unsigned>(splits),
                     static_cast<unsigned>(n));
     if (n == 1) {
-      attnSplitKernel<T, true><<<grid, kAttnThreads, smem, stream_>>>(
-          q, kc, vc, heads, kvHeads, headDim, ctx_, &dstep_->pos, splits, chunk,
-          partial_, k, v, counters_, out);
+      launch(attnSplitKernel<T, true>, grid, kAttnThreads, smem, q, kc, vc, heads,
+             kvHeads, headDim, ctx_, &dstep_->pos, splits, chunk, partial_, k, v,
+             counters_, out);
       return;
     }
     appendKvKernel<T><<<gridFor(n * kvHeads * headDim, 256), 256, 0, stream_>>>(
@@ -1399,6 +1882,13 @@ private:
   PendingLinear pendLinear_;
   PendingRope pendRope_;
   bool fusing_ = false; // inside forward(), unless LLMC_CUDA_FUSE=0
+  bool pdl_ = false;     // programmatic dependent launch (see launch())
+  // The matrix-vector grid: no more blocks than the card holds at once
+  // (LLMC_CUDA_GEMV_GRID=full: a block per 16 or 32 rows).
+  bool residentGrid_ = !(std::getenv("LLMC_CUDA_GEMV_GRID") &&
+                         std::strcmp(std::getenv("LLMC_CUDA_GEMV_GRID"), "full") == 0);
+  std::map<std::tuple<const void *, unsigned, size_t>, int> blocksPerSm_;
+  int64_t smCount_ = 1;
   bool fuseEnabled_ = !(std::getenv("LLMC_CUDA_FUSE") &&
                         std::strcmp(std::getenv("LLMC_CUDA_FUSE"), "0") == 0);
   int *counters_ = nullptr; // per head: blocks of a decode attention done
@@ -1417,19 +1907,17 @@ private:
       error_ = "CUDA error launching " + what + ": " + cudaGetErrorString(e);
     }
     if (profile_) {
-      // LLMC_CUDA_PROFILE: every call eager and waited for, timed by name.
-      cudaStreamSynchronize(stream_);
-      double now = seconds();
-      Timing &t = timings_[what];
-      t.calls += 1;
-      t.seconds += now - last_;
-      last_ = now;
+      mark(what);
     }
   }
-  static double seconds() {
-    return std::chrono::duration<double>(
-               std::chrono::steady_clock::now().time_since_epoch())
-        .count();
+  /// LLMC_CUDA_PROFILE: an event after each launch, named by it ("": the
+  /// start of a forward call or argmax, which is not a kernel's time).
+  void mark(const std::string &what) {
+    cudaEvent_t ev = nullptr;
+    if (cudaEventCreate(&ev) == cudaSuccess) {
+      cudaEventRecord(ev, stream_);
+      marks_.push_back({what, ev});
+    }
   }
   struct Timing {
     long calls = 0;
@@ -1474,7 +1962,7 @@ private:
                     const void *bias, int32_t biasFormat, const Outs &o);
   bool profile_ = std::getenv("LLMC_CUDA_PROFILE") != nullptr;
   std::map<std::string, Timing> timings_;
-  double last_ = 0;
+  std::vector<std::pair<std::string, cudaEvent_t>> marks_;
 };
 
 bool CudaSession::cublasLinear(const float *x, int64_t n, int64_t in,
@@ -1542,33 +2030,56 @@ void CudaSession::gemv(const PendingLinear &l) {
              "the matrix-vector kernel's shared memory");
     return;
   }
-  constexpr int R = 4; // weight rows per warp
-  // One block per kGemvWarps * R rows. (A grid capped at the blocks the
-  // card holds at once, each looping over rows, showed no large gain in a
-  // run of its own: docs/PERFORMANCE.md.)
-  const unsigned blocks =
-      static_cast<unsigned>((l.out + kGemvWarps * R - 1) / (kGemvWarps * R));
+  // One warp group (4 rows) per warp. Blocks of 8 warps share the staged
+  // row over 32 rows where that still leaves two blocks per SM; smaller
+  // products take blocks of 4 warps, for more blocks.
+  const int64_t groups = gemvGroups(l.out, l.fuse);
+  const int warps = groups >= int64_t(kGemvMaxWarps) * 2 * smCount_ ? kGemvMaxWarps : 4;
+  const unsigned blocks = static_cast<unsigned>((groups + warps - 1) / warps);
+  const unsigned threads = static_cast<unsigned>(warps * 32);
   const auto *wq = static_cast<const uint8_t *>(l.w);
+  // No more blocks than the card holds at once, each looping over its
+  // groups (and staging the row once): measured 0-5% faster than a block
+  // per group set on an H100 (docs/PERFORMANCE.md).
+  auto go = [&](auto kernel, auto... args) {
+    unsigned grid = blocks;
+    if (residentGrid_) {
+      // Asked once per kernel, block size and shared memory (eager calls
+      // would otherwise pay for the query every launch).
+      const auto key = std::make_tuple(reinterpret_cast<const void *>(kernel),
+                                       threads, smem);
+      auto it = blocksPerSm_.find(key);
+      if (it == blocksPerSm_.end()) {
+        int perSm = 0;
+        cudaOccupancyMaxActiveBlocksPerMultiprocessor(&perSm, kernel,
+                                                      static_cast<int>(threads), smem);
+        it = blocksPerSm_.emplace(key, std::max(perSm, 1)).first;
+      }
+      grid = std::min<unsigned>(blocks, static_cast<unsigned>(it->second * smCount_));
+    }
+    launch(kernel, dim3(grid), threads, smem, args...);
+  };
   switch (l.format) {
   case LLMC_FORMAT_Q4:
-    gemvQuantKernel<LLMC_FORMAT_Q4, R><<<blocks, kGemvThreads, smem, stream_>>>(
-        wq, l.in, l.group, l.asym, l.out, l.x, l.bias, l.biasFormat, l.o, l.fuse);
+    go(l.asym ? gemvQuantKernel<LLMC_FORMAT_Q4, true>
+              : gemvQuantKernel<LLMC_FORMAT_Q4, false>,
+       wq, l.in, l.group, l.out, l.x, l.bias, l.biasFormat, l.o, l.fuse);
     break;
   case LLMC_FORMAT_Q8:
-    gemvQuantKernel<LLMC_FORMAT_Q8, R><<<blocks, kGemvThreads, smem, stream_>>>(
-        wq, l.in, l.group, l.asym, l.out, l.x, l.bias, l.biasFormat, l.o, l.fuse);
+    go(gemvQuantKernel<LLMC_FORMAT_Q8, false>, wq, l.in, l.group, l.out, l.x,
+       l.bias, l.biasFormat, l.o, l.fuse);
     break;
   case LLMC_FORMAT_F32:
-    gemvFloatKernel<LLMC_FORMAT_F32, R><<<blocks, kGemvThreads, smem, stream_>>>(
-        l.w, l.in, l.out, l.x, l.bias, l.biasFormat, l.o, l.fuse);
+    go(gemvFloatKernel<LLMC_FORMAT_F32>, l.w, l.in, l.out, l.x, l.bias,
+       l.biasFormat, l.o, l.fuse);
     break;
   case LLMC_FORMAT_F16:
-    gemvFloatKernel<LLMC_FORMAT_F16, R><<<blocks, kGemvThreads, smem, stream_>>>(
-        l.w, l.in, l.out, l.x, l.bias, l.biasFormat, l.o, l.fuse);
+    go(gemvFloatKernel<LLMC_FORMAT_F16>, l.w, l.in, l.out, l.x, l.bias,
+       l.biasFormat, l.o, l.fuse);
     break;
   default:
-    gemvFloatKernel<LLMC_FORMAT_BF16, R><<<blocks, kGemvThreads, smem, stream_>>>(
-        l.w, l.in, l.out, l.x, l.bias, l.biasFormat, l.o, l.fuse);
+    go(gemvFloatKernel<LLMC_FORMAT_BF16>, l.w, l.in, l.out, l.x, l.bias,
+       l.biasFormat, l.o, l.fuse);
     break;
   }
   if (profile_) {
@@ -1577,7 +2088,8 @@ void CudaSession::gemv(const PendingLinear &l) {
                kFormatNames[l.format < 0 || l.format > 4 ? 0 : l.format] +
                (l.group ? " g" + std::to_string(l.group) : "") + " " +
                std::to_string(l.out) + "x" + std::to_string(l.in) +
-               (l.fuse.normW ? " +norm" : "") + (l.fuse.resid ? " +add" : ""));
+               (l.fuse.normW ? " +norm" : "") + (l.fuse.resid ? " +add" : "") +
+               (l.fuse.swiglu ? " +swiglu" : "") + (l.fuse.ropeRows ? " +rope" : ""));
   } else {
     noteLaunch("gemv");
   }
@@ -1639,6 +2151,17 @@ bool CudaSession::init(const gpu::SessionSpec &spec, std::string &error) {
   }
   name_ = std::string("cuda:0 (") + prop.name + ", sm_" +
           std::to_string(prop.major * 10 + prop.minor) + ")";
+  smCount_ = prop.multiProcessorCount;
+  // Programmatic dependent launch needs sm_90 code (its wait instruction):
+  // not the sm_80 code JIT-compiled for a newer card.
+  const char *pdl = std::getenv("LLMC_CUDA_PDL");
+  cudaFuncAttributes fa{};
+  pdl_ = prop.major >= 9 && !(pdl && std::strcmp(pdl, "0") == 0) &&
+         cudaFuncGetAttributes(&fa, reinterpret_cast<const void *>(
+                                        gemvQuantKernel<LLMC_FORMAT_Q4, false>)) ==
+             cudaSuccess &&
+         fa.binaryVersion >= 90;
+  cudaGetLastError();
   if (prop.major < 8) {
     error = name_ + ": the CUDA kernels need compute capability 8.0 or newer";
     return false;
@@ -1658,11 +2181,12 @@ bool CudaSession::init(const gpu::SessionSpec &spec, std::string &error) {
     return cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                 static_cast<int>(dyn)) == cudaSuccess;
   };
-  if (!allow(reinterpret_cast<const void *>(gemvQuantKernel<LLMC_FORMAT_Q4, 4>)) ||
-      !allow(reinterpret_cast<const void *>(gemvQuantKernel<LLMC_FORMAT_Q8, 4>)) ||
-      !allow(reinterpret_cast<const void *>(gemvFloatKernel<LLMC_FORMAT_F32, 4>)) ||
-      !allow(reinterpret_cast<const void *>(gemvFloatKernel<LLMC_FORMAT_F16, 4>)) ||
-      !allow(reinterpret_cast<const void *>(gemvFloatKernel<LLMC_FORMAT_BF16, 4>))) {
+  if (!allow(reinterpret_cast<const void *>(gemvQuantKernel<LLMC_FORMAT_Q4, false>)) ||
+      !allow(reinterpret_cast<const void *>(gemvQuantKernel<LLMC_FORMAT_Q4, true>)) ||
+      !allow(reinterpret_cast<const void *>(gemvQuantKernel<LLMC_FORMAT_Q8, false>)) ||
+      !allow(reinterpret_cast<const void *>(gemvFloatKernel<LLMC_FORMAT_F32>)) ||
+      !allow(reinterpret_cast<const void *>(gemvFloatKernel<LLMC_FORMAT_F16>)) ||
+      !allow(reinterpret_cast<const void *>(gemvFloatKernel<LLMC_FORMAT_BF16>))) {
     error = name_ + ": cannot configure the matrix-vector kernels' shared "
                     "memory: " + cudaGetErrorString(cudaGetLastError());
     return false;
@@ -1814,8 +2338,7 @@ bool CudaSession::forward(llmc_exec *exec, const int32_t *tokens, int64_t n,
     fusing_ = false;
   };
   if (profile_) {
-    cudaStreamSynchronize(stream_);
-    last_ = seconds();
+    mark("");
   }
   if (n == 1 && rows == 1 && decodeWarm_ && !profile_) {
     if (!graphExec_) {

@@ -208,6 +208,9 @@ TEST(CudaKernels, LinearMatchesCpu) {
       {LLMC_FORMAT_Q4, 32, false, 1, 172, 65, 2e-3},
       {LLMC_FORMAT_Q4, 128, false, 1, 384, 130, 2e-3},
       {LLMC_FORMAT_Q4, 64, true, 1, 200, 41, 2e-3},
+      // Enough rows for the 8-warp blocks (on an H100).
+      {LLMC_FORMAT_Q4, 128, false, 1, 256, 9001, 2e-3},
+      {LLMC_FORMAT_F16, 0, false, 1, 136, 9001, 1e-5},
       // Several rows: f32 tiles for f32 weights, else cuBLAS or the f16
       // tensor-core tiles.
       {LLMC_FORMAT_F32, 0, false, 3, 100, 37, 1e-5},
@@ -312,11 +315,14 @@ TEST(CudaKernels, EmbeddingNormRopeElementwiseMatchCpu) {
 
 TEST(CudaKernels, AttentionMatchesCpu) {
   REQUIRE_GPU();
-  // GQA: 6 query heads over 2 KV heads, head_dim 40; a 300-token prefill
-  // (two attention splits), then decode steps; f32 and f16 caches.
-  const int64_t heads = 6, kvh = 2, hd = 40, ctx = 600;
-  for (bool half : {false, true}) {
-    SCOPED_TRACE(half ? "f16 cache" : "f32 cache");
+  // GQA: 6 query heads over 2 KV heads, head_dim 40 (the kernels' general
+  // loops) and 64 (their vector loops); a 120-token prefill, then decode
+  // steps; f32 and f16 caches.
+  const int64_t heads = 6, kvh = 2, ctx = 600;
+  for (auto [half, hd] : {std::pair{false, int64_t(40)}, std::pair{true, int64_t(40)},
+                          std::pair{false, int64_t(64)}, std::pair{true, int64_t(64)}}) {
+    SCOPED_TRACE(std::string(half ? "f16 cache" : "f32 cache") + ", head_dim " +
+                 std::to_string(hd));
     std::vector<llmc_cache_layer> cache = {{kvh, hd}, {kvh, hd}};
     Pair p({}, cache, ctx, heads, half);
     ASSERT_TRUE(p.gpu);
@@ -345,13 +351,14 @@ namespace {
 
 // A small program in the shape of a decoder layer, called the way compiled
 // code calls the kernels, so that the GPU session's fusions (norm into the
-// matrix-vector prologue, the residual add into its epilogue, q and k RoPE in
-// one launch), its fused decode attention and its captured decode graph all
-// run: the logits must match the CPU's.
+// matrix-vector prologue; the residual add, SwiGLU and RoPE into its
+// epilogue, the rotated q landing on the norm's output and the rotated k on
+// the plain q, as compiled programs place them), its fused decode attention
+// and its captured decode graph all run: the logits must match the CPU's.
 constexpr int64_t kD = 96, kV = 40, kHalfD = kD / 2, kMaxTok = 8;
 
 struct Buf {
-  float *x, *h, *y, *r, *h2, *q, *k, *z, *att;
+  float *x, *h, *y, *r, *h2, *q, *k, *z, *att, *g, *u;
 };
 Buf buffers(void *arena, int64_t n) {
   float *a = static_cast<float *>(arena);
@@ -365,6 +372,8 @@ Buf buffers(void *arena, int64_t n) {
   b.k = b.q + n * kHalfD;
   b.z = b.k + n * kHalfD;
   b.att = b.z + n * kHalfD;
+  b.g = b.att + n * kHalfD;
+  b.u = b.g + n * kHalfD;
   return b;
 }
 
@@ -381,12 +390,17 @@ void layerForward(llmc_exec *e, const void *const *w, void *arena,
   float *ys[2] = {b.q, b.k};
   llmc_k_linear_split(e, b.h2, n, kD, w[4], LLMC_FORMAT_F16, 0, 0, kD, nullptr,
                       0, 2, widths, ys);
-  llmc_k_rope(e, b.q, b.q, n, 2, 24, 10000.0f, start);
-  llmc_k_rope(e, b.k, b.k, n, 2, 24, 10000.0f, start);
+  llmc_k_rope(e, b.q, b.h2, n, 2, 24, 10000.0f, start);
+  llmc_k_rope(e, b.k, b.q, n, 2, 24, 10000.0f, start);
   // GQA attention: 2 query heads over 1 KV head of 24 (keys and values are
-  // the first n x 24 floats of the k buffer).
-  llmc_k_attention(e, 0, b.q, b.k, b.k, n, start, 2, 1, 24, b.att);
-  llmc_k_elementwise(e, LLMC_EW_SWIGLU, b.att, b.k, b.z, n * kHalfD);
+  // the first n x 24 floats of the rotated k).
+  llmc_k_attention(e, 0, b.h2, b.q, b.q, n, start, 2, 1, 24, b.att);
+  // Gate and up in one product, then SwiGLU.
+  float *gu[2] = {b.g, b.u};
+  int64_t halves[2] = {kHalfD, kHalfD};
+  llmc_k_linear_split(e, b.att, n, kHalfD, w[6], LLMC_FORMAT_Q4, 32, 0, kD,
+                      nullptr, 0, 2, halves, gu);
+  llmc_k_elementwise(e, LLMC_EW_SWIGLU, b.g, b.u, b.z, n * kHalfD);
   llmc_k_linear(e, b.z + (n - rows) * kHalfD, rows, kHalfD, w[5], LLMC_FORMAT_Q4,
                 64, 1, kV, nullptr, 0, logits);
 }
@@ -402,7 +416,8 @@ TEST(CudaKernels, FusedDecodeStepsMatchCpu) {
                             makeWeight(LLMC_FORMAT_Q4, 32, false, kD, kD, 33),
                             n2,
                             makeWeight(LLMC_FORMAT_F16, 0, false, kD, kD, 34),
-                            makeWeight(LLMC_FORMAT_Q4, 64, true, kV, kHalfD, 35)};
+                            makeWeight(LLMC_FORMAT_Q4, 64, true, kV, kHalfD, 35),
+                            makeWeight(LLMC_FORMAT_Q4, 32, false, kD, kHalfD, 36)};
   for (Weight &w : ws) {
     // Norm weights near 1, as trained models have them.
     if (w.shape.size() == 1) {
@@ -414,7 +429,7 @@ TEST(CudaKernels, FusedDecodeStepsMatchCpu) {
   }
   llmc_program prog = emptyProgram();
   prog.forward = layerForward;
-  prog.arena_bytes = static_cast<uint64_t>(kMaxTok * (kD * 5 + kHalfD * 4) * 4);
+  prog.arena_bytes = static_cast<uint64_t>(kMaxTok * (kD * 5 + kHalfD * 6) * 4);
   prog.max_tokens = kMaxTok;
   Pair p(ws, {{1, 24}}, 64, 2, /*half=*/false, &prog, kV);
   ASSERT_TRUE(p.gpu);
