@@ -37,9 +37,20 @@ def say(line=""):
     REPORT.append(line)
 
 
-def run(cmd, timeout=300, check=False):
+HUNG = []
+
+
+def run(cmd, timeout=150, check=False, env=None):
+    """Runs cmd; a command that outruns its timeout counts as failed (and
+    is reported), so that one hang cannot eat the GPU session."""
     t = time.time()
-    p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    try:
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
+                           env=env)
+    except subprocess.TimeoutExpired:
+        print("  [timed out after %ds] %s" % (timeout, " ".join(cmd)), flush=True)
+        HUNG.append(" ".join(cmd))
+        return subprocess.CompletedProcess(cmd, 124, "", "timed out")
     if p.returncode != 0:
         print("  [rc %d in %.1fs] %s\n%s" % (p.returncode, time.time() - t,
                                              " ".join(cmd), p.stderr[-2000:]),
@@ -88,17 +99,23 @@ def stories():
 def kernels():
     say("## (b) CUDA kernels against the CPU kernels")
     say("")
-    r = run([exe("cuda-tests")], timeout=300)
-    lines = [l for l in r.stdout.splitlines()
-             if l.startswith("[  PASSED") or l.startswith("[  FAILED") or
-             l.startswith("[  SKIPPED") or "Failure" in l or "Expected" in l or
-             "Which is" in l or "relErr" in l or "Trace" in l or "format" in l]
-    say("```")
-    for l in lines[:60]:
-        say(l)
-    say("```")
-    say("")
-    return r.returncode == 0
+    r = run([exe("cuda-tests")], timeout=180)
+    # The matrix-vector kernels' other grid (a block per group set).
+    e = dict(os.environ)
+    e["LLMC_CUDA_GEMV_GRID"] = "full"
+    r2 = run([exe("cuda-tests")], timeout=180, env=e)
+    for label, p in [("default", r), ("LLMC_CUDA_GEMV_GRID=full", r2)]:
+        lines = [l for l in p.stdout.splitlines()
+                 if l.startswith("[  PASSED") or l.startswith("[  FAILED") or
+                 l.startswith("[  SKIPPED") or "Failure" in l or "Expected" in l or
+                 "Which is" in l or "relErr" in l or "Trace" in l or "format" in l]
+        say("%s:" % label)
+        say("```")
+        for l in lines[:60]:
+            say(l)
+        say("```")
+        say("")
+    return r.returncode == 0 and r2.returncode == 0
 
 
 def refbench():
@@ -149,46 +166,44 @@ def speed(rb):
                     b["read_gbs"], b.get("read_gbs_median", 0), b.get("d2d_gbs", 0),
                     b.get("device", "?")))
             say("")
-    say("| shape | format | weight bytes read per token | decode tok/s (128 after 128) | decode GB/s | % of read bandwidth | decode tok/s, LLMC_CUDA_FUSE=0 | prefill 512 tok/s (cuBLAS) | prefill 512 tok/s (built-in kernel) |")
-    say("|---|---|---|---|---|---|---|---|---|")
+    say("| shape | format | weight bytes read per token | decode tok/s (128 after 128) | decode GB/s | % of read bandwidth | decode tok/s, LLMC_CUDA_PDL=0 | decode tok/s, LLMC_CUDA_GEMV_GRID=full | decode tok/s, LLMC_CUDA_FUSE=0 | prefill 512 tok/s (cuBLAS) | prefill 512 tok/s (built-in kernel) |")
+    say("|---|---|---|---|---|---|---|---|---|---|---|")
     reps = "2" if QUICK else "3"
     for shape in ["tinyllama-1.1b", "llama2-7b"]:
         if rb:
             c = jsonline(run([rb] + SHAPES[shape] + ["--label", shape]))
             if c:
-                say("| %s | cuBLAS f16 GEMV only (reference) | %.2f GB | %.1f | %.0f | %s | | | |" % (
+                say("| %s | cuBLAS f16 GEMV only (reference) | %.2f GB | %.1f | %.0f | %s | | | | | |" % (
                     shape, c["weight_bytes"] / 1e9, c["tokens_per_s"], c["gbs"],
                     "%.0f%%" % (100 * c["gbs"] / bw) if bw else "?"))
         for fmt, label in FORMATS:
             name = exe("%s-%s" % (shape, fmt))
             if not os.path.exists(name):
                 continue
-            d = jsonline(run([name, "--bench", "--bench-prefill", "128",
-                              "--bench-decode", "128", "--bench-reps", reps,
-                              "--ctx", "1024", "--json"], timeout=600))
-            p = jsonline(run([name, "--bench", "--bench-prefill", "512",
-                              "--bench-decode", "0", "--bench-reps", reps,
-                              "--ctx", "1024", "--json"], timeout=600))
-            nofuse = dict(os.environ)
-            nofuse["LLMC_CUDA_FUSE"] = "0"
-            u = jsonline(subprocess.run(
-                [name, "--bench", "--bench-prefill", "128", "--bench-decode", "128",
-                 "--bench-reps", reps, "--ctx", "1024", "--json"],
-                capture_output=True, text=True, timeout=600, env=nofuse))
-            env = dict(os.environ)
-            env["LLMC_CUBLAS"] = "0"
-            q = subprocess.run([name, "--bench", "--bench-prefill", "512",
-                                "--bench-decode", "0", "--bench-reps", reps,
-                                "--ctx", "1024", "--json"], capture_output=True,
-                               text=True, timeout=600, env=env)
-            q = jsonline(q)
+            decode = [name, "--bench", "--bench-prefill", "128", "--bench-decode",
+                      "128", "--bench-reps", reps, "--ctx", "1024", "--json"]
+            prefill = [name, "--bench", "--bench-prefill", "512", "--bench-decode",
+                       "0", "--bench-reps", reps, "--ctx", "1024", "--json"]
+
+            def env(**kw):
+                e = dict(os.environ)
+                e.update(kw)
+                return e
+            d = jsonline(run(decode))
+            p = jsonline(run(prefill))
+            n = jsonline(run(decode, env=env(LLMC_CUDA_PDL="0")))
+            r = jsonline(run(decode, env=env(LLMC_CUDA_GEMV_GRID="full")))
+            u = jsonline(run(decode, env=env(LLMC_CUDA_FUSE="0")))
+            q = jsonline(run(prefill, env=env(LLMC_CUBLAS="0")))
             if not d:
-                say("| %s | %s | failed | | | | | | |" % (shape, label))
+                say("| %s | %s | failed | | | | | | | | |" % (shape, label))
                 continue
             gbs = d["decode_gb_s"]
-            say("| %s | %s | %.2f GB | %.1f | %.0f | %s | %s | %s | %s |" % (
+            say("| %s | %s | %.2f GB | %.1f | %.0f | %s | %s | %s | %s | %s | %s |" % (
                 shape, label, d["bytes_per_token"] / 1e9, d["decode_tok_s"], gbs,
                 "%.0f%%" % (100 * gbs / bw) if bw else "?",
+                "%.1f" % n["decode_tok_s"] if n else "failed",
+                "%.1f" % r["decode_tok_s"] if r else "failed",
                 "%.1f" % u["decode_tok_s"] if u else "failed",
                 "%.0f" % p["prefill_tok_s"] if p else "failed",
                 "%.0f" % q["prefill_tok_s"] if q else "failed"))
@@ -198,9 +213,8 @@ def speed(rb):
 def logits(name, ids, dev, env=None):
     e = dict(os.environ)
     e.update(env or {})
-    p = subprocess.run([exe(name), "--device", dev, "--prompt-ids", ids,
-                        "--logits", "--kv-cache", "f32", "--ctx", "64"],
-                       capture_output=True, text=True, timeout=600, env=e)
+    p = run([exe(name), "--device", dev, "--prompt-ids", ids,
+             "--logits", "--kv-cache", "f32", "--ctx", "64"], env=e)
     return [[float(v) for v in l.split()] for l in p.stdout.splitlines() if l.strip()]
 
 
@@ -232,17 +246,16 @@ def real_shapes():
 
 
 def profile():
-    say("## Where a decode step's time goes (LLMC_CUDA_PROFILE=1: every kernel eager and waited for)")
+    say("## Where a decode step's time goes (LLMC_CUDA_PROFILE=1: every kernel eager, timed by CUDA events)")
     say("")
     for name in ["tinyllama-1.1b-q4", "llama2-7b-q4", "llama2-7b-f16"]:
         if not os.path.exists(exe(name)):
             continue
         e = dict(os.environ)
         e["LLMC_CUDA_PROFILE"] = "1"
-        p = subprocess.run([exe(name), "--bench", "--bench-prefill", "1",
-                            "--bench-decode", "32", "--bench-reps", "1",
-                            "--ctx", "1024"], capture_output=True, text=True,
-                           timeout=600, env=e)
+        p = run([exe(name), "--bench", "--bench-prefill", "1",
+                 "--bench-decode", "32", "--bench-reps", "1", "--ctx", "1024"],
+                env=e)
         say("%s (1-token prompt, 32 decode steps):" % name)
         say("```")
         for l in p.stderr.splitlines()[:24]:
@@ -265,6 +278,8 @@ def main():
     real_shapes()
     if not QUICK:
         profile()
+    if HUNG:
+        say("Timed out: " + "; ".join(HUNG))
     say("Total time: %.0f s." % (time.time() - T0))
     out = os.environ.get("OUT")
     if out:
