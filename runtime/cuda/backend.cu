@@ -496,6 +496,19 @@ __device__ __forceinline__ float normScale(const float *x, int64_t cols, const F
   return scale;
 }
 
+/// Ends a matrix-vector prologue: the block's sum of squares (this
+/// thread's share ss) after the barrier that publishes the staged row, and
+/// normScale of it.
+__device__ __forceinline__ float endPrologue(float ss, const float *x, int64_t cols,
+                                             const Fuse &f, float *red) {
+  ss = warpSum(ss);
+  if (threadIdx.x % 32 == 0) {
+    red[threadIdx.x / 32] = ss;
+  }
+  __syncthreads();
+  return normScale(x, cols, f, red);
+}
+
 /// One activation row times block-quantized rows: the row quantized to
 /// int8 blocks of 32 in shared memory (as the CPU kernels quantize it,
 /// eight elements a thread), dp4a sums.
@@ -592,12 +605,7 @@ __global__ void __launch_bounds__(kGemvMaxWarps * 32, 2)
       }
     }
   }
-  ss = warpSum(ss);
-  if (lane == 0) {
-    red[warp] = ss;
-  }
-  __syncthreads();
-  const float scale = normScale(x, cols, fuse, red);
+  const float scale = endPrologue(ss, x, cols, fuse, red);
   bool loaded = true;
   for (; g < groups; g += int64_t(gridDim.x) * warps) {
     if (!loaded) {
@@ -726,12 +734,7 @@ __global__ void __launch_bounds__(kGemvMaxWarps * 32, 2)
       xs[c + k] = v[k];
     }
   }
-  ss = warpSum(ss);
-  if (lane == 0) {
-    red[warp] = ss;
-  }
-  __syncthreads();
-  const float scale = normScale(x, cols, fuse, red);
+  const float scale = endPrologue(ss, x, cols, fuse, red);
   bool loaded = true;
   for (; g < groups; g += int64_t(gridDim.x) * warps) {
     if (!loaded) {
