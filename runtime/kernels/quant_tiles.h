@@ -321,60 +321,97 @@ void dotX8Avx2(const uint8_t *w, const ActBlock *a, int64_t nb, int m, int64_t g
 /// How far ahead of its loads each stream of dotX8StreamsAvx2 prefetches.
 constexpr size_t kX8StreamAhead = 2048;
 
+/// One sub-block of one stream of dotX8StreamsAvx2: the two row-pair sums
+/// of its 8 rows against x (and the prefetch of what the stream reads next).
+template <class Dot, bool Q8>
+inline void x8StreamSums(const uint8_t *q, const ActBlock &x, size_t bytes,
+                         __m256i &sumA, __m256i &sumB) {
+  for (size_t line = 0; line < bytes; line += 64) {
+    _mm_prefetch(reinterpret_cast<const char *>(q) + kX8StreamAhead + line, _MM_HINT_T0);
+  }
+  sumA = _mm256_setzero_si256();
+  sumB = sumA;
+  if constexpr (Q8) {
+    for (int h = 0; h < 4; ++h) {
+      const __m256i xb = broadcast8x4(x.q + 8 * h);
+      const __m256i wa = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(q + 64 * h));
+      const __m256i wb = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(q + 64 * h + 32));
+      sumA = _mm256_add_epi32(sumA, Dot::sum(_mm256_sign_epi8(wa, wa), _mm256_sign_epi8(xb, wa)));
+      sumB = _mm256_add_epi32(sumB, Dot::sum(_mm256_sign_epi8(wb, wb), _mm256_sign_epi8(xb, wb)));
+    }
+  } else {
+    __m256i nib[8];
+    unpackX8Q4(q, nib);
+    sumsX8Q4(nib, x.q, sumA, sumB);
+  }
+}
+
 /// Decode with 256-bit registers: S interleaved groups, each its own
-/// stream, against one activation row, at the same sub-block in lockstep
-/// (the activation's broadcasts made once for all S). q4's 8·Σx comes off
-/// inside the loop, half on each lane of a row's pair (q8 needs none: its
-/// products are |w| against sign-adjusted x).
+/// stream, against one activation row. q4's 8·Σx comes off inside the
+/// loop, half on each lane of a row's pair (q8 needs none: its products are
+/// |w| against sign-adjusted x). The S streams' accumulators do not fit in
+/// the 16 registers:
+/// - groups of one sub-block (g32) take the streams at the same sub-block
+///   in lockstep, the scales of all S loaded first;
+/// - longer groups (g128) take a chunk (one group of every row) of each
+///   stream in turn: its sub-blocks sum in registers and meet the scales
+///   and the accumulators once. TinyLlama q4 g128 decode on the Zen 3
+///   (docs/PERFORMANCE.md): 25% faster at 2 threads, within the noise at 1;
+///   the same order was slower for g32 in one run, so g32 keeps lockstep.
 template <class Dot, bool Q8, int S>
 void dotX8StreamsAvx2(const uint8_t *const *w, const ActBlock *a, int64_t nb,
                       int64_t group, float *out) {
   const int64_t sub = group / kQuantSubBlock;
   const size_t piece = Q8 ? kQuantSubBlock : kQuantSubBlock / 2;
-  const size_t chunkBytes = kInterleaveRows * (2 + sub * piece);
+  const size_t bytes = kInterleaveRows * piece; // a sub-block of a stream
+  const size_t chunkBytes = kInterleaveRows * 2 + sub * bytes;
   const __m256i pairsA = _mm256_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3);
   const __m256i pairsB = _mm256_setr_epi32(4, 4, 5, 5, 6, 6, 7, 7);
-  __m256 accA[S], accB[S], dA[S], dB[S];
+  __m256 accA[S], accB[S];
   for (int g = 0; g < S; ++g) {
-    accA[g] = accB[g] = dA[g] = dB[g] = _mm256_setzero_ps();
+    accA[g] = accB[g] = _mm256_setzero_ps();
   }
-  size_t chunk = 0; // byte offset of the current chunk in every group
-  for (int64_t b = 0, s = 0; b < nb; ++b, s = s + 1 == sub ? 0 : s + 1) {
-    if (s == 0) {
-      chunk = b == 0 ? 0 : chunk + chunkBytes;
+  auto offset = [&](const ActBlock &x) {
+    return _mm256_set1_ps(Q8 ? 0.0f : 4.0f * x.sum);
+  };
+  if (sub == 1) {
+    __m256 dA[S], dB[S];
+    for (int64_t b = 0; b < nb; ++b) {
+      const size_t chunk = b * chunkBytes;
       for (int g = 0; g < S; ++g) {
         const __m256 d8 =
             _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i *>(w[g] + chunk)));
         dA[g] = _mm256_permutevar8x32_ps(d8, pairsA);
         dB[g] = _mm256_permutevar8x32_ps(d8, pairsB);
       }
+      const ActBlock &x = a[b];
+      const __m256 xd = _mm256_set1_ps(x.d), xoff = offset(x);
+      for (int g = 0; g < S; ++g) {
+        __m256i sumA, sumB;
+        x8StreamSums<Dot, Q8>(w[g] + chunk + 2 * kInterleaveRows, x, bytes, sumA, sumB);
+        accA[g] = _mm256_fmadd_ps(dA[g], _mm256_fmsub_ps(_mm256_cvtepi32_ps(sumA), xd, xoff), accA[g]);
+        accB[g] = _mm256_fmadd_ps(dB[g], _mm256_fmsub_ps(_mm256_cvtepi32_ps(sumB), xd, xoff), accB[g]);
+      }
     }
-    const ActBlock &x = a[b];
-    const __m256 xd = _mm256_set1_ps(x.d);
-    const __m256 xoff = _mm256_set1_ps(Q8 ? 0.0f : 4.0f * x.sum);
-    const size_t at = chunk + 2 * kInterleaveRows + s * kInterleaveRows * piece;
-    for (int g = 0; g < S; ++g) {
-      const uint8_t *q = w[g] + at;
-      for (size_t line = 0; line < kInterleaveRows * piece; line += 64) {
-        _mm_prefetch(reinterpret_cast<const char *>(q) + kX8StreamAhead + line, _MM_HINT_T0);
-      }
-      __m256i sumA = _mm256_setzero_si256(), sumB = sumA;
-      if constexpr (Q8) {
-        for (int h = 0; h < 4; ++h) {
-          const __m256i xb = broadcast8x4(x.q + 8 * h);
-          const __m256i wa = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(q + 64 * h));
-          const __m256i wb =
-              _mm256_loadu_si256(reinterpret_cast<const __m256i *>(q + 64 * h + 32));
-          sumA = _mm256_add_epi32(sumA, Dot::sum(_mm256_sign_epi8(wa, wa), _mm256_sign_epi8(xb, wa)));
-          sumB = _mm256_add_epi32(sumB, Dot::sum(_mm256_sign_epi8(wb, wb), _mm256_sign_epi8(xb, wb)));
+  } else {
+    size_t chunk = 0; // byte offset of the current chunk in every group
+    for (int64_t b0 = 0; b0 < nb; b0 += sub, chunk += chunkBytes) {
+      for (int g = 0; g < S; ++g) {
+        __m256 tA = _mm256_setzero_ps(), tB = tA;
+        for (int64_t s = 0; s < sub; ++s) {
+          const ActBlock &x = a[b0 + s];
+          __m256i sumA, sumB;
+          x8StreamSums<Dot, Q8>(w[g] + chunk + 2 * kInterleaveRows + s * bytes, x, bytes,
+                                sumA, sumB);
+          const __m256 xd = _mm256_set1_ps(x.d), xoff = offset(x);
+          tA = _mm256_add_ps(tA, _mm256_fmsub_ps(_mm256_cvtepi32_ps(sumA), xd, xoff));
+          tB = _mm256_add_ps(tB, _mm256_fmsub_ps(_mm256_cvtepi32_ps(sumB), xd, xoff));
         }
-      } else {
-        __m256i nib[8];
-        unpackX8Q4(q, nib);
-        sumsX8Q4(nib, x.q, sumA, sumB);
+        const __m256 d8 =
+            _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i *>(w[g] + chunk)));
+        accA[g] = _mm256_fmadd_ps(_mm256_permutevar8x32_ps(d8, pairsA), tA, accA[g]);
+        accB[g] = _mm256_fmadd_ps(_mm256_permutevar8x32_ps(d8, pairsB), tB, accB[g]);
       }
-      accA[g] = _mm256_fmadd_ps(dA[g], _mm256_fmsub_ps(_mm256_cvtepi32_ps(sumA), xd, xoff), accA[g]);
-      accB[g] = _mm256_fmadd_ps(dB[g], _mm256_fmsub_ps(_mm256_cvtepi32_ps(sumB), xd, xoff), accB[g]);
     }
   }
   for (int g = 0; g < S; ++g) {
