@@ -80,6 +80,30 @@ __device__ inline float loadFloat(const void *p, int32_t format, int64_t i) {
   return __bfloat162float(static_cast<const __nv_bfloat16 *>(p)[i]);
 }
 
+/// Elements i..i+3 of an f32, f16 or bf16 tensor (16-byte aligned for
+/// f32, 8-byte for the others).
+__device__ inline float4 load4(const void *p, int32_t format, int64_t i) {
+  if (format == LLMC_FORMAT_F32) {
+    return *reinterpret_cast<const float4 *>(static_cast<const float *>(p) + i);
+  }
+  const uint2 raw = *reinterpret_cast<const uint2 *>(static_cast<const uint16_t *>(p) + i);
+  float2 a, b;
+  if (format == LLMC_FORMAT_F16) {
+    __half2 lo, hi;
+    memcpy(&lo, &raw.x, 4);
+    memcpy(&hi, &raw.y, 4);
+    a = __half22float2(lo);
+    b = __half22float2(hi);
+  } else {
+    __nv_bfloat162 lo, hi;
+    memcpy(&lo, &raw.x, 4);
+    memcpy(&hi, &raw.y, 4);
+    a = __bfloat1622float2(lo);
+    b = __bfloat1622float2(hi);
+  }
+  return make_float4(a.x, a.y, b.x, b.y);
+}
+
 /// Element (row, col) of a weight of any format with `cols` columns.
 __device__ inline float weightAt(const void *w, int32_t format, int32_t group,
                                  int32_t asym, int64_t cols, int64_t row,
@@ -443,30 +467,8 @@ __device__ __forceinline__ void stageNormed4(const float *x, int64_t c, int64_t 
   }
   const float4 v = *reinterpret_cast<const float4 *>(x + c);
   ss += v.x * v.x + v.y * v.y + v.z * v.z + v.w * v.w;
-  float4 w = make_float4(1.0f, 1.0f, 1.0f, 1.0f);
-  if (f.normW) {
-    if (f.normFormat == LLMC_FORMAT_F32) {
-      w = *reinterpret_cast<const float4 *>(static_cast<const float *>(f.normW) + c);
-    } else {
-      const uint2 raw =
-          *reinterpret_cast<const uint2 *>(static_cast<const uint16_t *>(f.normW) + c);
-      float2 a, b;
-      if (f.normFormat == LLMC_FORMAT_F16) {
-        __half2 lo, hi;
-        memcpy(&lo, &raw.x, 4);
-        memcpy(&hi, &raw.y, 4);
-        a = __half22float2(lo);
-        b = __half22float2(hi);
-      } else {
-        __nv_bfloat162 lo, hi;
-        memcpy(&lo, &raw.x, 4);
-        memcpy(&hi, &raw.y, 4);
-        a = __bfloat1622float2(lo);
-        b = __bfloat1622float2(hi);
-      }
-      w = make_float4(a.x, a.y, b.x, b.y);
-    }
-  }
+  const float4 w = f.normW ? load4(f.normW, f.normFormat, c)
+                           : make_float4(1.0f, 1.0f, 1.0f, 1.0f);
   out[0] = w.x * v.x;
   out[1] = w.y * v.y;
   out[2] = w.z * v.z;
@@ -993,19 +995,6 @@ __global__ void ropeKernel(const float *x1, float *y1, int64_t h1,
   }
 }
 
-/// Four consecutive cache elements (8- or 16-byte aligned).
-__device__ inline float4 load4(const float *p) {
-  return *reinterpret_cast<const float4 *>(p);
-}
-__device__ inline float4 load4(const __half *p) {
-  const uint2 raw = *reinterpret_cast<const uint2 *>(p);
-  __half2 lo, hi;
-  memcpy(&lo, &raw.x, 4);
-  memcpy(&hi, &raw.y, 4);
-  const float2 a = __half22float2(lo), b = __half22float2(hi);
-  return make_float4(a.x, a.y, b.x, b.y);
-}
-
 template <typename T> __device__ inline T toCache(float v);
 template <> __device__ inline float toCache<float>(float v) { return v; }
 template <> __device__ inline __half toCache<__half>(float v) {
@@ -1212,7 +1201,8 @@ __global__ void __launch_bounds__(kAttnThreads)
       float4 acc = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
 #pragma unroll 8
       for (int64_t t = slot; t < cached; t += slots) {
-        const float4 v = load4(vb + t * headDim + d4);
+        const float4 v =
+            load4(vb, sizeof(T) == 4 ? LLMC_FORMAT_F32 : LLMC_FORMAT_F16, t * headDim + d4);
         const float p = sc[t];
         acc.x += p * v.x;
         acc.y += p * v.y;
