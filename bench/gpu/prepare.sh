@@ -32,7 +32,7 @@ step "stories260K (f32, and q8 g32) for --target cuda"
 "$LLMC" compile "$SHARED/models/stories260K" --target cuda -o "$DIR/story" --quiet
 "$LLMC" compile "$SHARED/models/stories260K" --target cuda --q8 -o "$DIR/story-q8" --quiet
 cp "$SHARED/models/stories260K/golden.json" "$ROOT/test/e2e/golden.py" "$DIR/"
-cp "$BUILD/bin/cuda-tests" "$ROOT/bench/gpu/reference_bench.cu" "$DIR/"
+cp "$BUILD/bin/cuda-tests" "$ROOT/bench/gpu/reference_bench.cu" "$ROOT/bench/gpu/gemv_micro.cu" "$DIR/"
 
 for preset in ${LLMC_GPU_PRESETS:-tinyllama-1.1b llama2-7b}; do
   ck="$CKPTS/$preset"

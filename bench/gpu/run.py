@@ -2,7 +2,7 @@
 """The GPU check, part 2: runs on the machine with the GPU, over the folder
 bench/gpu/prepare.sh made, and prints one markdown report.
 
-    python3 bench/gpu/run.py DIR [--quick]
+    python3 bench/gpu/run.py DIR [--quick] [--eager-profile] [--micro]
 
 (a) stories260K on the GPU: the same greedy text as the CPU program of the
     same executable and as golden.json; logits of the golden prompt against
@@ -15,7 +15,11 @@ bench/gpu/prepare.sh made, and prints one markdown report.
     g128, with the fraction of the measured bandwidth reached, beside
     cuBLAS's f16 matrix-vector over the same shapes in the same run;
 (e) at real shapes, the GPU's logits against the CPU program's over the same
-    synthesized weights (one-token and eight-token prompts).
+    synthesized weights (one-token and eight-token prompts);
+then, unless --quick, where a decode step's time goes: each kernel's duration
+under Nsight Compute, when ncu is there (with --eager-profile also
+LLMC_CUDA_PROFILE's CUDA events); with --micro, bench/gpu/gemv_micro.cu (the
+matrix-vector kernel's design space, built here).
 Python's standard library only.
 """
 import json
@@ -26,6 +30,8 @@ import time
 
 DIR = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else ".")
 QUICK = "--quick" in sys.argv
+EAGER = "--eager-profile" in sys.argv
+MICRO = "--micro" in sys.argv
 WORK = "/tmp/llmc-gpu-check"
 os.makedirs(WORK, exist_ok=True)
 REPORT = []
@@ -100,11 +106,15 @@ def kernels():
     say("## (b) CUDA kernels against the CPU kernels")
     say("")
     r = run([exe("cuda-tests")], timeout=180)
-    # The matrix-vector kernels' other grid (a block per group set).
-    e = dict(os.environ)
-    e["LLMC_CUDA_GEMV_GRID"] = "full"
-    r2 = run([exe("cuda-tests")], timeout=180, env=e)
-    for label, p in [("default", r), ("LLMC_CUDA_GEMV_GRID=full", r2)]:
+    # Both team sizes of the matrix-vector kernels, whichever the default
+    # picks for a shape.
+    runs = [("default", r)]
+    for split in ["1", "2"]:
+        e = dict(os.environ)
+        e["LLMC_CUDA_GEMV_SPLIT"] = split
+        runs.append(("LLMC_CUDA_GEMV_SPLIT=" + split,
+                     run([exe("cuda-tests")], timeout=180, env=e)))
+    for label, p in runs:
         lines = [l for l in p.stdout.splitlines()
                  if l.startswith("[  PASSED") or l.startswith("[  FAILED") or
                  l.startswith("[  SKIPPED") or "Failure" in l or "Expected" in l or
@@ -115,7 +125,7 @@ def kernels():
             say(l)
         say("```")
         say("")
-    return r.returncode == 0 and r2.returncode == 0
+    return all(p.returncode == 0 for _, p in runs)
 
 
 def refbench():
@@ -166,14 +176,14 @@ def speed(rb):
                     b["read_gbs"], b.get("read_gbs_median", 0), b.get("d2d_gbs", 0),
                     b.get("device", "?")))
             say("")
-    say("| shape | format | weight bytes read per token | decode tok/s (128 after 128) | decode GB/s | % of read bandwidth | decode tok/s, LLMC_CUDA_PDL=0 | decode tok/s, LLMC_CUDA_GEMV_GRID=full | decode tok/s, LLMC_CUDA_FUSE=0 | prefill 512 tok/s (cuBLAS) | prefill 512 tok/s (built-in kernel) |")
-    say("|---|---|---|---|---|---|---|---|---|---|---|")
+    say("| shape | format | weight bytes read per token | decode tok/s (128 after 128) | decode GB/s | % of read bandwidth | decode tok/s, LLMC_CUDA_PDL=0 | decode tok/s, LLMC_CUDA_GEMV_SPLIT=1 | decode tok/s, LLMC_CUDA_GEMV_SPLIT=2 | decode tok/s, LLMC_CUDA_FUSE=0 | prefill 512 tok/s (cuBLAS) | prefill 512 tok/s (built-in kernel) |")
+    say("|---|---|---|---|---|---|---|---|---|---|---|---|")
     reps = "2" if QUICK else "3"
     for shape in ["tinyllama-1.1b", "llama2-7b"]:
         if rb:
             c = jsonline(run([rb] + SHAPES[shape] + ["--label", shape]))
             if c:
-                say("| %s | cuBLAS f16 GEMV only (reference) | %.2f GB | %.1f | %.0f | %s | | | | | |" % (
+                say("| %s | cuBLAS f16 GEMV only (reference) | %.2f GB | %.1f | %.0f | %s | | | | | | |" % (
                     shape, c["weight_bytes"] / 1e9, c["tokens_per_s"], c["gbs"],
                     "%.0f%%" % (100 * c["gbs"] / bw) if bw else "?"))
         for fmt, label in FORMATS:
@@ -192,18 +202,20 @@ def speed(rb):
             d = jsonline(run(decode))
             p = jsonline(run(prefill))
             n = jsonline(run(decode, env=env(LLMC_CUDA_PDL="0")))
-            r = jsonline(run(decode, env=env(LLMC_CUDA_GEMV_GRID="full")))
+            r = jsonline(run(decode, env=env(LLMC_CUDA_GEMV_SPLIT="1")))
+            r2 = jsonline(run(decode, env=env(LLMC_CUDA_GEMV_SPLIT="2")))
             u = jsonline(run(decode, env=env(LLMC_CUDA_FUSE="0")))
             q = jsonline(run(prefill, env=env(LLMC_CUBLAS="0")))
             if not d:
-                say("| %s | %s | failed | | | | | | | | |" % (shape, label))
+                say("| %s | %s | failed | | | | | | | | | |" % (shape, label))
                 continue
             gbs = d["decode_gb_s"]
-            say("| %s | %s | %.2f GB | %.1f | %.0f | %s | %s | %s | %s | %s | %s |" % (
+            say("| %s | %s | %.2f GB | %.1f | %.0f | %s | %s | %s | %s | %s | %s | %s |" % (
                 shape, label, d["bytes_per_token"] / 1e9, d["decode_tok_s"], gbs,
                 "%.0f%%" % (100 * gbs / bw) if bw else "?",
                 "%.1f" % n["decode_tok_s"] if n else "failed",
                 "%.1f" % r["decode_tok_s"] if r else "failed",
+                "%.1f" % r2["decode_tok_s"] if r2 else "failed",
                 "%.1f" % u["decode_tok_s"] if u else "failed",
                 "%.0f" % p["prefill_tok_s"] if p else "failed",
                 "%.0f" % q["prefill_tok_s"] if q else "failed"))
@@ -264,6 +276,95 @@ def profile():
     say("")
 
 
+NCU = next((p for p in [os.path.join(d, "ncu") for d in
+             os.environ.get("PATH", "").split(os.pathsep) + ["/usr/local/cuda/bin"]]
+             if os.path.exists(p)), None)
+
+
+def kernel_times():
+    """Each kernel of one graph-replayed decode step, timed alone by Nsight
+    Compute (kernels serialized: no overlap of one kernel's tail with the
+    next one's start), as means over the layers by position in the layer."""
+    if not NCU:
+        return
+    say("## Each kernel of a decode step (Nsight Compute, serialized; real clocks, warm caches)")
+    say("")
+    say("`ncu --graph-profiling node --clock-control none --cache-control none "
+        "--metrics gpu__time_duration.sum --csv EXE --bench --bench-prefill 4 "
+        "--bench-decode 3 --bench-reps 1 --ctx 1024`; the last step's kernels, "
+        "a layer's by their place in it (mean over the layers, microseconds).")
+    say("")
+    for name in ["tinyllama-1.1b-q4", "llama2-7b-q4", "llama2-7b-f16"]:
+        if not os.path.exists(exe(name)):
+            continue
+        p = run([NCU, "--graph-profiling", "node", "--clock-control", "none",
+                 "--cache-control", "none", "--metrics", "gpu__time_duration.sum",
+                 "--csv", exe(name), "--bench", "--bench-prefill", "4",
+                 "--bench-decode", "3", "--bench-reps", "1", "--ctx", "1024"],
+                timeout=180)
+        import csv
+        rows = list(csv.reader(l for l in p.stdout.splitlines() if l.startswith('"')))
+        if len(rows) < 2:
+            say("%s: no kernels profiled" % name)
+            continue
+        hdr, rows = rows[0], rows[1:]
+        ki, vi = hdr.index("Kernel Name"), hdr.index("Metric Value")
+        gi = hdr.index("Grid Size")
+        names = [r[ki].split("(")[0].split("::")[-1].split("<")[0].replace("void ", "")
+                 for r in rows]
+        us = [float(r[vi].replace(",", "")) / 1e3 for r in rows]
+        ends = [i for i, n in enumerate(names) if n == "argmaxKernel"]
+        if len(ends) < 2:
+            say("%s: no decode step found" % name)
+            continue
+        step = list(range(ends[-2] + 1, ends[-1] + 1))
+        # Layers repeat one pattern of kernels; it starts after the embedding.
+        first = next(i for i in step if names[i] == "embeddingKernel") + 1
+        last_attn = max(i for i in step if names[i].startswith("attn"))
+        body = list(range(first, last_attn + 1))
+        attn = [i for i in body if names[i].startswith("attn")]
+        period = attn[1] - attn[0] if len(attn) > 1 else len(body)
+        layers = len(attn)
+        cols = []
+        for k in range(period):
+            idx = [first + j * period + k for j in range(layers)
+                   if first + j * period + k < len(names)]
+            cols.append((names[idx[0]], sum(us[i] for i in idx) / len(idx)))
+        rest = [i for i in step if i < first or i >= first + layers * period]
+        total = sum(us[i] for i in step)
+        say("%s: %d layers of %d kernels; the step's kernels add up to %.0f us" % (
+            name, layers, period, total))
+        say("")
+        say("| kernel (place in the layer) | mean us |")
+        say("|---|---|")
+        for k, (n, t) in enumerate(cols):
+            say("| %s, grid %s | %.2f |" % (n, rows[first + k][gi], t))
+        for i in rest:
+            say("| %s, grid %s (once a step) | %.2f |" % (names[i], rows[i][gi], us[i]))
+        say("")
+
+
+def micro():
+    """bench/gpu/gemv_micro.cu: the matrix-vector kernel's design space."""
+    src = exe("gemv_micro.cu")
+    if not os.path.exists(src):
+        return
+    binary = os.path.join(WORK, "gemv_micro")
+    r = run(["nvcc", "-O3", "-std=c++17", "-gencode", "arch=compute_90,code=sm_90",
+             src, "-o", binary], timeout=300)
+    if r.returncode != 0:
+        say("gemv_micro: nvcc failed")
+        return
+    p = run([binary, "--reps", "15"], timeout=240)
+    say("## The matrix-vector kernel's design space (bench/gpu/gemv_micro.cu)")
+    say("")
+    say("```")
+    for l in p.stdout.splitlines():
+        say(l)
+    say("```")
+    say("")
+
+
 def main():
     r = run(["nvidia-smi", "--query-gpu=name,driver_version,memory.total",
              "--format=csv,noheader"])
@@ -277,7 +378,11 @@ def main():
     speed(rb)
     real_shapes()
     if not QUICK:
+        kernel_times()
+    if EAGER:
         profile()
+    if MICRO:
+        micro()
     if HUNG:
         say("Timed out: " + "; ".join(HUNG))
     say("Total time: %.0f s." % (time.time() - T0))

@@ -221,10 +221,10 @@ __global__ void fillQuantKernel(uint8_t *dst, int32_t format, uint64_t tensor,
 __global__ void embeddingKernel(const void *table, int32_t format,
                                 int32_t group, int32_t asym, const int32_t *ids,
                                 int64_t dim, float *out) {
-  int64_t i = blockIdx.x;
-  int64_t row = ids[i];
-  for (int64_t c = threadIdx.x; c < dim; c += blockDim.x) {
-    out[i * dim + c] = weightAt(table, format, group, asym, dim, row, c);
+  const int64_t i = blockIdx.x;
+  const int64_t c = int64_t(blockIdx.y) * blockDim.x + threadIdx.x;
+  if (c < dim) {
+    out[i * dim + c] = weightAt(table, format, group, asym, dim, ids[i], c);
   }
 }
 
@@ -264,22 +264,26 @@ __device__ inline void storeOut(const Outs &o, int64_t row, int64_t j, float v,
   *o.at(row, j) = v;
 }
 
-// Matrix-vector kernels (decode). A warp owns R = 4 output rows at a time
-// and streams them with coalesced 128-bit loads, kGemvUnroll per row and
-// lane in flight; the block's warps share the activation row, staged in
-// shared memory. Three things keep the loads going:
+// Matrix-vector kernels (decode). A team of two warps owns R = 4 output
+// rows at a time, each warp streaming half of the rows' 16-byte chunks
+// (coalesced 128-bit loads, kGemvUnroll a row and lane in flight); the
+// team's two partial sums meet in shared memory. What keeps the loads going
+// (measured by bench/gpu/gemv_micro.cu, docs/PERFORMANCE.md):
 //  - a warp issues its first weight loads (and their scales) before
 //    anything that depends on the previous kernel: under programmatic
-//    dependent launch (sm_90) they overlap that kernel's tail, and the
-//    prologue's reads of the activation row overlap their latency;
-//  - the prologue is one pass: a fused RMSNorm's 1/rms is a scalar of the
-//    whole product, so the row is staged as normW * x (quantized to int8
-//    blocks of 32 for q8/q4) while the sum of squares is reduced beside it,
-//    and the scalar is applied to each row's sum;
+//    dependent launch (sm_90) they overlap that kernel's tail;
+//  - nothing stands between those loads and the sums: the activation row
+//    is prepared once, by gemvPrepKernel (the fused RMSNorm, and the int8
+//    quantization for q8/q4), and read through L1 by every warp. Staging it
+//    in each block's shared memory had cost every block a serial prologue
+//    over the whole row;
+//  - two warps a row group: twice the warps in flight for products with
+//    few rows (o, down), and half the chunks a warp walks in a long row;
 //  - the epilogue takes in what would be launches of their own: the
-//    residual add, SwiGLU (the warp's rows are two gate rows and the two
+//    residual add, SwiGLU (the group's rows are two gate rows and the two
 //    matching up rows) and RoPE (two rotation pairs of one head).
-constexpr int kGemvMaxWarps = 8;
+constexpr int kGemvWarps = 8;
+constexpr int kGemvSplit = 2;  // warps of a team (LLMC_CUDA_GEMV_SPLIT=1: one)
 constexpr int kGemvUnroll = 4; // 16-byte chunks per lane per row in flight
 constexpr int kGemvR = 4;      // rows per warp
 
@@ -297,8 +301,9 @@ __device__ inline void pdlLaunchNext() {
 #endif
 }
 
-/// What a matrix-vector kernel fuses: the RMSNorm before it (block 0 also
-/// writes the normalized row to `normOut` for any other reader), and after
+/// What a matrix-vector kernel fuses: the RMSNorm before it (done by
+/// gemvPrepKernel, which also writes the normalized row to `normOut` for
+/// any other reader), and after
 /// it the residual add (y + `resid` also goes to `residOut`), SwiGLU (rows
 /// [0, F) gate and [F, 2F) up; silu(gate) * up to `swiglu`; `raw0`,
 /// `raw1`: gate and up are written as well) or RoPE of the first one or two
@@ -433,110 +438,166 @@ __device__ __forceinline__ void gemvStore(int64_t g, const int64_t rows[kGemvR],
   }
 }
 
-/// The block's part of the prologue: stages normW * x (x past `cols` is 0)
-/// and returns this thread's share of sum(x^2).
-__device__ __forceinline__ float stageNormed(const float *x, int64_t c, int64_t cols,
-                                    const Fuse &f, float &ss) {
-  if (c >= cols) {
-    return 0.0f;
-  }
-  const float v = x[c];
-  ss += v * v;
-  return f.normW ? loadFloat(f.normW, f.normFormat, c) * v : v;
-}
+/// The activation row of one decode product, prepared once for all its
+/// blocks by gemvPrepKernel: for q8/q4 weights int8 codes in blocks of 32
+/// with each block's scale and code sum, else the f32 row.
+struct GemvRow {
+  const int8_t *q = nullptr; // kp codes (0 past the row)
+  const float *d = nullptr;  // kp / 32 scales
+  const int *s = nullptr;    // kp / 32 code sums
+  const float *f = nullptr;  // the f32 row
+};
 
-/// Whether stageNormed4 may load four at a time: x 16-byte aligned and
-/// the norm weight (f32: 16, f16/bf16: 8 bytes) too.
-__device__ __forceinline__ bool stageAligned(const float *x, const Fuse &f) {
-  const uintptr_t w = reinterpret_cast<uintptr_t>(f.normW);
-  return reinterpret_cast<uintptr_t>(x) % 16 == 0 &&
-         (!f.normW || w % (f.normFormat == LLMC_FORMAT_F32 ? 16 : 8) == 0);
-}
+constexpr int kPrepThreads = 256; // eight elements a thread
 
-/// stageNormed of elements c..c+3 (c a multiple of 4) in one load each of
-/// x and the norm weight where the row holds all four.
-__device__ __forceinline__ void stageNormed4(const float *x, int64_t c, int64_t cols,
-                                             const Fuse &f, bool aligned, float &ss,
-                                             float out[4]) {
-  if (!aligned || c + 4 > cols) {
+/// Prepares a decode product's activation row: RMSNorm'd when one is fused
+/// (normW * (x * 1/rms), as rmsNormKernel; also written to normOut for the
+/// norm's other readers), then quantized to int8 blocks of 32 for q8/q4
+/// weights (as the CPU's quantizeActivations: x * (1 / d), rounded to even)
+/// or stored as f32. Every block reduces the whole row's sum of squares
+/// itself (a few KB from L2) rather than waiting for one another.
+template <bool QUANT>
+__global__ void __launch_bounds__(kPrepThreads)
+    gemvPrepKernel(const float *x, int64_t cols, int64_t kp, const void *normW,
+                   int32_t normFormat, float eps, float *normOut, int8_t *q,
+                   float *qd, int *qs, float *xf) {
+  __shared__ float part[kPrepThreads / 32];
+  pdlLaunchNext();
+  pdlWait();
+  float scale = 1.0f;
+  if (normW) {
+    float ss = 0.0f;
+    const int64_t vecEnd = reinterpret_cast<uintptr_t>(x) % 16 == 0 ? cols / 4 * 4 : 0;
+#pragma unroll 4
+    for (int64_t c = 4 * threadIdx.x; c < vecEnd; c += 4 * kPrepThreads) {
+      const float4 v = *reinterpret_cast<const float4 *>(x + c);
+      ss += v.x * v.x + v.y * v.y + v.z * v.z + v.w * v.w;
+    }
+    for (int64_t c = vecEnd + threadIdx.x; c < cols; c += kPrepThreads) {
+      ss += x[c] * x[c];
+    }
+    ss = warpSum(ss);
+    if (threadIdx.x % 32 == 0) {
+      part[threadIdx.x / 32] = ss;
+    }
+    __syncthreads();
+    float tot = 0.0f;
 #pragma unroll
-    for (int k = 0; k < 4; ++k) {
-      out[k] = stageNormed(x, c + k, cols, f, ss);
+    for (int w = 0; w < kPrepThreads / 32; ++w) {
+      tot += part[w];
+    }
+    scale = rsqrtf(tot / static_cast<float>(cols) + eps);
+  }
+  const int64_t base = (int64_t(blockIdx.x) * kPrepThreads + threadIdx.x) * 8;
+  float v[8];
+#pragma unroll
+  for (int k = 0; k < 8; ++k) {
+    const int64_t c = base + k;
+    v[k] = c >= cols ? 0.0f
+           : normW   ? loadFloat(normW, normFormat, c) * (x[c] * scale)
+                     : x[c];
+  }
+  if (normOut) {
+#pragma unroll
+    for (int k = 0; k < 8; ++k) {
+      if (base + k < cols) {
+        normOut[base + k] = v[k];
+      }
+    }
+  }
+  if (!QUANT) {
+#pragma unroll
+    for (int k = 0; k < 8; ++k) {
+      if (base + k < cols) {
+        xf[base + k] = v[k];
+      }
     }
     return;
   }
-  const float4 v = *reinterpret_cast<const float4 *>(x + c);
-  ss += v.x * v.x + v.y * v.y + v.z * v.z + v.w * v.w;
-  const float4 w = f.normW ? load4(f.normW, f.normFormat, c)
-                           : make_float4(1.0f, 1.0f, 1.0f, 1.0f);
-  out[0] = w.x * v.x;
-  out[1] = w.y * v.y;
-  out[2] = w.z * v.z;
-  out[3] = w.w * v.w;
-}
-
-/// 1 / rms of the row from the warps' partial sums (1 without a norm), and
-/// block 0's copy of the normalized row for other readers. After the
-/// block's barrier.
-__device__ __forceinline__ float normScale(const float *x, int64_t cols, const Fuse &f,
-                                  const float *red) {
-  if (!f.normW) {
-    return 1.0f;
+  // Four threads a block of 32; the grid covers whole warps, so every lane
+  // takes part in the shuffles.
+  float amax = 0.0f;
+#pragma unroll
+  for (int k = 0; k < 8; ++k) {
+    amax = fmaxf(amax, fabsf(v[k]));
   }
-  float tot = 0.0f;
-  for (int w = 0; w < static_cast<int>(blockDim.x / 32); ++w) {
-    tot += red[w];
+  amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, 1));
+  amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, 2));
+  const float d = amax / 127.0f;
+  const float inv = d != 0.0f ? 1.0f / d : 0.0f;
+  int sum = 0;
+  uint32_t packed[2] = {0, 0};
+#pragma unroll
+  for (int k = 0; k < 8; ++k) {
+    const int c = __float2int_rn(v[k] * inv);
+    sum += c;
+    packed[k / 4] |= (static_cast<uint32_t>(c) & 0xFFu) << (8 * (k % 4));
   }
-  const float scale = rsqrtf(tot / static_cast<float>(cols) + f.eps);
-  if (blockIdx.x == 0 && f.normOut) {
-    // As rmsNormKernel.
-    for (int64_t c = threadIdx.x; c < cols; c += blockDim.x) {
-      storeRaw(f.normOut + c, loadFloat(f.normW, f.normFormat, c) * (x[c] * scale),
-               f);
+  sum += __shfl_xor_sync(0xffffffffu, sum, 1);
+  sum += __shfl_xor_sync(0xffffffffu, sum, 2);
+  if (base < kp) {
+    *reinterpret_cast<uint2 *>(q + base) = make_uint2(packed[0], packed[1]);
+    if (threadIdx.x % 4 == 0) {
+      qd[base / 32] = d;
+      qs[base / 32] = sum;
     }
   }
-  return scale;
 }
 
-/// Ends a matrix-vector prologue: the block's sum of squares (this
-/// thread's share ss) after the barrier that publishes the staged row, and
-/// normScale of it.
-__device__ __forceinline__ float endPrologue(float ss, const float *x, int64_t cols,
-                                             const Fuse &f, float *red) {
-  ss = warpSum(ss);
-  if (threadIdx.x % 32 == 0) {
-    red[threadIdx.x / 32] = ss;
+/// Sums a team's partial row sums: warp k of each team of KS holds v (its
+/// own columns' sums); afterwards every warp of the team holds the total.
+/// Called by the whole block (its barriers).
+template <int KS>
+__device__ __forceinline__ void teamSum(float v[kGemvR], float *red, int warp, int lane) {
+  if (KS == 1) {
+    return;
+  }
+  if (lane == 0) {
+#pragma unroll
+    for (int r = 0; r < kGemvR; ++r) {
+      red[warp * kGemvR + r] = v[r];
+    }
   }
   __syncthreads();
-  return normScale(x, cols, f, red);
+  const int first = warp / KS * KS;
+#pragma unroll
+  for (int r = 0; r < kGemvR; ++r) {
+    float s = 0.0f;
+#pragma unroll
+    for (int j = 0; j < KS; ++j) {
+      s += red[(first + j) * kGemvR + r];
+    }
+    v[r] = s;
+  }
+  __syncthreads();
 }
 
-/// One activation row times block-quantized rows: the row quantized to
-/// int8 blocks of 32 in shared memory (as the CPU kernels quantize it,
-/// eight elements a thread), dp4a sums.
-template <int FMT, bool ASYM>
-__global__ void __launch_bounds__(kGemvMaxWarps * 32, 2)
+/// One activation row (prepared: int8 blocks of 32) times block-quantized
+/// rows, dp4a sums. Teams of KS warps own a warp group (4 rows); warp k of
+/// a team takes the 16-byte chunks lane + 32 * (k + KS * j) of each row.
+/// The loop over warp groups has the same trip count in every team of a
+/// block, for teamSum's barriers.
+template <int FMT, bool ASYM, int KS>
+__global__ void __launch_bounds__(kGemvWarps * 32, 2)
     gemvQuantKernel(const uint8_t *w, int64_t cols, int32_t group,
-                    int64_t outDim, const float *x, const void *bias,
+                    int64_t outDim, GemvRow xr, const void *bias,
                     int32_t biasFormat, Outs outs, Fuse fuse) {
-  extern __shared__ __align__(16) uint8_t smem[];
-  __shared__ float red[kGemvMaxWarps];
+  __shared__ float red[kGemvWarps * kGemvR];
   pdlLaunchNext();
   const int64_t kp = (cols + group - 1) / group * group;
-  const int64_t nblk = kp / 32;
-  int8_t *xq = reinterpret_cast<int8_t *>(smem);
-  float *xd = reinterpret_cast<float *>(smem + kp);
-  int *xs = reinterpret_cast<int *>(xd + nblk);
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
-  const int warps = blockDim.x / 32;
+  constexpr int kTeams = kGemvWarps / KS;
+  const int team = warp / KS, k = warp % KS;
   const int64_t stride = quantRowStride(FMT, cols, group, ASYM);
   const int64_t codeBytes = quantCodeBytes(FMT, cols, group);
   const int64_t groups = gemvGroups(outDim, fuse);
   // q4: a 16-byte chunk is one sub-block of 32 elements; q8: half a block.
   constexpr int kElems = FMT == LLMC_FORMAT_Q4 ? 32 : 16;
   const int64_t chunks = kp / kElems;
+  const int64_t cFirst = lane + 32 * k;
+  const int64_t gEnd = (groups + kTeams - 1) / kTeams * kTeams;
 
-  int64_t g = int64_t(blockIdx.x) * warps + warp;
+  int64_t g = int64_t(blockIdx.x) * kTeams + team;
   const uint8_t *rp[kGemvR];
   uint4 wv[kGemvUnroll][kGemvR];
   // Each chunk's group scale (and minimum) is loaded with its codes: the
@@ -553,114 +614,76 @@ __global__ void __launch_bounds__(kGemvMaxWarps * 32, 2)
   } while (0)
 #define LLMC_GEMV_LOAD(c0)                                                     \
   _Pragma("unroll") for (int u = 0; u < kGemvUnroll; ++u) {                    \
-    if ((c0) + 32 * u < chunks) {                                              \
-      const int64_t gi_ = (kElems * ((c0) + 32 * u)) / group;                  \
+    const int64_t c_ = (c0) + 32 * KS * u;                                     \
+    if (c_ < chunks) {                                                         \
+      const int64_t gi_ = (kElems * c_) / group;                               \
       _Pragma("unroll") for (int r = 0; r < kGemvR; ++r) {                     \
-        wv[u][r] = __ldg(reinterpret_cast<const uint4 *>(rp[r]) + (c0) + 32 * u); \
+        wv[u][r] = __ldg(reinterpret_cast<const uint4 *>(rp[r]) + c_);         \
         sv[u][r] = __ldg(reinterpret_cast<const Scale *>(rp[r] + codeBytes) + gi_); \
       }                                                                        \
     }                                                                          \
   }
-  // The first loads need nothing from the previous kernel.
+  // The first loads need nothing from the previous kernels.
   if (g < groups) {
     LLMC_GEMV_ROWS();
-    LLMC_GEMV_LOAD(lane);
+    LLMC_GEMV_LOAD(cFirst);
   }
   pdlWait();
-  float ss = 0.0f;
-  const bool aligned = stageAligned(x, fuse);
-#pragma unroll 2
-  for (int64_t p = 0; p < kp; p += int64_t(blockDim.x) * 8) {
-    // Uniform trip count: every lane takes part in the shuffles.
-    const int64_t base = p + threadIdx.x * 8;
-    const bool active = base < kp;
-    float v[8] = {0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f};
-    if (active) {
-      stageNormed4(x, base, cols, fuse, aligned, ss, v);
-      stageNormed4(x, base + 4, cols, fuse, aligned, ss, v + 4);
-    }
-    float amax = 0.0f;
-#pragma unroll
-    for (int k = 0; k < 8; ++k) {
-      amax = fmaxf(amax, fabsf(v[k]));
-    }
-    amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, 1));
-    amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, 2));
-    // As the CPU's quantizeActivations: x * (1 / d), rounded to even.
-    const float d = amax / 127.0f;
-    const float inv = d != 0.0f ? 1.0f / d : 0.0f;
-    int sum = 0;
-    uint32_t packed[2] = {0, 0};
-#pragma unroll
-    for (int k = 0; k < 8; ++k) {
-      int q = __float2int_rn(v[k] * inv);
-      sum += q;
-      packed[k / 4] |= (static_cast<uint32_t>(q) & 0xFFu) << (8 * (k % 4));
-    }
-    sum += __shfl_xor_sync(0xffffffffu, sum, 1);
-    sum += __shfl_xor_sync(0xffffffffu, sum, 2);
-    if (active) {
-      *reinterpret_cast<uint2 *>(xq + base) = make_uint2(packed[0], packed[1]);
-      if (threadIdx.x % 4 == 0) {
-        xd[base / 32] = d;
-        xs[base / 32] = sum;
-      }
-    }
-  }
-  const float scale = endPrologue(ss, x, cols, fuse, red);
   bool loaded = true;
-  for (; g < groups; g += int64_t(gridDim.x) * warps) {
-    if (!loaded) {
-      LLMC_GEMV_ROWS();
-    }
+  for (; g < gEnd; g += int64_t(gridDim.x) * kTeams) {
     float acc[kGemvR] = {0.0f, 0.0f, 0.0f, 0.0f};
-    for (int64_t c0 = lane; c0 < chunks; c0 += 32 * kGemvUnroll) {
+    if (g < groups) {
       if (!loaded) {
-        LLMC_GEMV_LOAD(c0);
+        LLMC_GEMV_ROWS();
       }
-      loaded = false;
+      for (int64_t c0 = cFirst; c0 < chunks; c0 += 32 * KS * kGemvUnroll) {
+        if (!loaded) {
+          LLMC_GEMV_LOAD(c0);
+        }
+        loaded = false;
 #pragma unroll
-      for (int u = 0; u < kGemvUnroll; ++u) {
-        const int64_t c = c0 + 32 * u;
-        if (c < chunks) {
-          if (FMT == LLMC_FORMAT_Q4) {
-            const int4 xl = *reinterpret_cast<const int4 *>(xq + 32 * c);
-            const int4 xh = *reinterpret_cast<const int4 *>(xq + 32 * c + 16);
-            const float dx = xd[c];
-            const int sx = xs[c];
-#pragma unroll
-            for (int r = 0; r < kGemvR; ++r) {
-              const uint32_t wd[4] = {wv[u][r].x, wv[u][r].y, wv[u][r].z, wv[u][r].w};
+        for (int u = 0; u < kGemvUnroll; ++u) {
+          const int64_t c = c0 + 32 * KS * u;
+          if (c < chunks) {
+            if (FMT == LLMC_FORMAT_Q4) {
+              const int4 xl = __ldg(reinterpret_cast<const int4 *>(xr.q + 32 * c));
+              const int4 xh = __ldg(reinterpret_cast<const int4 *>(xr.q + 32 * c + 16));
+              const float dx = __ldg(xr.d + c);
+              const int sx = __ldg(xr.s + c);
               const int lo[4] = {xl.x, xl.y, xl.z, xl.w};
               const int hi[4] = {xh.x, xh.y, xh.z, xh.w};
-              int dot = 0;
 #pragma unroll
-              for (int j = 0; j < 4; ++j) {
-                dot = __dp4a(static_cast<int>(wd[j] & 0x0F0F0F0Fu), lo[j], dot);
-                dot = __dp4a(static_cast<int>((wd[j] >> 4) & 0x0F0F0F0Fu), hi[j], dot);
-              }
-              if constexpr (ASYM) {
-                acc[r] += dx * (__low2float(sv[u][r]) * static_cast<float>(dot) +
-                                __high2float(sv[u][r]) * static_cast<float>(sx));
-              } else {
-                acc[r] += dx * __half2float(sv[u][r]) * static_cast<float>(dot - 8 * sx);
-              }
-            }
-          } else {
-            const int4 xv = *reinterpret_cast<const int4 *>(xq + 16 * c);
-            const float dx = xd[c / 2];
-            const int xi[4] = {xv.x, xv.y, xv.z, xv.w};
+              for (int r = 0; r < kGemvR; ++r) {
+                const uint32_t wd[4] = {wv[u][r].x, wv[u][r].y, wv[u][r].z, wv[u][r].w};
+                int dot = 0;
 #pragma unroll
-            for (int r = 0; r < kGemvR; ++r) {
-              const int wd[4] = {static_cast<int>(wv[u][r].x), static_cast<int>(wv[u][r].y),
-                                 static_cast<int>(wv[u][r].z), static_cast<int>(wv[u][r].w)};
-              int dot = 0;
-#pragma unroll
-              for (int j = 0; j < 4; ++j) {
-                dot = __dp4a(wd[j], xi[j], dot);
+                for (int j = 0; j < 4; ++j) {
+                  dot = __dp4a(static_cast<int>(wd[j] & 0x0F0F0F0Fu), lo[j], dot);
+                  dot = __dp4a(static_cast<int>((wd[j] >> 4) & 0x0F0F0F0Fu), hi[j], dot);
+                }
+                if constexpr (ASYM) {
+                  acc[r] += dx * (__low2float(sv[u][r]) * static_cast<float>(dot) +
+                                  __high2float(sv[u][r]) * static_cast<float>(sx));
+                } else {
+                  acc[r] += dx * __half2float(sv[u][r]) * static_cast<float>(dot - 8 * sx);
+                }
               }
-              if constexpr (!ASYM) {
-                acc[r] += dx * __half2float(sv[u][r]) * static_cast<float>(dot);
+            } else {
+              const int4 xv = __ldg(reinterpret_cast<const int4 *>(xr.q + 16 * c));
+              const float dx = __ldg(xr.d + c / 2);
+              const int xi[4] = {xv.x, xv.y, xv.z, xv.w};
+#pragma unroll
+              for (int r = 0; r < kGemvR; ++r) {
+                const int wd[4] = {static_cast<int>(wv[u][r].x), static_cast<int>(wv[u][r].y),
+                                   static_cast<int>(wv[u][r].z), static_cast<int>(wv[u][r].w)};
+                int dot = 0;
+#pragma unroll
+                for (int j = 0; j < 4; ++j) {
+                  dot = __dp4a(wd[j], xi[j], dot);
+                }
+                if constexpr (!ASYM) {
+                  acc[r] += dx * __half2float(sv[u][r]) * static_cast<float>(dot);
+                }
               }
             }
           }
@@ -669,39 +692,45 @@ __global__ void __launch_bounds__(kGemvMaxWarps * 32, 2)
     }
     loaded = false;
     float v[kGemvR];
-    int64_t rows[kGemvR];
 #pragma unroll
     for (int r = 0; r < kGemvR; ++r) {
-      v[r] = warpSum(acc[r]) * scale;
+      v[r] = warpSum(acc[r]);
     }
-    gemvRows(g, outDim, fuse, rows);
-    gemvStore(g, rows, v, outDim, outs, fuse, bias, biasFormat, lane);
+    teamSum<KS>(v, red, warp, lane);
+    if (g < groups && k == 0) {
+      int64_t rows[kGemvR];
+      gemvRows(g, outDim, fuse, rows);
+      gemvStore(g, rows, v, outDim, outs, fuse, bias, biasFormat, lane);
+    }
   }
 #undef LLMC_GEMV_LOAD
 #undef LLMC_GEMV_ROWS
 }
 
-/// One activation row times float rows; the row is staged as f32 in shared
-/// memory.
-template <int FMT>
-__global__ void __launch_bounds__(kGemvMaxWarps * 32, 2)
+/// One activation row (f32: prepared, or the product's own input) times
+/// float rows; teams as gemvQuantKernel's, 16-byte chunks of 8 (f16, bf16)
+/// or 4 (f32) elements.
+template <int FMT, int KS>
+__global__ void __launch_bounds__(kGemvWarps * 32, 2)
     gemvFloatKernel(const void *w, int64_t cols, int64_t outDim, const float *x,
                     const void *bias, int32_t biasFormat, Outs outs, Fuse fuse) {
-  extern __shared__ __align__(16) uint8_t smem[];
-  __shared__ float red[kGemvMaxWarps];
+  __shared__ float red[kGemvWarps * kGemvR];
   pdlLaunchNext();
-  float *xs = reinterpret_cast<float *>(smem);
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
-  const int warps = blockDim.x / 32;
+  constexpr int kTeams = kGemvWarps / KS;
+  const int team = warp / KS, k = warp % KS;
   constexpr int kPer = FMT == LLMC_FORMAT_F32 ? 4 : 8; // elements per 16 bytes
   constexpr int kBytes = FMT == LLMC_FORMAT_F32 ? 4 : 2;
   const int64_t groups = gemvGroups(outDim, fuse);
-  // 128-bit loads where rows are whole chunks, else element by element.
+  // 128-bit loads where rows are whole chunks (and x is 16-byte aligned:
+  // the host sees to it), else element by element.
   const bool vec = cols % kPer == 0;
   const int64_t chunks = vec ? cols / kPer : 0;
   const auto *wb = static_cast<const uint8_t *>(w);
+  const int64_t cFirst = lane + 32 * k;
+  const int64_t gEnd = (groups + kTeams - 1) / kTeams * kTeams;
 
-  int64_t g = int64_t(blockIdx.x) * warps + warp;
+  int64_t g = int64_t(blockIdx.x) * kTeams + team;
   const uint4 *rp[kGemvR];
   uint4 wv[kGemvUnroll][kGemvR];
 #define LLMC_GEMV_ROWS()                                                       \
@@ -714,92 +743,91 @@ __global__ void __launch_bounds__(kGemvMaxWarps * 32, 2)
   } while (0)
 #define LLMC_GEMV_LOAD(c0)                                                     \
   _Pragma("unroll") for (int u = 0; u < kGemvUnroll; ++u) {                    \
-    if ((c0) + 32 * u < chunks) {                                              \
+    if ((c0) + 32 * KS * u < chunks) {                                         \
       _Pragma("unroll") for (int r = 0; r < kGemvR; ++r) {                     \
-        wv[u][r] = __ldg(rp[r] + (c0) + 32 * u);                               \
+        wv[u][r] = __ldg(rp[r] + (c0) + 32 * KS * u);                          \
       }                                                                        \
     }                                                                          \
   }
   if (g < groups) {
     LLMC_GEMV_ROWS();
-    LLMC_GEMV_LOAD(lane);
+    LLMC_GEMV_LOAD(cFirst);
   }
   pdlWait();
-  float ss = 0.0f;
-  const bool aligned = stageAligned(x, fuse);
-#pragma unroll 4
-  for (int64_t c = 4 * threadIdx.x; c < cols; c += 4 * int64_t(blockDim.x)) {
-    float v[4];
-    stageNormed4(x, c, cols, fuse, aligned, ss, v);
-    const int64_t n = cols - c < 4 ? cols - c : 4;
-    for (int k = 0; k < n; ++k) {
-      xs[c + k] = v[k];
-    }
-  }
-  const float scale = endPrologue(ss, x, cols, fuse, red);
   bool loaded = true;
-  for (; g < groups; g += int64_t(gridDim.x) * warps) {
-    if (!loaded) {
-      LLMC_GEMV_ROWS();
-    }
+  for (; g < gEnd; g += int64_t(gridDim.x) * kTeams) {
     float acc[kGemvR] = {0.0f, 0.0f, 0.0f, 0.0f};
-    for (int64_t c0 = lane; c0 < chunks; c0 += 32 * kGemvUnroll) {
+    if (g < groups) {
       if (!loaded) {
-        LLMC_GEMV_LOAD(c0);
+        LLMC_GEMV_ROWS();
       }
-      loaded = false;
+      for (int64_t c0 = cFirst; c0 < chunks; c0 += 32 * KS * kGemvUnroll) {
+        if (!loaded) {
+          LLMC_GEMV_LOAD(c0);
+        }
+        loaded = false;
 #pragma unroll
-      for (int u = 0; u < kGemvUnroll; ++u) {
-        const int64_t c = c0 + 32 * u;
-        if (c < chunks) {
-          const float4 *xv = reinterpret_cast<const float4 *>(xs + c * kPer);
+        for (int u = 0; u < kGemvUnroll; ++u) {
+          const int64_t c = c0 + 32 * KS * u;
+          if (c < chunks) {
+            const float4 *xv = reinterpret_cast<const float4 *>(x + c * kPer);
+            if (FMT == LLMC_FORMAT_F32) {
+              const float4 a = __ldg(xv);
+#pragma unroll
+              for (int r = 0; r < kGemvR; ++r) {
+                const uint4 q = wv[u][r];
+                acc[r] += __uint_as_float(q.x) * a.x + __uint_as_float(q.y) * a.y +
+                          __uint_as_float(q.z) * a.z + __uint_as_float(q.w) * a.w;
+              }
+            } else {
+              const float4 a = __ldg(xv), b = __ldg(xv + 1);
+#pragma unroll
+              for (int r = 0; r < kGemvR; ++r) {
+                const uint32_t q[4] = {wv[u][r].x, wv[u][r].y, wv[u][r].z, wv[u][r].w};
+                float2 f[4];
+#pragma unroll
+                for (int j = 0; j < 4; ++j) {
+                  if (FMT == LLMC_FORMAT_F16) {
+                    __half2 h;
+                    memcpy(&h, &q[j], 4);
+                    f[j] = __half22float2(h);
+                  } else {
+                    __nv_bfloat162 h;
+                    memcpy(&h, &q[j], 4);
+                    f[j] = __bfloat1622float2(h);
+                  }
+                }
+                acc[r] += f[0].x * a.x + f[0].y * a.y + f[1].x * a.z + f[1].y * a.w +
+                          f[2].x * b.x + f[2].y * b.y + f[3].x * b.z + f[3].y * b.w;
+              }
+            }
+          }
+        }
+      }
+      if (!vec) {
+        int64_t rows[kGemvR];
+        gemvRows(g, outDim, fuse, rows);
+        for (int64_t c = cFirst; c < cols; c += 32 * KS) {
+          const float xc = x[c];
 #pragma unroll
           for (int r = 0; r < kGemvR; ++r) {
-            if (FMT == LLMC_FORMAT_F32) {
-              const float4 a = xv[0];
-              const uint4 q = wv[u][r];
-              acc[r] += __uint_as_float(q.x) * a.x + __uint_as_float(q.y) * a.y +
-                        __uint_as_float(q.z) * a.z + __uint_as_float(q.w) * a.w;
-            } else {
-              const uint32_t q[4] = {wv[u][r].x, wv[u][r].y, wv[u][r].z, wv[u][r].w};
-              float2 f[4];
-#pragma unroll
-              for (int j = 0; j < 4; ++j) {
-                if (FMT == LLMC_FORMAT_F16) {
-                  __half2 h;
-                  memcpy(&h, &q[j], 4);
-                  f[j] = __half22float2(h);
-                } else {
-                  __nv_bfloat162 h;
-                  memcpy(&h, &q[j], 4);
-                  f[j] = __bfloat1622float2(h);
-                }
-              }
-              const float4 a = xv[0], b = xv[1];
-              acc[r] += f[0].x * a.x + f[0].y * a.y + f[1].x * a.z + f[1].y * a.w +
-                        f[2].x * b.x + f[2].y * b.y + f[3].x * b.z + f[3].y * b.w;
-            }
+            acc[r] += loadFloat(w, FMT, rows[r] * cols + c) * xc;
           }
         }
       }
     }
     loaded = false;
-    int64_t rows[kGemvR];
-    gemvRows(g, outDim, fuse, rows);
-    if (!vec) {
-      for (int64_t c = lane; c < cols; c += 32) {
-#pragma unroll
-        for (int r = 0; r < kGemvR; ++r) {
-          acc[r] += loadFloat(w, FMT, rows[r] * cols + c) * xs[c];
-        }
-      }
-    }
     float v[kGemvR];
 #pragma unroll
     for (int r = 0; r < kGemvR; ++r) {
-      v[r] = warpSum(acc[r]) * scale;
+      v[r] = warpSum(acc[r]);
     }
-    gemvStore(g, rows, v, outDim, outs, fuse, bias, biasFormat, lane);
+    teamSum<KS>(v, red, warp, lane);
+    if (g < groups && k == 0) {
+      int64_t rows[kGemvR];
+      gemvRows(g, outDim, fuse, rows);
+      gemvStore(g, rows, v, outDim, outs, fuse, bias, biasFormat, lane);
+    }
   }
 #undef LLMC_GEMV_LOAD
 #undef LLMC_GEMV_ROWS
@@ -1307,7 +1335,24 @@ __global__ void argmaxKernel(const float *x, int64_t n, int32_t *out) {
   __shared__ int64_t bi[1024];
   float best = -INFINITY;
   int64_t at = 0;
-  for (int64_t i = threadIdx.x; i < n; i += blockDim.x) {
+  // Four elements a load, rounds unrolled so that their loads overlap (a
+  // load per round had made this a chain of 32 round trips, 14 us of a
+  // decode step). A thread sees its indices in increasing order, so `>`
+  // keeps the first of equal values, as the reduction below does.
+  const int64_t n4 = reinterpret_cast<uintptr_t>(x) % 16 == 0 ? n / 4 : 0;
+#pragma unroll 4
+  for (int64_t i = threadIdx.x; i < n4; i += blockDim.x) {
+    const float4 v = reinterpret_cast<const float4 *>(x)[i];
+    const float e[4] = {v.x, v.y, v.z, v.w};
+#pragma unroll
+    for (int k = 0; k < 4; ++k) {
+      if (e[k] > best) {
+        best = e[k];
+        at = 4 * i + k;
+      }
+    }
+  }
+  for (int64_t i = 4 * n4 + threadIdx.x; i < n; i += blockDim.x) {
     if (x[i] > best) {
       best = x[i];
       at = i;
@@ -1480,8 +1525,10 @@ public:
   void embedding(const void *table, int32_t format, int32_t group, int32_t asym,
                  const int32_t *ids, int64_t n, int64_t dim, float *out) override {
     flush();
-    embeddingKernel<<<static_cast<unsigned>(n), 256, 0, stream_>>>(
-        table, format, group, asym, ids, dim, out);
+    // A block per token and 256 columns: one load a thread (a block per
+    // token, looping over the row, took 9-12 us of a decode step).
+    embeddingKernel<<<dim3(static_cast<unsigned>(n), static_cast<unsigned>((dim + 255) / 256)),
+                      256, 0, stream_>>>(table, format, group, asym, ids, dim, out);
     noteLaunch("embedding");
   }
 
@@ -1876,11 +1923,15 @@ private:
   PendingRope pendRope_;
   bool fusing_ = false; // inside forward(), unless LLMC_CUDA_FUSE=0
   bool pdl_ = false;     // programmatic dependent launch (see launch())
-  // The matrix-vector grid: no more blocks than the card holds at once
-  // (LLMC_CUDA_GEMV_GRID=full: a block per 16 or 32 rows).
-  bool residentGrid_ = !(std::getenv("LLMC_CUDA_GEMV_GRID") &&
-                         std::strcmp(std::getenv("LLMC_CUDA_GEMV_GRID"), "full") == 0);
-  std::map<std::tuple<const void *, unsigned, size_t>, int> blocksPerSm_;
+  // Warps splitting a matrix-vector product's row group (LLMC_CUDA_GEMV_SPLIT=1:
+  // one, for a same-run comparison).
+  int gemvSplit_ = std::getenv("LLMC_CUDA_GEMV_SPLIT") &&
+                           std::strcmp(std::getenv("LLMC_CUDA_GEMV_SPLIT"), "1") == 0
+                       ? 1
+                       : kGemvSplit;
+  // A decode product's prepared activation row (gemvPrepKernel).
+  void *gemvRow_ = nullptr;
+  size_t gemvRowBytes_ = 0;
   int64_t smCount_ = 1;
   bool fuseEnabled_ = !(std::getenv("LLMC_CUDA_FUSE") &&
                         std::strcmp(std::getenv("LLMC_CUDA_FUSE"), "0") == 0);
@@ -1942,7 +1993,6 @@ private:
   int64_t curStart_ = 0, lastRows_ = 1;
   bool decodeWarm_ = false;
   cudaGraphExec_t graphExec_ = nullptr;
-  size_t smemOptin_ = 48 * 1024;
   std::string error_; // the first launch error of a forward call
   // Prefill through cuBLAS (when it opens): f16 copies of the activations
   // and, for other formats, of the weight.
@@ -2016,63 +2066,84 @@ bool CudaSession::cublasLinear(const float *x, int64_t n, int64_t in,
 void CudaSession::gemv(const PendingLinear &l) {
   const bool quant = l.format == LLMC_FORMAT_Q8 || l.format == LLMC_FORMAT_Q4;
   const int64_t kp = quant ? (l.in + l.group - 1) / l.group * l.group : l.in;
-  const size_t smem = quant ? static_cast<size_t>(kp + kp / 32 * 8)
+  // The row goes through gemvPrepKernel for q8/q4 (quantized), a fused
+  // norm, or where the product could not read it in place: misaligned for
+  // 16-byte loads, or overlapping what the product writes (its blocks write
+  // while others still read).
+  const Fuse &f = l.fuse;
+  bool prep = quant || f.normW || reinterpret_cast<uintptr_t>(l.x) % 16 != 0;
+  for (int p = 0; !prep && p < l.o.parts; ++p) {
+    prep = overlaps(l.o.y[p], l.o.begin[p + 1] - l.o.begin[p], l.x, l.in);
+  }
+  prep = prep || overlaps(f.residOut, l.out, l.x, l.in) ||
+         overlaps(f.swiglu, l.out / 2, l.x, l.in) ||
+         overlaps(f.rot0, f.rot0Len, l.x, l.in) || overlaps(f.rot1, f.rot1Len, l.x, l.in);
+  const int64_t qOff = (kp + 15) / 16 * 16;
+  const size_t need = quant ? static_cast<size_t>(qOff + kp / 32 * 8)
                             : static_cast<size_t>(l.in) * 4;
-  if (smem > smemOptin_) {
-    setError("a row of " + std::to_string(l.in) + " elements is too long for "
-             "the matrix-vector kernel's shared memory");
+  if (prep && need > gemvRowBytes_) {
+    setError("a decode product's row of " + std::to_string(l.in) +
+             " elements is longer than the session sized its scratch for");
     return;
   }
-  // One warp group (4 rows) per warp. Blocks of 8 warps share the staged
-  // row over 32 rows where that still leaves two blocks per SM; smaller
-  // products take blocks of 4 warps, for more blocks.
-  const int64_t groups = gemvGroups(l.out, l.fuse);
-  const int warps = groups >= int64_t(kGemvMaxWarps) * 2 * smCount_ ? kGemvMaxWarps : 4;
-  const unsigned blocks = static_cast<unsigned>((groups + warps - 1) / warps);
-  const unsigned threads = static_cast<unsigned>(warps * 32);
+  GemvRow xr;
+  const float *x = l.x;
+  if (prep) {
+    auto *q = static_cast<int8_t *>(gemvRow_);
+    auto *qd = reinterpret_cast<float *>(static_cast<uint8_t *>(gemvRow_) + qOff);
+    auto *qs = reinterpret_cast<int *>(qd + kp / 32);
+    auto *xf = static_cast<float *>(gemvRow_);
+    const unsigned blocks =
+        static_cast<unsigned>((kp + 8 * kPrepThreads - 1) / (8 * kPrepThreads));
+    launch(quant ? gemvPrepKernel<true> : gemvPrepKernel<false>, dim3(blocks),
+           static_cast<unsigned>(kPrepThreads), 0, l.x, l.in, kp, f.normW,
+           f.normFormat, f.eps, f.normW ? f.normOut : nullptr, q, qd, qs, xf);
+    xr = GemvRow{q, qd, qs, xf};
+    x = xf;
+    noteLaunch(profile_ ? std::string("gemv row ") + (quant ? "(int8)" : "(f32)") +
+                              (f.normW ? " +norm" : "")
+                        : std::string("gemv row"));
+  }
+  // A block per kGemvWarps / split warp groups: measured faster than
+  // resident blocks looping over the groups (bench/gpu/gemv_micro.cu).
+  const int split = gemvSplit_;
+  const int64_t groups = gemvGroups(l.out, f);
+  const int64_t teams = kGemvWarps / split;
+  const dim3 grid(static_cast<unsigned>((groups + teams - 1) / teams));
+  const unsigned threads = kGemvWarps * 32;
   const auto *wq = static_cast<const uint8_t *>(l.w);
-  // No more blocks than the card holds at once, each looping over its
-  // groups (and staging the row once): measured 0-5% faster than a block
-  // per group set on an H100 (docs/PERFORMANCE.md).
-  auto go = [&](auto kernel, auto... args) {
-    unsigned grid = blocks;
-    if (residentGrid_) {
-      // Asked once per kernel, block size and shared memory (eager calls
-      // would otherwise pay for the query every launch).
-      const auto key = std::make_tuple(reinterpret_cast<const void *>(kernel),
-                                       threads, smem);
-      auto it = blocksPerSm_.find(key);
-      if (it == blocksPerSm_.end()) {
-        int perSm = 0;
-        cudaOccupancyMaxActiveBlocksPerMultiprocessor(&perSm, kernel,
-                                                      static_cast<int>(threads), smem);
-        it = blocksPerSm_.emplace(key, std::max(perSm, 1)).first;
-      }
-      grid = std::min<unsigned>(blocks, static_cast<unsigned>(it->second * smCount_));
+  auto go = [&](auto k1, auto k2, auto... args) {
+    if (split == 1) {
+      launch(k1, grid, threads, 0, args...);
+    } else {
+      launch(k2, grid, threads, 0, args...);
     }
-    launch(kernel, dim3(grid), threads, smem, args...);
   };
   switch (l.format) {
   case LLMC_FORMAT_Q4:
-    go(l.asym ? gemvQuantKernel<LLMC_FORMAT_Q4, true>
-              : gemvQuantKernel<LLMC_FORMAT_Q4, false>,
-       wq, l.in, l.group, l.out, l.x, l.bias, l.biasFormat, l.o, l.fuse);
+    if (l.asym) {
+      go(gemvQuantKernel<LLMC_FORMAT_Q4, true, 1>, gemvQuantKernel<LLMC_FORMAT_Q4, true, 2>,
+         wq, l.in, l.group, l.out, xr, l.bias, l.biasFormat, l.o, f);
+    } else {
+      go(gemvQuantKernel<LLMC_FORMAT_Q4, false, 1>, gemvQuantKernel<LLMC_FORMAT_Q4, false, 2>,
+         wq, l.in, l.group, l.out, xr, l.bias, l.biasFormat, l.o, f);
+    }
     break;
   case LLMC_FORMAT_Q8:
-    go(gemvQuantKernel<LLMC_FORMAT_Q8, false>, wq, l.in, l.group, l.out, l.x,
-       l.bias, l.biasFormat, l.o, l.fuse);
+    go(gemvQuantKernel<LLMC_FORMAT_Q8, false, 1>, gemvQuantKernel<LLMC_FORMAT_Q8, false, 2>,
+       wq, l.in, l.group, l.out, xr, l.bias, l.biasFormat, l.o, f);
     break;
   case LLMC_FORMAT_F32:
-    go(gemvFloatKernel<LLMC_FORMAT_F32>, l.w, l.in, l.out, l.x, l.bias,
-       l.biasFormat, l.o, l.fuse);
+    go(gemvFloatKernel<LLMC_FORMAT_F32, 1>, gemvFloatKernel<LLMC_FORMAT_F32, 2>, l.w, l.in,
+       l.out, x, l.bias, l.biasFormat, l.o, f);
     break;
   case LLMC_FORMAT_F16:
-    go(gemvFloatKernel<LLMC_FORMAT_F16>, l.w, l.in, l.out, l.x, l.bias,
-       l.biasFormat, l.o, l.fuse);
+    go(gemvFloatKernel<LLMC_FORMAT_F16, 1>, gemvFloatKernel<LLMC_FORMAT_F16, 2>, l.w, l.in,
+       l.out, x, l.bias, l.biasFormat, l.o, f);
     break;
   default:
-    go(gemvFloatKernel<LLMC_FORMAT_BF16>, l.w, l.in, l.out, l.x, l.bias,
-       l.biasFormat, l.o, l.fuse);
+    go(gemvFloatKernel<LLMC_FORMAT_BF16, 1>, gemvFloatKernel<LLMC_FORMAT_BF16, 2>, l.w,
+       l.in, l.out, x, l.bias, l.biasFormat, l.o, f);
     break;
   }
   if (profile_) {
@@ -2151,37 +2222,12 @@ bool CudaSession::init(const gpu::SessionSpec &spec, std::string &error) {
   cudaFuncAttributes fa{};
   pdl_ = prop.major >= 9 && !(pdl && std::strcmp(pdl, "0") == 0) &&
          cudaFuncGetAttributes(&fa, reinterpret_cast<const void *>(
-                                        gemvQuantKernel<LLMC_FORMAT_Q4, false>)) ==
+                                        gemvQuantKernel<LLMC_FORMAT_Q4, false, 1>)) ==
              cudaSuccess &&
          fa.binaryVersion >= 90;
   cudaGetLastError();
   if (prop.major < 8) {
     error = name_ + ": the CUDA kernels need compute capability 8.0 or newer";
-    return false;
-  }
-  // The matrix-vector kernels stage a whole activation row in shared memory:
-  // allow each the most dynamic shared memory the card gives a block, less
-  // its own static shared memory.
-  const size_t optin = prop.sharedMemPerBlockOptin;
-  smemOptin_ = optin;
-  auto allow = [&](const void *kernel) {
-    cudaFuncAttributes a{};
-    if (cudaFuncGetAttributes(&a, kernel) != cudaSuccess) {
-      return false;
-    }
-    const size_t dyn = optin - std::min(optin, a.sharedSizeBytes + 256);
-    smemOptin_ = std::min(smemOptin_, dyn);
-    return cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                static_cast<int>(dyn)) == cudaSuccess;
-  };
-  if (!allow(reinterpret_cast<const void *>(gemvQuantKernel<LLMC_FORMAT_Q4, false>)) ||
-      !allow(reinterpret_cast<const void *>(gemvQuantKernel<LLMC_FORMAT_Q4, true>)) ||
-      !allow(reinterpret_cast<const void *>(gemvQuantKernel<LLMC_FORMAT_Q8, false>)) ||
-      !allow(reinterpret_cast<const void *>(gemvFloatKernel<LLMC_FORMAT_F32>)) ||
-      !allow(reinterpret_cast<const void *>(gemvFloatKernel<LLMC_FORMAT_F16>)) ||
-      !allow(reinterpret_cast<const void *>(gemvFloatKernel<LLMC_FORMAT_BF16>))) {
-    error = name_ + ": cannot configure the matrix-vector kernels' shared "
-                    "memory: " + cudaGetErrorString(cudaGetLastError());
     return false;
   }
   if (!check(cudaGetLastError(), "configuring the kernels", error) ||
@@ -2254,7 +2300,20 @@ bool CudaSession::init(const gpu::SessionSpec &spec, std::string &error) {
     weights_.push_back(d);
   }
 
-  // Activations, logits, the step block, the KV cache, attention scratch.
+  // Activations, logits, the step block, the KV cache, attention scratch,
+  // the prepared row of the longest decode product.
+  for (const gpu::Tensor &t : spec.tensors) {
+    const int64_t cols = t.shape.back();
+    const int64_t kp = t.group > 0 ? (cols + t.group - 1) / t.group * t.group : cols;
+    const int64_t kq = (kp + 31) / 32 * 32;
+    gemvRowBytes_ = std::max<size_t>(
+        gemvRowBytes_, static_cast<size_t>(std::max((kq + 15) / 16 * 16 + kq / 32 * 8,
+                                                    cols * 4)));
+  }
+  gemvRow_ = alloc(gemvRowBytes_, error, "the matrix-vector scratch");
+  if (!gemvRow_) {
+    return false;
+  }
   arena_ = alloc(program_->arena_bytes, error, "the activations");
   logits_ = static_cast<float *>(
       alloc(sizeof(float) * maxTokens_ * vocab_, error, "the logits"));
