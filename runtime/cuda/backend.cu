@@ -37,6 +37,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <dlfcn.h>
+#include <cmath>
 #include <map>
 #include <string>
 #include <tuple>
@@ -325,8 +326,22 @@ struct Fuse {
   int64_t rot0Len = 0, rot1Len = 0;
   float theta = 0.0f;
   const int64_t *pos = nullptr;
+  // cos, sin of every (position, pair) as the CPU computes them; null: the
+  // kernel computes them itself (in double precision, as ropeKernel).
+  const float2 *ropeCS = nullptr;
   bool raw0 = true, raw1 = true; // per result (SwiGLU: gate, up)
 };
+
+/// Lane p's (< 2) cos and sin for warp group g of a RoPE product, loaded
+/// with the group's first weights so that the epilogue does not wait for
+/// them.
+__device__ __forceinline__ float2 ropeCs(int64_t g, const Fuse &f, int64_t pos, int lane) {
+  if (!f.ropeCS || g >= f.ropeRows / 4 || lane >= 2) {
+    return make_float2(1.0f, 0.0f);
+  }
+  const int64_t half = f.headDim / 2, perHead = half / 2;
+  return __ldg(f.ropeCS + pos * half + 2 * (g % perHead) + lane);
+}
 
 /// Whether a RoPE output written after p (in the unfused order) covers p.
 __device__ __forceinline__ bool laterRope(const float *p, const float *r, int64_t len) {
@@ -381,7 +396,8 @@ __device__ __forceinline__ void gemvRows(int64_t g, int64_t outDim, const Fuse &
 __device__ __forceinline__ void gemvStore(int64_t g, const int64_t rows[kGemvR],
                                  const float v[kGemvR], int64_t outDim,
                                  const Outs &outs, const Fuse &f,
-                                 const void *bias, int32_t biasFormat, int lane) {
+                                 const void *bias, int32_t biasFormat, int lane,
+                                 float2 rcs) {
   float b[kGemvR];
   for (int r = 0; r < kGemvR; ++r) {
     b[r] = v[r] + (bias ? loadFloat(bias, biasFormat, rows[r]) : 0.0f);
@@ -418,14 +434,18 @@ __device__ __forceinline__ void gemvStore(int64_t g, const int64_t rows[kGemvR],
     const bool second = rows[p] >= f.rotBegin1;
     storeRaw(outs.at(0, rows[p]), a, f);
     storeRaw(outs.at(0, rows[p + 2]), c, f);
-    // As ropeKernel: the angle in double precision.
-    const int64_t j = rows[p] % f.headDim;
-    const double inv = exp2(-2.0 * static_cast<double>(j) /
-                            static_cast<double>(f.headDim) *
-                            log2(static_cast<double>(f.theta)));
-    double sn, cs;
-    sincos(static_cast<double>(*f.pos) * inv, &sn, &cs);
-    const float fc = static_cast<float>(cs), fs = static_cast<float>(sn);
+    float fc = rcs.x, fs = rcs.y;
+    if (!f.ropeCS) {
+      // As ropeKernel: the angle in double precision.
+      const int64_t j = rows[p] % f.headDim;
+      const double inv = exp2(-2.0 * static_cast<double>(j) /
+                              static_cast<double>(f.headDim) *
+                              log2(static_cast<double>(f.theta)));
+      double sn, cs;
+      sincos(static_cast<double>(*f.pos) * inv, &sn, &cs);
+      fc = static_cast<float>(cs);
+      fs = static_cast<float>(sn);
+    }
     float *y = second ? f.rot1 + (rows[p] - f.rotBegin1) : f.rot0 + rows[p];
     float *y2 = y + f.headDim / 2;
     // The second rotation is written after the first.
@@ -463,15 +483,27 @@ __global__ void __launch_bounds__(kPrepThreads)
                    float *qd, int *qs, float *xf) {
   __shared__ float part[kPrepThreads / 32];
   pdlLaunchNext();
+  const int64_t base = (int64_t(blockIdx.x) * kPrepThreads + threadIdx.x) * 8;
+  // The norm weight is a weight: loaded before the wait. The thread's own
+  // eight elements are loaded with the sum of squares' first loads.
+  float nw[8];
+#pragma unroll
+  for (int k = 0; k < 8; ++k) {
+    nw[k] = normW && base + k < cols ? loadFloat(normW, normFormat, base + k) : 1.0f;
+  }
   pdlWait();
-  float scale = 1.0f;
+  float v[8];
+#pragma unroll
+  for (int k = 0; k < 8; ++k) {
+    v[k] = base + k < cols ? x[base + k] : 0.0f;
+  }
   if (normW) {
     float ss = 0.0f;
     const int64_t vecEnd = reinterpret_cast<uintptr_t>(x) % 16 == 0 ? cols / 4 * 4 : 0;
 #pragma unroll 4
     for (int64_t c = 4 * threadIdx.x; c < vecEnd; c += 4 * kPrepThreads) {
-      const float4 v = *reinterpret_cast<const float4 *>(x + c);
-      ss += v.x * v.x + v.y * v.y + v.z * v.z + v.w * v.w;
+      const float4 t = *reinterpret_cast<const float4 *>(x + c);
+      ss += t.x * t.x + t.y * t.y + t.z * t.z + t.w * t.w;
     }
     for (int64_t c = vecEnd + threadIdx.x; c < cols; c += kPrepThreads) {
       ss += x[c] * x[c];
@@ -486,16 +518,11 @@ __global__ void __launch_bounds__(kPrepThreads)
     for (int w = 0; w < kPrepThreads / 32; ++w) {
       tot += part[w];
     }
-    scale = rsqrtf(tot / static_cast<float>(cols) + eps);
-  }
-  const int64_t base = (int64_t(blockIdx.x) * kPrepThreads + threadIdx.x) * 8;
-  float v[8];
+    const float scale = rsqrtf(tot / static_cast<float>(cols) + eps);
 #pragma unroll
-  for (int k = 0; k < 8; ++k) {
-    const int64_t c = base + k;
-    v[k] = c >= cols ? 0.0f
-           : normW   ? loadFloat(normW, normFormat, c) * (x[c] * scale)
-                     : x[c];
+    for (int k = 0; k < 8; ++k) {
+      v[k] = nw[k] * (v[k] * scale);
+    }
   }
   if (normOut) {
 #pragma unroll
@@ -611,6 +638,7 @@ __global__ void __launch_bounds__(kGemvWarps * 32, 2)
     _Pragma("unroll") for (int r = 0; r < kGemvR; ++r) {                       \
       rp[r] = w + rows_[r] * stride;                                           \
     }                                                                          \
+    rcs = ropeCs(g, fuse, pos0, lane);                                         \
   } while (0)
 #define LLMC_GEMV_LOAD(c0)                                                     \
   _Pragma("unroll") for (int u = 0; u < kGemvUnroll; ++u) {                    \
@@ -624,6 +652,9 @@ __global__ void __launch_bounds__(kGemvWarps * 32, 2)
     }                                                                          \
   }
   // The first loads need nothing from the previous kernels.
+  // The position is the host's (written before the step), not a kernel's.
+  const int64_t pos0 = fuse.ropeCS ? *fuse.pos : 0;
+  float2 rcs = make_float2(1.0f, 0.0f);
   if (g < groups) {
     LLMC_GEMV_ROWS();
     LLMC_GEMV_LOAD(cFirst);
@@ -700,7 +731,7 @@ __global__ void __launch_bounds__(kGemvWarps * 32, 2)
     if (g < groups && k == 0) {
       int64_t rows[kGemvR];
       gemvRows(g, outDim, fuse, rows);
-      gemvStore(g, rows, v, outDim, outs, fuse, bias, biasFormat, lane);
+      gemvStore(g, rows, v, outDim, outs, fuse, bias, biasFormat, lane, rcs);
     }
   }
 #undef LLMC_GEMV_LOAD
@@ -740,6 +771,7 @@ __global__ void __launch_bounds__(kGemvWarps * 32, 2)
     _Pragma("unroll") for (int r = 0; r < kGemvR; ++r) {                       \
       rp[r] = reinterpret_cast<const uint4 *>(wb + rows_[r] * cols * kBytes);  \
     }                                                                          \
+    rcs = ropeCs(g, fuse, pos0, lane);                                         \
   } while (0)
 #define LLMC_GEMV_LOAD(c0)                                                     \
   _Pragma("unroll") for (int u = 0; u < kGemvUnroll; ++u) {                    \
@@ -749,6 +781,9 @@ __global__ void __launch_bounds__(kGemvWarps * 32, 2)
       }                                                                        \
     }                                                                          \
   }
+  // The position is the host's (written before the step), not a kernel's.
+  const int64_t pos0 = fuse.ropeCS ? *fuse.pos : 0;
+  float2 rcs = make_float2(1.0f, 0.0f);
   if (g < groups) {
     LLMC_GEMV_ROWS();
     LLMC_GEMV_LOAD(cFirst);
@@ -826,7 +861,7 @@ __global__ void __launch_bounds__(kGemvWarps * 32, 2)
     if (g < groups && k == 0) {
       int64_t rows[kGemvR];
       gemvRows(g, outDim, fuse, rows);
-      gemvStore(g, rows, v, outDim, outs, fuse, bias, biasFormat, lane);
+      gemvStore(g, rows, v, outDim, outs, fuse, bias, biasFormat, lane, rcs);
     }
   }
 #undef LLMC_GEMV_LOAD
@@ -1103,9 +1138,9 @@ __global__ void __launch_bounds__(kAttnThreads)
   __shared__ bool last;
   float *sc = sh, *qs = sh + chunk;
   pdlLaunchNext();
-  pdlWait();
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
   const int64_t h = blockIdx.x, s = blockIdx.y, i = blockIdx.z;
+  // The position is the host's (written before the step), not a kernel's.
   const int64_t p0 = *pos;
   const int64_t len = p0 + i + 1;
   const int64_t b = s * chunk, e = min(len, b + chunk), cnt = e - b;
@@ -1119,6 +1154,17 @@ __global__ void __launch_bounds__(kAttnThreads)
   const int64_t group = heads / kvHeads, kvh = h / group;
   T *kb = kc + (kvh * ctx + b) * headDim;
   T *vb = vc + (kvh * ctx + b) * headDim;
+  if (DECODE) {
+    // Earlier steps wrote the cached keys and values: bring the chunk's
+    // lines to L2 while the previous kernel finishes.
+    const int64_t rows = p0 >= b && p0 < e ? p0 - b : cnt;
+    const int64_t bytes = rows * headDim * static_cast<int64_t>(sizeof(T));
+    for (int64_t off = 128 * threadIdx.x; off < bytes; off += 128 * kAttnThreads) {
+      asm volatile("prefetch.global.L2 [%0];" ::"l"(reinterpret_cast<const char *>(kb) + off));
+      asm volatile("prefetch.global.L2 [%0];" ::"l"(reinterpret_cast<const char *>(vb) + off));
+    }
+  }
+  pdlWait();
   const float *kn = knew + kvh * headDim, *vn = vnew + kvh * headDim;
   if (DECODE && s == 0 && h % group == 0) {
     T *kr = kc + (kvh * ctx + p0) * headDim, *vr = vc + (kvh * ctx + p0) * headDim;
@@ -1855,9 +1901,51 @@ private:
     f.headDim = headDim;
     f.theta = theta;
     f.pos = &dstep_->pos;
+    f.ropeCS = ropeTable(headDim, theta);
     f.ropeRows = l.o.begin[s + 1];
     f.rotBegin1 = l.o.begin[1];
     return true;
+  }
+  /// cos and sin of every position of the context and rotation pair
+  /// (headDim / 2 a position) as ropeKernel and the CPU compute them (the
+  /// angle in double precision, rounded to float): made once per head size
+  /// and theta, outside a graph capture (inside one, the kernels compute
+  /// them themselves). The fused RoPE loads its pair's with the group's
+  /// first weights; computing them in the epilogue took each group's
+  /// lanes 0 and 1 through double-precision exp2, log2 and sincos.
+  const float2 *ropeTable(int64_t headDim, float theta) {
+    const auto key = std::make_pair(headDim, theta);
+    auto it = ropeTables_.find(key);
+    if (it != ropeTables_.end()) {
+      return it->second;
+    }
+    cudaStreamCaptureStatus cs = cudaStreamCaptureStatusNone;
+    if (cudaStreamIsCapturing(stream_, &cs) != cudaSuccess ||
+        cs != cudaStreamCaptureStatusNone) {
+      cudaGetLastError();
+      return nullptr;
+    }
+    const int64_t half = headDim / 2;
+    std::vector<float2> host(static_cast<size_t>(ctx_ * half));
+    for (int64_t j = 0; j < half; ++j) {
+      const double inv = std::exp2(-2.0 * static_cast<double>(j) /
+                                   static_cast<double>(headDim) *
+                                   std::log2(static_cast<double>(theta)));
+      for (int64_t p = 0; p < ctx_; ++p) {
+        const double a = static_cast<double>(p) * inv;
+        host[static_cast<size_t>(p * half + j)] =
+            make_float2(static_cast<float>(std::cos(a)), static_cast<float>(std::sin(a)));
+      }
+    }
+    std::string error;
+    auto *d = static_cast<float2 *>(alloc(host.size() * sizeof(float2), error, "the RoPE table"));
+    if (!d || cudaMemcpy(d, host.data(), host.size() * sizeof(float2),
+                         cudaMemcpyHostToDevice) != cudaSuccess) {
+      cudaGetLastError();
+      return nullptr;
+    }
+    ropeTables_.emplace(key, d);
+    return d;
   }
   /// Launches `kernel` after the stream's last work; with programmatic
   /// dependent launch (sm_90, unless LLMC_CUDA_PDL=0) its blocks may start
@@ -1923,12 +2011,14 @@ private:
   PendingRope pendRope_;
   bool fusing_ = false; // inside forward(), unless LLMC_CUDA_FUSE=0
   bool pdl_ = false;     // programmatic dependent launch (see launch())
-  // Warps splitting a matrix-vector product's row group (LLMC_CUDA_GEMV_SPLIT=1:
-  // one, for a same-run comparison).
-  int gemvSplit_ = std::getenv("LLMC_CUDA_GEMV_SPLIT") &&
-                           std::strcmp(std::getenv("LLMC_CUDA_GEMV_SPLIT"), "1") == 0
-                       ? 1
-                       : kGemvSplit;
+  // Warps splitting a matrix-vector product's row group: 0 chooses by the
+  // row's length (see gemv()); LLMC_CUDA_GEMV_SPLIT=1 or 2 forces one, for
+  // a same-run comparison.
+  int gemvSplit_ = std::getenv("LLMC_CUDA_GEMV_SPLIT")
+                       ? std::min(std::max(std::atoi(std::getenv("LLMC_CUDA_GEMV_SPLIT")), 0),
+                                  kGemvSplit)
+                       : 0;
+  std::map<std::pair<int64_t, float>, float2 *> ropeTables_; // see ropeTable()
   // A decode product's prepared activation row (gemvPrepKernel).
   void *gemvRow_ = nullptr;
   size_t gemvRowBytes_ = 0;
@@ -2104,9 +2194,17 @@ void CudaSession::gemv(const PendingLinear &l) {
                               (f.normW ? " +norm" : "")
                         : std::string("gemv row"));
   }
-  // A block per kGemvWarps / split warp groups: measured faster than
-  // resident blocks looping over the groups (bench/gpu/gemv_micro.cu).
-  const int split = gemvSplit_;
+  // Two warps a row group where each still has a full unroll of loads in
+  // flight (chunks of a row >= 2 * 32 * kGemvUnroll): not q4 rows of 4096
+  // (128 chunks), which measured faster with one warp on an H100. A block
+  // per kGemvWarps / split groups: measured faster than resident blocks
+  // looping over the groups (bench/gpu/gemv_micro.cu).
+  const int64_t rowChunks = l.format == LLMC_FORMAT_Q4   ? kp / 32
+                            : l.format == LLMC_FORMAT_Q8 ? kp / 16
+                            : l.format == LLMC_FORMAT_F32 ? l.in / 4
+                                                          : l.in / 8;
+  const int split = gemvSplit_ ? gemvSplit_
+                               : rowChunks >= 2 * 32 * kGemvUnroll ? kGemvSplit : 1;
   const int64_t groups = gemvGroups(l.out, f);
   const int64_t teams = kGemvWarps / split;
   const dim3 grid(static_cast<unsigned>((groups + teams - 1) / teams));
