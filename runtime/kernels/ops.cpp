@@ -5,6 +5,7 @@
 #include <atomic>
 #include <cassert>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 
 using llmc::kernels::KernelTable;
@@ -18,6 +19,25 @@ constexpr int64_t kTokenBlock = 64;
 // Below this many multiply-adds a loop runs on the calling thread: waking
 // workers costs more than the work.
 constexpr int64_t kParallelWork = 1 << 15;
+
+/// Runs of groups a decode *Streams kernel reads side by side, per thread:
+/// 8 for one thread, fewer as threads share the memory (8 / threads, at
+/// least 2). TinyLlama shapes on the Zen 3, 2 threads, interleaved rounds
+/// (docs/PERFORMANCE.md): 4 a thread decoded 7-18% faster than 8 (q4 g128,
+/// q4 g32, q8, f16); at 1 thread the count made no difference there, and on
+/// the Xeon 8 had gained 27-41% over one. LLMC_DECODE_STREAMS=1..8 forces a
+/// count (other values are ignored).
+int64_t decodeStreams(int threads) {
+  static const int forced = [] {
+    const char *e = std::getenv("LLMC_DECODE_STREAMS");
+    const int v = e ? std::atoi(e) : 0;
+    return v >= 1 && v <= llmc::kernels::kMaxStreams ? v : 0;
+  }();
+  if (forced > 0) {
+    return forced;
+  }
+  return std::max<int64_t>(2, llmc::kernels::kMaxStreams / std::max(threads, 1));
+}
 
 void parallelFor(llmc_exec *exec, int64_t n, int64_t work, llmc::RangeFn fn) {
   if (work < kParallelWork) {
@@ -80,6 +100,7 @@ struct Linear {
   const float *residual;
   int64_t swiglu; // gate/up rows a block of each; 0: no SwiGLU
   Outputs y;
+  int64_t maxStreams = llmc::kernels::kMaxStreams; // see decodeStreams()
 
   /// buf[(j - j0) * kBlockTokens + q] = row j of W against token t + q, for
   /// j0 <= j < j1 and q < m (m <= kBlockTokens). [j0, j1) is one unit of
@@ -103,7 +124,7 @@ struct Linear {
                       format == LLMC_FORMAT_F16X16);
   }
   /// One token (decode): rows [j0, j1), a run of whole units, into dst[j -
-  /// j0]. The interleaved groups are split into up to kMaxStreams runs of
+  /// j0]. The interleaved groups are split into up to maxStreams runs of
   /// consecutive groups, read side by side.
   void computeStreams(int64_t j0, int64_t j1, float *dst) const;
 };
@@ -114,7 +135,7 @@ void Linear::computeStreams(int64_t j0, int64_t j1, float *dst) const {
   const int64_t gr = f16 ? kF16GroupRows : kInterleaveRows;
   const int64_t full = std::min(j1, out / gr * gr);
   const int64_t groups = std::max<int64_t>(0, full - j0) / gr;
-  const int64_t s = std::min<int64_t>(kMaxStreams, groups);
+  const int64_t s = std::min<int64_t>(maxStreams, groups);
   const int64_t per = s > 0 ? (groups + s - 1) / s : 0;
   const uint8_t *wb = static_cast<const uint8_t *>(w);
   const size_t groupBytes = f16 ? static_cast<size_t>(gr * in * 2)
@@ -345,6 +366,7 @@ void runLinear(llmc_exec *exec, const float *x, int64_t n, int64_t in,
   Linear l{exec->k, x,    n,        in,       out,      w,       format,
            group,   asym, nullptr,  0,        bias,     biasFormat,
            residual, swiglu, y};
+  l.maxStreams = decodeStreams(exec->pool->size());
   const float *normW = nullptr;
   if (norm) {
     normW = grow(exec->normWeight, static_cast<size_t>(in));
