@@ -109,17 +109,11 @@ __global__ void fillF16(__half *w, int64_t n, uint64_t seed) {
   }
 }
 
-// x to int8 blocks of 32 (scale amax/127, rounded to even) with each block's
-// code sum: eight elements a thread, as llmc's kernel stages them.
-__global__ void quantizeX(const float *x, int64_t cols, int8_t *xq, float *xd, int *xs) {
-  pdlLaunchNext();
-  pdlWait();
-  const int64_t base = (blockIdx.x * int64_t(blockDim.x) + threadIdx.x) * 8;
-  float v[8];
-#pragma unroll
-  for (int k = 0; k < 8; ++k) {
-    v[k] = base + k < cols ? x[base + k] : 0.0f;
-  }
+// Eight elements of x (a quarter of a block of 32, the block's four threads
+// adjacent lanes) to int8 codes: scale amax/127, rounded to even, and the
+// block's code sum. Every lane calls it (the shuffles); `active` stores.
+__device__ inline void quantize8(const float v[8], int64_t base, bool active, int8_t *xq,
+                                 float *xd, int *xs) {
   float amax = 0.0f;
 #pragma unroll
   for (int k = 0; k < 8; ++k) {
@@ -138,13 +132,26 @@ __global__ void quantizeX(const float *x, int64_t cols, int8_t *xq, float *xd, i
   }
   sum += __shfl_xor_sync(0xffffffffu, sum, 1);
   sum += __shfl_xor_sync(0xffffffffu, sum, 2);
-  if (base < cols) {
+  if (active) {
     *reinterpret_cast<uint2 *>(xq + base) = make_uint2(packed[0], packed[1]);
     if (threadIdx.x % 4 == 0) {
       xd[base / 32] = d;
       xs[base / 32] = sum;
     }
   }
+}
+
+// x to int8 blocks of 32 with each block's code sum, eight elements a thread.
+__global__ void quantizeX(const float *x, int64_t cols, int8_t *xq, float *xd, int *xs) {
+  pdlLaunchNext();
+  pdlWait();
+  const int64_t base = (blockIdx.x * int64_t(blockDim.x) + threadIdx.x) * 8;
+  float v[8];
+#pragma unroll
+  for (int k = 0; k < 8; ++k) {
+    v[k] = base + k < cols ? x[base + k] : 0.0f;
+  }
+  quantize8(v, base, base < cols, xq, xd, xs);
 }
 
 struct Args {
@@ -280,31 +287,7 @@ __global__ void __launch_bounds__(256, MINB) gemv(Args a) {
         v[0] = v0.x, v[1] = v0.y, v[2] = v0.z, v[3] = v0.w;
         v[4] = v1.x, v[5] = v1.y, v[6] = v1.z, v[7] = v1.w;
       }
-      float amax = 0.0f;
-#pragma unroll
-      for (int j = 0; j < 8; ++j) {
-        amax = fmaxf(amax, fabsf(v[j]));
-      }
-      amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, 1));
-      amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, 2));
-      const float d = amax / 127.0f, inv = d != 0.0f ? 1.0f / d : 0.0f;
-      int sum = 0;
-      uint32_t packed[2] = {0, 0};
-#pragma unroll
-      for (int j = 0; j < 8; ++j) {
-        const int q = __float2int_rn(v[j] * inv);
-        sum += q;
-        packed[j / 4] |= (static_cast<uint32_t>(q) & 0xFFu) << (8 * (j % 4));
-      }
-      sum += __shfl_xor_sync(0xffffffffu, sum, 1);
-      sum += __shfl_xor_sync(0xffffffffu, sum, 2);
-      if (active) {
-        *reinterpret_cast<uint2 *>(sq + base) = make_uint2(packed[0], packed[1]);
-        if (threadIdx.x % 4 == 0) {
-          sd[base / 32] = d;
-          ssum[base / 32] = sum;
-        }
-      }
+      quantize8(v, base, active, sq, sd, ssum);
     }
     __syncthreads();
     xq = sq;

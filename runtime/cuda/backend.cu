@@ -599,6 +599,28 @@ __device__ __forceinline__ void teamSum(float v[kGemvR], float *red, int warp, i
   __syncthreads();
 }
 
+/// Ends a team's warp group g: the warps' sums, the team's total, and the
+/// first warp's stores (gemvStore). Called by the whole block.
+template <int KS>
+__device__ __forceinline__ void gemvGroupEnd(int64_t g, int64_t groups,
+                                             const float acc[kGemvR], float *red,
+                                             int warp, int lane, int64_t outDim,
+                                             const Outs &outs, const Fuse &fuse,
+                                             const void *bias, int32_t biasFormat,
+                                             float2 rcs) {
+  float v[kGemvR];
+#pragma unroll
+  for (int r = 0; r < kGemvR; ++r) {
+    v[r] = warpSum(acc[r]);
+  }
+  teamSum<KS>(v, red, warp, lane);
+  if (g < groups && warp % KS == 0) {
+    int64_t rows[kGemvR];
+    gemvRows(g, outDim, fuse, rows);
+    gemvStore(g, rows, v, outDim, outs, fuse, bias, biasFormat, lane, rcs);
+  }
+}
+
 /// One activation row (prepared: int8 blocks of 32) times block-quantized
 /// rows, dp4a sums. Teams of KS warps own a warp group (4 rows); warp k of
 /// a team takes the 16-byte chunks lane + 32 * (k + KS * j) of each row.
@@ -722,17 +744,8 @@ __global__ void __launch_bounds__(kGemvWarps * 32, 2)
       }
     }
     loaded = false;
-    float v[kGemvR];
-#pragma unroll
-    for (int r = 0; r < kGemvR; ++r) {
-      v[r] = warpSum(acc[r]);
-    }
-    teamSum<KS>(v, red, warp, lane);
-    if (g < groups && k == 0) {
-      int64_t rows[kGemvR];
-      gemvRows(g, outDim, fuse, rows);
-      gemvStore(g, rows, v, outDim, outs, fuse, bias, biasFormat, lane, rcs);
-    }
+    gemvGroupEnd<KS>(g, groups, acc, red, warp, lane, outDim, outs, fuse, bias,
+                     biasFormat, rcs);
   }
 #undef LLMC_GEMV_LOAD
 #undef LLMC_GEMV_ROWS
@@ -852,17 +865,8 @@ __global__ void __launch_bounds__(kGemvWarps * 32, 2)
       }
     }
     loaded = false;
-    float v[kGemvR];
-#pragma unroll
-    for (int r = 0; r < kGemvR; ++r) {
-      v[r] = warpSum(acc[r]);
-    }
-    teamSum<KS>(v, red, warp, lane);
-    if (g < groups && k == 0) {
-      int64_t rows[kGemvR];
-      gemvRows(g, outDim, fuse, rows);
-      gemvStore(g, rows, v, outDim, outs, fuse, bias, biasFormat, lane, rcs);
-    }
+    gemvGroupEnd<KS>(g, groups, acc, red, warp, lane, outDim, outs, fuse, bias,
+                     biasFormat, rcs);
   }
 #undef LLMC_GEMV_LOAD
 #undef LLMC_GEMV_ROWS
