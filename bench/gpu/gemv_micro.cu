@@ -483,6 +483,28 @@ struct Shape {
   int64_t rows, cols;
 };
 
+// The median over `reps` timings of what `work` launches on `st`, in ms.
+template <class F>
+static double medianMs(cudaStream_t st, int reps, F work) {
+  cudaEvent_t e0, e1;
+  ck(cudaEventCreate(&e0), "event");
+  ck(cudaEventCreate(&e1), "event");
+  std::vector<float> ms;
+  for (int r = 0; r < reps; ++r) {
+    ck(cudaEventRecord(e0, st), "record");
+    work();
+    ck(cudaEventRecord(e1, st), "record");
+    ck(cudaEventSynchronize(e1), "sync");
+    float t;
+    ck(cudaEventElapsedTime(&t, e0, e1), "elapsed");
+    ms.push_back(t);
+  }
+  ck(cudaEventDestroy(e0), "event");
+  ck(cudaEventDestroy(e1), "event");
+  std::sort(ms.begin(), ms.end());
+  return ms[ms.size() / 2];
+}
+
 int main(int argc, char **argv) {
   int reps = 20, layers = 32;
   for (int i = 1; i < argc; ++i) {
@@ -660,27 +682,16 @@ int main(int argc, char **argv) {
   double bw = 0;
   // Read bandwidth over the weights of the gate/up shape, all layers.
   {
-    cudaEvent_t e0, e1;
-    ck(cudaEventCreate(&e0), "event");
-    ck(cudaEventCreate(&e1), "event");
     uint32_t *sink;
     ck(cudaMalloc(&sink, 4), "cudaMalloc");
     const int64_t n = shapes[2].rows * rowStride(shapes[2].cols) / 16;
-    std::vector<float> ms;
-    for (int r = 0; r < 5; ++r) {
-      ck(cudaEventRecord(e0, st), "record");
+    const double ms = medianMs(st, 5, [&] {
       for (int l = 0; l < layers; ++l) {
         readKernel<<<prop.multiProcessorCount * 8, 512, 0, st>>>(
             reinterpret_cast<const uint4 *>(w[2][l]), n, sink);
       }
-      ck(cudaEventRecord(e1, st), "record");
-      ck(cudaEventSynchronize(e1), "sync");
-      float t;
-      ck(cudaEventElapsedTime(&t, e0, e1), "elapsed");
-      ms.push_back(t);
-    }
-    std::sort(ms.begin(), ms.end());
-    bw = double(n) * 16 * layers / (ms[ms.size() / 2] * 1e-3) / 1e9;
+    });
+    bw = double(n) * 16 * layers / (ms * 1e-3) / 1e9;
     std::printf("read bandwidth: %.0f GB/s\n", bw);
   }
   std::printf("one step's products: %.2f GB in q4 g128, %.2f GB in f16 (%d layers)\n",
@@ -730,26 +741,12 @@ int main(int argc, char **argv) {
       }
       ck(cudaStreamEndCapture(st, &graph), "end capture");
       ck(cudaGraphInstantiate(&exec, graph, 0), "instantiate");
-      cudaEvent_t e0, e1;
-      ck(cudaEventCreate(&e0), "event");
-      ck(cudaEventCreate(&e1), "event");
-      ck(cudaGraphLaunch(exec, st), "graph launch");
-      std::vector<float> ms;
-      for (int r = 0; r < reps; ++r) {
-        ck(cudaEventRecord(e0, st), "record");
-        ck(cudaGraphLaunch(exec, st), "graph launch");
-        ck(cudaEventRecord(e1, st), "record");
-        ck(cudaEventSynchronize(e1), "sync");
-        float t;
-        ck(cudaEventElapsedTime(&t, e0, e1), "elapsed");
-        ms.push_back(t);
-      }
-      std::sort(ms.begin(), ms.end());
+      ck(cudaGraphLaunch(exec, st), "graph launch"); // warm-up
+      const double ms =
+          medianMs(st, reps, [&] { ck(cudaGraphLaunch(exec, st), "graph launch"); });
       ck(cudaGraphExecDestroy(exec), "destroy");
       ck(cudaGraphDestroy(graph), "destroy");
-      ck(cudaEventDestroy(e0), "event");
-      ck(cudaEventDestroy(e1), "event");
-      return double(ms[ms.size() / 2]) * 1e3; // us
+      return ms * 1e3; // us
     };
     const double step = timeGraph(-1);
     double per[4];
