@@ -22,6 +22,7 @@ LLMC_CUDA_PROFILE's CUDA events); with --micro, bench/gpu/gemv_micro.cu (the
 matrix-vector kernel's design space, built here).
 Python's standard library only.
 """
+import csv
 import json
 import os
 import subprocess
@@ -302,7 +303,6 @@ def kernel_times():
                  "--csv", exe(name), "--bench", "--bench-prefill", "4",
                  "--bench-decode", "3", "--bench-reps", "1", "--ctx", "1024"],
                 timeout=180)
-        import csv
         rows = list(csv.reader(l for l in p.stdout.splitlines() if l.startswith('"')))
         if len(rows) < 2:
             say("%s: no kernels profiled" % name)

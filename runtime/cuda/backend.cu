@@ -40,7 +40,6 @@
 #include <cmath>
 #include <map>
 #include <string>
-#include <tuple>
 #include <type_traits>
 #include <vector>
 
@@ -1611,13 +1610,11 @@ public:
     }
     if (n == 1) {
       Fuse f;
-      // Every block reads the norm's input while block 0 writes its output
-      // and the blocks write theirs: none of these may overlap it.
-      bool apart = pendNorm_.on && !overlaps(pendNorm_.x, in, pendNorm_.out, in);
-      for (int p = 0; apart && p < o.parts; ++p) {
-        apart = !overlaps(o.y[p], o.begin[p + 1] - o.begin[p], pendNorm_.x, in);
-      }
-      if (pendNorm_.on && pendNorm_.out == x && pendNorm_.dim == in && apart) {
+      // gemvPrepKernel's blocks all read the norm's input while they write
+      // its output, so the two may not overlap. The product's own writes
+      // come after the prepared row is complete (gemv()).
+      if (pendNorm_.on && pendNorm_.out == x && pendNorm_.dim == in &&
+          !overlaps(pendNorm_.x, in, pendNorm_.out, in)) {
         f.normW = pendNorm_.w;
         f.normFormat = pendNorm_.format;
         f.eps = pendNorm_.eps;
@@ -1735,14 +1732,12 @@ public:
 
   void elementwise(int32_t op, const float *a, const float *b, float *y,
                    int64_t count) override {
-    // Every block of the product reads its whole input row, so the sum
-    // must not land on it (the memory plan may reuse the input's space).
+    // Where an epilogue's output lands on the product's input, gemv()
+    // prepares the row first (the product's blocks then read that copy).
     if (op == LLMC_EW_SWIGLU && pendLinear_.on && !pendLinear_.fuse.ropeRows &&
         pendLinear_.o.parts == 2 && count * 2 == pendLinear_.out && count % 2 == 0 &&
         pendLinear_.o.begin[1] == count && a == pendLinear_.o.y[0] &&
-        b == pendLinear_.o.y[1] &&
-        !overlaps(y, count, pendLinear_.x, pendLinear_.in) &&
-        !overlaps(y, count, pendLinear_.fuse.normOut, pendLinear_.in)) {
+        b == pendLinear_.o.y[1]) {
       // SwiGLU becomes the gate/up product's epilogue; the gate and up
       // results are written too unless the output takes their place.
       pendLinear_.fuse.swiglu = y;
@@ -1755,13 +1750,8 @@ public:
     }
     if (op == LLMC_EW_ADD && pendLinear_.on && pendLinear_.o.parts == 1 &&
         !pendLinear_.fuse.ropeRows && count == pendLinear_.out &&
-        (a == pendLinear_.o.y[0] || b == pendLinear_.o.y[0]) &&
-        !overlaps(y, count, pendLinear_.x, pendLinear_.in) &&
-        !overlaps(y, count, pendLinear_.fuse.normOut, pendLinear_.in) &&
-        !overlaps(a == pendLinear_.o.y[0] ? b : a, count, pendLinear_.fuse.normOut,
-                  pendLinear_.in)) {
-      // The residual add becomes the product's epilogue (its other operand
-      // is not the norm output that block 0 writes meanwhile).
+        (a == pendLinear_.o.y[0] || b == pendLinear_.o.y[0])) {
+      // The residual add becomes the product's epilogue.
       pendLinear_.fuse.resid = a == pendLinear_.o.y[0] ? b : a;
       pendLinear_.fuse.residOut = y;
       PendingLinear l = pendLinear_;
@@ -1879,8 +1869,9 @@ private:
   /// A decode step's RoPE of the pending product's first result (q), then
   /// of its second (k), becomes the product's epilogue. The rotated rows may
   /// land on the norm's output or the results (the kernel then writes only
-  /// what the unfused order leaves there), but not on the product's input,
-  /// which every block reads, nor q's on the k that the second RoPE reads.
+  /// what the unfused order leaves there; on the product's input, gemv()
+  /// prepares a copy of the row first), but q's not on the k that the second
+  /// RoPE reads.
   bool ropeIntoLinear(const float *x, float *y, int64_t heads, int64_t headDim,
                       float theta) {
     PendingLinear &l = pendLinear_;
@@ -1896,7 +1887,6 @@ private:
     }
     const int64_t width = l.o.begin[s + 1] - l.o.begin[s];
     if (x != l.o.y[s] || heads * headDim != width ||
-        overlaps(y, width, l.x, l.in) ||
         (s == 1 && overlaps(f.rot0, f.rot0Len, x, width))) {
       return false;
     }
@@ -2017,11 +2007,12 @@ private:
   bool pdl_ = false;     // programmatic dependent launch (see launch())
   // Warps splitting a matrix-vector product's row group: 0 chooses by the
   // row's length (see gemv()); LLMC_CUDA_GEMV_SPLIT=1 or 2 forces one, for
-  // a same-run comparison.
-  int gemvSplit_ = std::getenv("LLMC_CUDA_GEMV_SPLIT")
-                       ? std::min(std::max(std::atoi(std::getenv("LLMC_CUDA_GEMV_SPLIT")), 0),
-                                  kGemvSplit)
-                       : 0;
+  // a same-run comparison (other values are ignored).
+  int gemvSplit_ = [] {
+    const char *e = std::getenv("LLMC_CUDA_GEMV_SPLIT");
+    const int v = e ? std::atoi(e) : 0;
+    return v >= 1 && v <= kGemvSplit ? v : 0;
+  }();
   std::map<std::pair<int64_t, float>, float2 *> ropeTables_; // see ropeTable()
   // A decode product's prepared activation row (gemvPrepKernel).
   void *gemvRow_ = nullptr;
